@@ -1,0 +1,44 @@
+# The usual targets. `make test` is the one command that runs every test (CI runs it).
+PY ?= $(if $(wildcard .venv/bin/python),.venv/bin/python,python3)
+COMPOSE ?= docker compose
+
+.PHONY: install up down logs ps test unit integration e2e lint format clean
+
+install:  ## a virtualenv with the runtime and test dependencies
+	python3 -m venv .venv
+	.venv/bin/pip install -q -r requirements-dev.txt
+
+up:  ## build and start the whole stack in the background
+	$(COMPOSE) up --build -d
+
+down:  ## stop the stack and remove its volumes
+	$(COMPOSE) down -v --remove-orphans
+
+logs:
+	$(COMPOSE) logs --tail=100
+
+ps:
+	$(COMPOSE) ps
+
+lint:
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format:
+	$(PY) -m ruff check --fix .
+	$(PY) -m ruff format .
+
+unit:
+	$(PY) -m pytest -m unit
+
+integration:
+	$(PY) -m pytest -m integration
+
+e2e: up
+	$(PY) -m pytest -m e2e
+
+test: lint up  ## everything: lint, unit, integration (throwaway containers), e2e (the stack)
+	$(PY) -m pytest -m "unit or integration or e2e" --durations=10
+
+clean: down
+	rm -rf .pytest_cache .ruff_cache

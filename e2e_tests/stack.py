@@ -1,0 +1,136 @@
+"""How the tests reach the running compose stack: URLs, containers, polling."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from conftest import wait_until
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVICES_WITHOUT_PORTS = (
+    "order-relay",
+    "order-worker",
+    "warehouse-worker",
+    "warehouse-relay",
+    "notification-worker",
+)
+
+
+def _url(variable: str, port: int) -> str:
+    return f"http://127.0.0.1:{os.environ.get(variable, port)}"
+
+
+@dataclass(frozen=True)
+class Urls:
+    order: str = _url("ORDER_API_PORT", 8001)
+    inventory: str = _url("INVENTORY_API_PORT", 8002)
+    payment: str = _url("PAYMENT_API_PORT", 8003)
+    warehouse: str = _url("WAREHOUSE_API_PORT", 8004)
+    notification: str = _url("NOTIFICATION_API_PORT", 8005)
+    maildev: str = _url("MAILDEV_UI_HOST_PORT", 1080)
+
+
+URLS = Urls()
+TIMEOUT = 10
+
+
+def containers(service: str) -> list:
+    """The stack's containers for one compose service (Compose v1 and v2 both set these labels)."""
+    import docker
+
+    client = docker.from_env()
+    found = client.containers.list(all=True, filters={"label": f"com.docker.compose.service={service}"})
+    project = os.environ.get("COMPOSE_PROJECT_NAME")
+    if project:
+        return [c for c in found if c.labels.get("com.docker.compose.project") == project]
+    return [c for c in found if c.labels.get("com.docker.compose.project.working_dir") == str(ROOT)] or found
+
+
+def is_healthy(service: str) -> bool:
+    found = containers(service)
+    return bool(found) and all(
+        c.reload() or c.attrs["State"].get("Health", {}).get("Status") == "healthy" for c in found
+    )
+
+
+def wait_for_stack(timeout: float = 240) -> None:
+    for url in (URLS.order, URLS.inventory, URLS.payment, URLS.warehouse, URLS.notification):
+        wait_until(
+            lambda url=url: requests.get(f"{url}/readyz", timeout=2).ok, timeout=timeout, what=f"{url}/readyz"
+        )
+    for service in SERVICES_WITHOUT_PORTS:
+        wait_until(lambda service=service: is_healthy(service), timeout=timeout, what=f"{service} healthy")
+
+
+def new_sku(*, available: int, price_cents: int = 1500) -> str:
+    sku = f"E2E-{uuid.uuid4().hex[:10]}"
+    response = requests.put(
+        f"{URLS.inventory}/products/{sku}",
+        json={"name": f"Test item {sku}", "price_cents": price_cents, "available": available},
+        timeout=TIMEOUT,
+    )
+    assert response.status_code == 201, response.text
+    return sku
+
+
+def new_customer() -> tuple[str, str]:
+    customer = f"cust-{uuid.uuid4().hex[:10]}"
+    return customer, f"{customer}@example.test"
+
+
+def post_order(body: dict[str, Any], *, key: str | None = None) -> requests.Response:
+    return requests.post(
+        f"{URLS.order}/orders", json=body, headers={"Idempotency-Key": key or str(uuid.uuid4())}, timeout=30
+    )
+
+
+def order_body(*, sku: str, quantity: int = 1, token: str = "tok_visa") -> dict[str, Any]:
+    customer, email = new_customer()
+    return {
+        "customer_id": customer,
+        "email": email,
+        "items": [{"sku": sku, "quantity": quantity}],
+        "payment_token": token,
+    }
+
+
+def get_json(url: str) -> Any:
+    response = requests.get(url, timeout=TIMEOUT)
+    response.raise_for_status()
+    return response.json()
+
+
+def product(sku: str) -> dict[str, Any]:
+    return get_json(f"{URLS.inventory}/products/{sku}")
+
+
+def order(order_id: str) -> dict[str, Any]:
+    return get_json(f"{URLS.order}/orders/{order_id}")
+
+
+def payments(order_id: str) -> list[dict[str, Any]]:
+    return get_json(f"{URLS.payment}/payments?order_id={order_id}")
+
+
+def shipments(order_id: str) -> list[dict[str, Any]]:
+    return get_json(f"{URLS.warehouse}/shipments?order_id={order_id}")
+
+
+def notifications(order_id: str) -> list[dict[str, Any]]:
+    return get_json(f"{URLS.notification}/notifications?order_id={order_id}")
+
+
+def emails_to(address: str) -> list[dict[str, Any]]:
+    return [
+        mail for mail in get_json(f"{URLS.maildev}/email") if any(t["address"] == address for t in mail["to"])
+    ]
+
+
+def sent_kinds(order_id: str) -> list[str]:
+    return sorted(n["kind"] for n in notifications(order_id) if n["status"] == "SENT")

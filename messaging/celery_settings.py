@@ -1,0 +1,37 @@
+"""Celery settings that keep work safe; every worker starts from these."""
+
+from __future__ import annotations
+
+from messaging.topology import TASKS_EXCHANGE, kombu_queue
+
+
+def reliable_settings(*, broker_url: str, task_queue: str) -> dict:
+    return {
+        "broker_url": broker_url,
+        # Reconnect forever (Celery gives up after 100 tries by default).
+        "broker_connection_retry_on_startup": True,
+        "broker_connection_max_retries": None,
+        "broker_heartbeat": 30,
+        # Quorum queues need publisher confirms; without them a publish can vanish.
+        "broker_transport_options": {"confirm_publish": True},
+        # Ack after the task ran; give it back if the process running it dies.
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "task_acks_on_failure_or_timeout": False,  # failed task -> rejected -> dead-letter queue
+        "worker_prefetch_multiplier": 1,
+        "worker_cancel_long_running_tasks_on_connection_loss": True,
+        "task_queues": [kombu_queue(task_queue)],
+        "task_default_queue": task_queue,
+        "task_default_exchange": TASKS_EXCHANGE,
+        "task_default_exchange_type": "direct",
+        "task_default_routing_key": task_queue,
+        "task_serializer": "json",
+        "accept_content": ["json"],
+        "task_ignore_result": True,
+        "task_time_limit": 60,
+        "task_soft_time_limit": 50,
+        # No pidbox/gossip queues: transient non-exclusive queues are deprecated in RabbitMQ 4.
+        "worker_enable_remote_control": False,
+        "worker_send_task_events": False,
+        "worker_hijack_root_logger": False,
+    }

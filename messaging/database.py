@@ -1,0 +1,40 @@
+"""SQLAlchemy engine and Alembic plumbing shared by every service."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+
+
+def make_engine(url: str, *, pool_size: int = 5) -> sa.Engine:
+    # pre_ping: a Postgres restart leaves dead pooled connections; test each before use.
+    return sa.create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=10, pool_recycle=300)
+
+
+def upgrade_to_head(*, service_dir: Path, database_url: str) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(service_dir / "migrations"))
+    config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
+    command.upgrade(config, "head")
+
+
+def run_migrations_online(*, url: str, target_metadata: sa.MetaData | None = None) -> None:
+    """Body of every service's migrations/env.py: one advisory lock so that two
+    containers starting at once never run the same migration twice."""
+    from alembic import context
+
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    with engine.connect() as connection:
+        connection.execute(sa.text("SELECT pg_advisory_lock(7413)"))
+        try:
+            context.configure(connection=connection, target_metadata=target_metadata)
+            with context.begin_transaction():
+                context.run_migrations()
+            connection.commit()
+        finally:
+            connection.execute(sa.text("SELECT pg_advisory_unlock(7413)"))
+            connection.commit()
+    engine.dispose()

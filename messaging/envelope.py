@@ -1,0 +1,105 @@
+"""The one envelope every event travels in (CloudEvents attribute names, JSON on the wire)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+SPEC_VERSION = "1.0"
+CONTENT_TYPE = "application/json"
+REQUIRED_ATTRIBUTES = ("specversion", "id", "type", "source", "time", "dataversion", "data")
+
+
+class MalformedEvent(ValueError):
+    """The bytes are not an event we can read: poison, never worth a retry."""
+
+
+@dataclass(frozen=True)
+class Envelope:
+    id: str
+    type: str
+    source: str
+    time: str
+    data: dict[str, Any]
+    dataversion: int = 1
+    correlationid: str | None = None
+    subject: str | None = None
+    specversion: str = field(default=SPEC_VERSION)
+
+    def to_dict(self) -> dict[str, Any]:
+        attributes = {
+            "specversion": self.specversion,
+            "id": self.id,
+            "type": self.type,
+            "source": self.source,
+            "time": self.time,
+            "datacontenttype": CONTENT_TYPE,
+            "dataversion": self.dataversion,
+            "data": self.data,
+        }
+        if self.correlationid:
+            attributes["correlationid"] = self.correlationid
+        if self.subject:
+            attributes["subject"] = self.subject
+        return attributes
+
+    def to_json(self) -> bytes:
+        return json.dumps(self.to_dict(), separators=(",", ":")).encode()
+
+
+def new_event(
+    *,
+    type: str,
+    source: str,
+    data: dict[str, Any],
+    subject: str | None = None,
+    correlationid: str | None = None,
+    dataversion: int = 1,
+) -> Envelope:
+    return Envelope(
+        id=str(uuid.uuid4()),
+        type=type,
+        source=source,
+        time=datetime.now(UTC).isoformat(),
+        data=data,
+        dataversion=dataversion,
+        correlationid=correlationid,
+        subject=subject,
+    )
+
+
+def envelope_from_dict(attributes: Any) -> Envelope:
+    """Tolerant reader: checks the attributes we rely on, ignores any others."""
+    if not isinstance(attributes, dict):
+        raise MalformedEvent("an event must be a JSON object")
+    missing = [name for name in REQUIRED_ATTRIBUTES if name not in attributes]
+    if missing:
+        raise MalformedEvent(f"missing attributes: {', '.join(missing)}")
+    if not isinstance(attributes["data"], dict):
+        raise MalformedEvent("data must be a JSON object")
+    for name in ("id", "type", "source", "time"):
+        if not isinstance(attributes[name], str) or not attributes[name]:
+            raise MalformedEvent(f"{name} must be a non-empty string")
+    return Envelope(
+        id=attributes["id"],
+        type=attributes["type"],
+        source=attributes["source"],
+        time=attributes["time"],
+        data=attributes["data"],
+        dataversion=int(attributes["dataversion"]),
+        correlationid=attributes.get("correlationid"),
+        subject=attributes.get("subject"),
+        specversion=attributes["specversion"],
+    )
+
+
+def envelope_from_json(body: bytes | str) -> Envelope:
+    try:
+        return envelope_from_dict(json.loads(body))
+    except (json.JSONDecodeError, UnicodeDecodeError, TypeError, ValueError) as error:
+        if isinstance(error, MalformedEvent):
+            raise
+        raise MalformedEvent(str(error)) from error

@@ -1,0 +1,30 @@
+"""Idempotent consumer: remembers which messages already had their effect."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+
+
+def inbox_table(metadata: sa.MetaData) -> sa.Table:
+    return sa.Table(
+        "inbox",
+        metadata,
+        sa.Column("message_id", sa.String(100), primary_key=True),
+        sa.Column("event_type", sa.String(100), nullable=False),
+        sa.Column("received_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
+    )
+
+
+class Inbox:
+    def __init__(self, table: sa.Table) -> None:
+        self.table = table
+
+    def first_delivery(self, connection: sa.Connection, *, message_id: str, event_type: str) -> bool:
+        """True the first time; write the effect in the same transaction, so both commit or neither."""
+        result = connection.execute(
+            insert(self.table)
+            .values(message_id=message_id, event_type=event_type)
+            .on_conflict_do_nothing(index_elements=["message_id"])
+        )
+        return result.rowcount == 1

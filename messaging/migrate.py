@@ -1,0 +1,37 @@
+"""`python -m messaging.migrate SERVICE_PACKAGE`: apply that service's migrations (DATABASE_URL)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from importlib.util import find_spec
+from pathlib import Path
+
+from sqlalchemy.exc import OperationalError
+
+from messaging.database import upgrade_to_head
+
+
+def service_dir(package: str) -> Path:
+    spec = find_spec(package)
+    if spec is None or spec.origin is None:
+        raise SystemExit(f"no such service package: {package}")
+    return Path(spec.origin).parent
+
+
+def main() -> None:
+    package = sys.argv[1]
+    deadline = time.monotonic() + 60
+    while True:  # the database may still be starting when the container starts
+        try:
+            upgrade_to_head(service_dir=service_dir(package), database_url=os.environ["DATABASE_URL"])
+            return
+        except OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,66 @@
+"""Transactional outbox: an event is written in the same transaction as the state change."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+
+from messaging.envelope import Envelope, envelope_from_dict
+
+NOTIFY_CHANNEL = "outbox"
+
+
+def outbox_table(metadata: sa.MetaData) -> sa.Table:
+    return sa.Table(
+        "outbox",
+        metadata,
+        sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+        sa.Column("event_id", sa.String(36), nullable=False, unique=True),
+        sa.Column("event_type", sa.String(100), nullable=False),
+        sa.Column("envelope", JSONB, nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
+        sa.Column("sent_at", sa.DateTime(timezone=True)),
+        sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("last_error", sa.Text),
+        sa.Index("outbox_unsent", "id", postgresql_where=sa.text("sent_at IS NULL")),
+    )
+
+
+class Outbox:
+    def __init__(self, table: sa.Table) -> None:
+        self.table = table
+
+    def add(self, connection: sa.Connection, envelope: Envelope) -> None:
+        """Call inside the transaction that makes the change the event announces."""
+        connection.execute(
+            self.table.insert().values(
+                event_id=envelope.id, event_type=envelope.type, envelope=envelope.to_dict()
+            )
+        )
+        # Wakes the relay at commit time (NOTIFY is transactional); polling is the fallback.
+        connection.execute(sa.text("SELECT pg_notify(:channel, '')"), {"channel": NOTIFY_CHANNEL})
+
+    def claim_unsent(self, connection: sa.Connection, *, limit: int) -> list[tuple[int, Envelope]]:
+        # SKIP LOCKED lets several relays share one outbox without publishing a row twice.
+        rows = connection.execute(
+            sa.select(self.table.c.id, self.table.c.envelope)
+            .where(self.table.c.sent_at.is_(None))
+            .order_by(self.table.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        ).all()
+        return [(row.id, envelope_from_dict(row.envelope)) for row in rows]
+
+    def mark_sent(self, connection: sa.Connection, row_id: int) -> None:
+        connection.execute(
+            self.table.update()
+            .where(self.table.c.id == row_id)
+            .values(sent_at=sa.func.now(), attempts=self.table.c.attempts + 1, last_error=None)
+        )
+
+    def mark_failed(self, connection: sa.Connection, row_id: int, error: str) -> None:
+        connection.execute(
+            self.table.update()
+            .where(self.table.c.id == row_id)
+            .values(attempts=self.table.c.attempts + 1, last_error=error[:500])
+        )

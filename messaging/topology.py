@@ -1,0 +1,106 @@
+"""Every exchange, queue and binding of the pipeline, defined once.
+
+pika (relays) and kombu (Celery workers) both declare from these definitions, so a
+queue is always declared with the same arguments (a mismatch would be a 406).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kombu import Exchange, Queue, binding
+
+EVENTS_EXCHANGE = "events"  # topic exchange; routing key = event type
+DEAD_LETTER_EXCHANGE = "dead-letter"  # direct; routing key = the dead-letter queue's name
+TASKS_EXCHANGE = "tasks"  # direct; Celery's own task messages, routing key = queue name
+DELIVERY_LIMIT = 10  # redeliveries before a message is dead-lettered
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    name: str
+    exchange: str
+    routing_keys: tuple[str, ...]
+
+    @property
+    def dead_letter_name(self) -> str:
+        return f"{self.name}.dead-letter"
+
+
+EVENT_QUEUES = {
+    spec.name: spec
+    for spec in (
+        QueueSpec("warehouse.orders", EVENTS_EXCHANGE, ("order.confirmed",)),
+        QueueSpec(
+            "notification.events",
+            EVENTS_EXCHANGE,
+            ("order.confirmed", "order.rejected", "order.failed", "shipment.dispatched"),
+        ),
+        QueueSpec("order.shipments", EVENTS_EXCHANGE, ("shipment.dispatched",)),
+    )
+}
+TASK_QUEUES = {
+    spec.name: spec
+    for spec in (
+        QueueSpec("warehouse.tasks", TASKS_EXCHANGE, ("warehouse.tasks",)),
+        QueueSpec("notification.tasks", TASKS_EXCHANGE, ("notification.tasks",)),
+        QueueSpec("order.tasks", TASKS_EXCHANGE, ("order.tasks",)),
+    )
+}
+ALL_QUEUES = {**EVENT_QUEUES, **TASK_QUEUES}
+EXCHANGE_TYPES = {EVENTS_EXCHANGE: "topic", DEAD_LETTER_EXCHANGE: "direct", TASKS_EXCHANGE: "direct"}
+
+
+def queue_arguments(spec: QueueSpec) -> dict:
+    # reject-publish + at-least-once: quorum queues only dead-letter safely with both.
+    return {
+        "x-queue-type": "quorum",
+        "x-delivery-limit": DELIVERY_LIMIT,
+        "x-dead-letter-exchange": DEAD_LETTER_EXCHANGE,
+        "x-dead-letter-routing-key": spec.dead_letter_name,
+        "x-dead-letter-strategy": "at-least-once",
+        "x-overflow": "reject-publish",
+    }
+
+
+DEAD_LETTER_ARGUMENTS = {"x-queue-type": "quorum"}
+
+
+def declare_with_pika(channel) -> None:
+    """Declare the whole topology on a pika channel (idempotent)."""
+    for name, kind in EXCHANGE_TYPES.items():
+        channel.exchange_declare(exchange=name, exchange_type=kind, durable=True)
+    for spec in ALL_QUEUES.values():
+        channel.queue_declare(spec.dead_letter_name, durable=True, arguments=DEAD_LETTER_ARGUMENTS)
+        channel.queue_bind(spec.dead_letter_name, DEAD_LETTER_EXCHANGE, spec.dead_letter_name)
+        channel.queue_declare(spec.name, durable=True, arguments=queue_arguments(spec))
+        for key in spec.routing_keys:
+            channel.queue_bind(spec.name, spec.exchange, key)
+
+
+def _exchange(name: str) -> Exchange:
+    return Exchange(name, type=EXCHANGE_TYPES[name], durable=True)
+
+
+def kombu_queue(name: str) -> Queue:
+    spec = ALL_QUEUES[name]
+    exchange = _exchange(spec.exchange)
+    return Queue(
+        spec.name,
+        exchange=exchange,
+        routing_key=spec.routing_keys[0],
+        bindings=[binding(exchange, routing_key=key) for key in spec.routing_keys],
+        durable=True,
+        queue_arguments=queue_arguments(spec),
+    )
+
+
+def kombu_dead_letter_queue(name: str) -> Queue:
+    spec = ALL_QUEUES[name]
+    return Queue(
+        spec.dead_letter_name,
+        exchange=_exchange(DEAD_LETTER_EXCHANGE),
+        routing_key=spec.dead_letter_name,
+        durable=True,
+        queue_arguments=DEAD_LETTER_ARGUMENTS,
+    )

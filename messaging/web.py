@@ -1,0 +1,118 @@
+"""HTTP plumbing every API shares: problem+json errors, health probes, JSON bodies."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Blueprint, Flask, Response, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+PROBLEM_BASE = "https://order-pipeline.example/problems/"
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+
+
+class Problem(Exception):
+    """An RFC 9457 problem: `code` is the stable part clients match on."""
+
+    def __init__(self, *, status: int, code: str, title: str, detail: str = "", **extra: Any) -> None:
+        super().__init__(detail or title)
+        self.status, self.code, self.title, self.detail, self.extra = status, code, title, detail, extra
+
+    def to_dict(self) -> dict[str, Any]:
+        body = {
+            "type": PROBLEM_BASE + self.code,
+            "code": self.code,
+            "title": self.title,
+            "status": self.status,
+        }
+        if self.detail:
+            body["detail"] = self.detail
+        return {**body, **self.extra}
+
+
+def problem_response(problem: Problem, headers: dict[str, str] | None = None) -> Response:
+    response = jsonify(problem.to_dict())
+    response.status_code = problem.status
+    response.content_type = PROBLEM_CONTENT_TYPE
+    response.headers.update(headers or {})
+    return response
+
+
+def json_body() -> dict[str, Any]:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise Problem(status=400, code="invalid-json", title="The body must be a JSON object")
+    return body
+
+
+def install_error_handlers(app: Flask) -> None:
+    @app.errorhandler(Problem)
+    def on_problem(problem: Problem):
+        return problem_response(problem)
+
+    @app.errorhandler(HTTPException)
+    def on_http_error(error: HTTPException):
+        code = (error.name or "error").lower().replace(" ", "-")
+        return problem_response(
+            Problem(status=error.code or 500, code=code, title=error.name, detail=error.description)
+        )
+
+    @app.errorhandler(sa.exc.OperationalError)
+    def on_database_down(error):
+        app.logger.warning("database unavailable: %s", error)
+        return problem_response(
+            Problem(
+                status=503, code="database-unavailable", title="The database is unavailable, retry later"
+            ),
+            {"Retry-After": "2"},
+        )
+
+
+def health_blueprint(*, checks: dict[str, Callable[[], None]]) -> Blueprint:
+    """/healthz: the process answers. /readyz: every dependency in `checks` answers."""
+    blueprint = Blueprint("health", __name__)
+
+    @blueprint.get("/healthz")
+    def healthz():
+        return {"status": "ok"}
+
+    @blueprint.get("/readyz")
+    def readyz():
+        failures = {}
+        for name, check in checks.items():
+            try:
+                check()
+            except Exception as error:  # noqa: BLE001 - any failure means not ready
+                failures[name] = type(error).__name__
+        if failures:
+            return problem_response(
+                Problem(status=503, code="not-ready", title="A dependency is unavailable", failures=failures)
+            )
+        return {"status": "ready", "checks": sorted(checks)}
+
+    return blueprint
+
+
+def database_check(engine: sa.Engine) -> Callable[[], None]:
+    def check() -> None:
+        with engine.connect() as connection:
+            connection.execute(sa.text("SELECT 1"))
+
+    return check
+
+
+def query_int(name: str, *, default: int, minimum: int, maximum: int) -> int:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = minimum - 1
+    if not minimum <= value <= maximum:
+        raise Problem(
+            status=400, code="invalid-query", title=f"{name} must be an integer from {minimum} to {maximum}"
+        )
+    return value

@@ -1,0 +1,148 @@
+"""Order tables and the queries the handlers need (SQLAlchemy Core)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB, insert
+
+from messaging.inbox import Inbox, inbox_table
+from messaging.outbox import Outbox, outbox_table
+from order_service.domain import OrderNotFound, check_transition
+
+metadata = sa.MetaData()
+
+orders = sa.Table(
+    "orders",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("seq", sa.BigInteger, sa.Identity(), nullable=False, unique=True),  # keyset pagination
+    sa.Column("customer_id", sa.String(100), nullable=False, index=True),
+    sa.Column("email", sa.String(254), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False, index=True),
+    sa.Column("items", JSONB, nullable=False),
+    sa.Column("total_cents", sa.Integer),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("payment_token", sa.String(100), nullable=False),
+    sa.Column("failure_reason", sa.String(50)),
+    sa.Column("failed_step", sa.String(50)),
+    # False while inventory has not yet been told the final fate of the reservation.
+    sa.Column("stock_settled", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
+)
+
+order_transitions = sa.Table(
+    "order_transitions",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("order_id", sa.String(36), sa.ForeignKey("orders.id"), nullable=False, index=True),
+    sa.Column("from_status", sa.String(20)),
+    sa.Column("to_status", sa.String(20), nullable=False),
+    sa.Column("cause", sa.String(200), nullable=False),
+    sa.Column("at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
+)
+
+idempotency_keys = sa.Table(
+    "idempotency_keys",
+    metadata,
+    sa.Column("key", sa.String(200), primary_key=True),
+    sa.Column("fingerprint", sa.String(64), nullable=False),
+    sa.Column("order_id", sa.String(36), sa.ForeignKey("orders.id")),
+    sa.Column("response_status", sa.Integer),
+    sa.Column("response_body", JSONB),
+    sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
+)
+
+outbox = Outbox(outbox_table(metadata))
+inbox = Inbox(inbox_table(metadata))
+
+
+def claim_idempotency_key(connection: sa.Connection, *, key: str, fingerprint: str) -> bool:
+    """True if this request is the first with the key (the row is ours)."""
+    result = connection.execute(
+        insert(idempotency_keys)
+        .values(key=key, fingerprint=fingerprint)
+        .on_conflict_do_nothing(index_elements=["key"])
+    )
+    return result.rowcount == 1
+
+
+def get_idempotency_key(connection: sa.Connection, *, key: str) -> sa.Row | None:
+    return connection.execute(sa.select(idempotency_keys).where(idempotency_keys.c.key == key)).first()
+
+
+def record_response(connection: sa.Connection, *, key: str, order_id: str, status: int, body: Any) -> None:
+    connection.execute(
+        idempotency_keys.update()
+        .where(idempotency_keys.c.key == key)
+        .values(order_id=order_id, response_status=status, response_body=body)
+    )
+
+
+def insert_order(connection: sa.Connection, *, values: dict[str, Any], cause: str) -> None:
+    connection.execute(orders.insert().values(**values))
+    connection.execute(
+        order_transitions.insert().values(order_id=values["id"], to_status=values["status"], cause=cause)
+    )
+
+
+def get_order(connection: sa.Connection, *, order_id: str, for_update: bool = False) -> sa.Row:
+    query = sa.select(orders).where(orders.c.id == order_id)
+    row = connection.execute(query.with_for_update() if for_update else query).first()
+    if row is None:
+        raise OrderNotFound(order_id)
+    return row
+
+
+def transition(
+    connection: sa.Connection, *, order_id: str, target: str, cause: str, **changes: Any
+) -> sa.Row:
+    """Guarded state change: locks the row, checks the state machine, records the transition."""
+    current = get_order(connection, order_id=order_id, for_update=True)
+    check_transition(current=current.status, target=target)
+    connection.execute(
+        orders.update()
+        .where(orders.c.id == order_id)
+        .values(status=target, updated_at=sa.func.now(), **changes)
+    )
+    connection.execute(
+        order_transitions.insert().values(
+            order_id=order_id, from_status=current.status, to_status=target, cause=cause[:200]
+        )
+    )
+    return get_order(connection, order_id=order_id)
+
+
+def list_orders(
+    connection: sa.Connection,
+    *,
+    customer_id: str | None,
+    status: str | None,
+    limit: int,
+    before_seq: int | None,
+) -> list[sa.Row]:
+    query = sa.select(orders).order_by(orders.c.seq.desc()).limit(limit)
+    if customer_id:
+        query = query.where(orders.c.customer_id == customer_id)
+    if status:
+        query = query.where(orders.c.status == status)
+    if before_seq is not None:
+        query = query.where(orders.c.seq < before_seq)
+    return list(connection.execute(query))
+
+
+def order_json(row: sa.Row) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "status": row.status,
+        "customer_id": row.customer_id,
+        "email": row.email,
+        "items": row.items,
+        "total_cents": row.total_cents,
+        "currency": row.currency,
+        "failure_reason": row.failure_reason,
+        "created_at": row.created_at.isoformat(),
+        "updated_at": row.updated_at.isoformat(),
+    }

@@ -1,0 +1,147 @@
+"""Order rules: validation, the state machine, idempotency fingerprints. Stdlib only."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+
+class OrderStatus(StrEnum):
+    PENDING = "PENDING"  # accepted, stock not yet reserved
+    RESERVED = "RESERVED"  # stock held, payment not yet known
+    CONFIRMED = "CONFIRMED"
+    SHIPPED = "SHIPPED"
+    REJECTED = "REJECTED"  # could not reserve (out of stock, unknown sku)
+    FAILED = "FAILED"  # payment declined, or a dependency failed before money moved
+    CANCELLED = "CANCELLED"
+
+
+TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
+    OrderStatus.PENDING: frozenset({OrderStatus.RESERVED, OrderStatus.REJECTED, OrderStatus.FAILED}),
+    OrderStatus.RESERVED: frozenset({OrderStatus.CONFIRMED, OrderStatus.FAILED}),
+    OrderStatus.CONFIRMED: frozenset({OrderStatus.SHIPPED, OrderStatus.CANCELLED}),
+    OrderStatus.SHIPPED: frozenset(),
+    OrderStatus.REJECTED: frozenset(),
+    OrderStatus.FAILED: frozenset(),
+    OrderStatus.CANCELLED: frozenset(),
+}
+FINAL_STATUSES = frozenset(status for status, targets in TRANSITIONS.items() if not targets)
+
+
+class FailureReason(StrEnum):
+    OUT_OF_STOCK = "out_of_stock"
+    UNKNOWN_SKU = "unknown_sku"
+    PAYMENT_DECLINED = "payment_declined"
+    INVENTORY_UNAVAILABLE = "inventory_unavailable"
+    PAYMENT_UNAVAILABLE = "payment_unavailable"
+
+
+class IllegalTransition(Exception):
+    def __init__(self, current: str, target: str) -> None:
+        super().__init__(f"an order cannot go from {current} to {target}")
+        self.current, self.target = current, target
+
+
+class InvalidOrder(ValueError):
+    def __init__(self, errors: list[dict[str, str]]) -> None:
+        super().__init__("invalid order")
+        self.errors = errors
+
+
+class OrderNotFound(LookupError):
+    pass
+
+
+class IdempotencyKeyReused(Exception):
+    """The same Idempotency-Key came with a different body."""
+
+
+class RequestInProgress(Exception):
+    """The first request with this Idempotency-Key has not answered yet."""
+
+
+def check_transition(*, current: str, target: str) -> None:
+    if OrderStatus(target) not in TRANSITIONS[OrderStatus(current)]:
+        raise IllegalTransition(current, target)
+
+
+@dataclass(frozen=True)
+class OrderLine:
+    sku: str
+    quantity: int
+
+
+@dataclass(frozen=True)
+class PlaceOrder:
+    customer_id: str
+    email: str
+    items: tuple[OrderLine, ...]
+    payment_token: str
+
+
+SKU_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+EMAIL_PATTERN = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
+MAX_LINES = 50
+MAX_QUANTITY = 1000
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _short_string(value: Any, *, maximum: int) -> bool:
+    return isinstance(value, str) and len(value.strip()) > 0 and len(value) <= maximum
+
+
+def parse_place_order(body: dict[str, Any]) -> PlaceOrder:
+    """Validate a POST /orders body; every problem is reported, not just the first."""
+    errors: list[dict[str, str]] = []
+
+    def error(field: str, message: str) -> None:
+        errors.append({"field": field, "message": message})
+
+    if not _short_string(body.get("customer_id"), maximum=100):
+        error("customer_id", "a non-empty string of at most 100 characters")
+    email = body.get("email")
+    if not (isinstance(email, str) and len(email) <= 254 and EMAIL_PATTERN.match(email)):
+        error("email", "a valid email address")
+    if not _short_string(body.get("payment_token"), maximum=100):
+        error("payment_token", "a non-empty string of at most 100 characters")
+    items = body.get("items")
+    lines: list[OrderLine] = []
+    if not isinstance(items, list) or not 1 <= len(items) <= MAX_LINES:
+        error("items", f"a list of 1 to {MAX_LINES} lines")
+        items = []
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            error(f"items[{index}]", "an object with sku and quantity")
+            continue
+        sku, quantity = item.get("sku"), item.get("quantity")
+        if not (isinstance(sku, str) and SKU_PATTERN.match(sku)):
+            error(f"items[{index}].sku", "1 to 64 characters of letters, digits, '.', '_' or '-'")
+        if not (_is_int(quantity) and 1 <= quantity <= MAX_QUANTITY):
+            error(f"items[{index}].quantity", f"an integer from 1 to {MAX_QUANTITY}")
+        if not errors:
+            lines.append(OrderLine(sku=sku, quantity=quantity))
+    if errors:
+        raise InvalidOrder(errors)
+    return PlaceOrder(
+        customer_id=body["customer_id"],
+        email=email,
+        items=tuple(lines),
+        payment_token=body["payment_token"],
+    )
+
+
+def request_fingerprint(body: dict[str, Any]) -> str:
+    """Same body (whatever its key order or spacing) -> same fingerprint."""
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def order_total(lines: list[dict[str, Any]]) -> int:
+    return sum(line["quantity"] * line["unit_price_cents"] for line in lines)

@@ -1,0 +1,81 @@
+import pytest
+
+from order_service.domain import (
+    FINAL_STATUSES,
+    IllegalTransition,
+    InvalidOrder,
+    OrderStatus,
+    check_transition,
+    order_total,
+    parse_place_order,
+    request_fingerprint,
+)
+
+VALID = {
+    "customer_id": "c-1",
+    "email": "ada@example.test",
+    "items": [{"sku": "SKU-1", "quantity": 2}],
+    "payment_token": "tok_visa",
+}
+
+
+def test_a_valid_body_becomes_a_command():
+    command = parse_place_order(VALID)
+
+    assert command.customer_id == "c-1"
+    assert [(line.sku, line.quantity) for line in command.items] == [("SKU-1", 2)]
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"customer_id": ""}, "customer_id"),
+        ({"email": "not-an-email"}, "email"),
+        ({"payment_token": None}, "payment_token"),
+        ({"items": []}, "items"),
+        ({"items": "SKU-1"}, "items"),
+        ({"items": [{"sku": "SKU-1", "quantity": 0}]}, "items[0].quantity"),
+        ({"items": [{"sku": "SKU-1", "quantity": True}]}, "items[0].quantity"),
+        ({"items": [{"sku": "bad sku!", "quantity": 1}]}, "items[0].sku"),
+        ({"items": [42]}, "items[0]"),
+    ],
+)
+def test_each_invalid_field_is_named(change, field):
+    with pytest.raises(InvalidOrder) as raised:
+        parse_place_order({**VALID, **change})
+
+    assert field in [error["field"] for error in raised.value.errors]
+
+
+def test_every_problem_is_reported_at_once():
+    with pytest.raises(InvalidOrder) as raised:
+        parse_place_order({})
+
+    assert {e["field"] for e in raised.value.errors} == {"customer_id", "email", "payment_token", "items"}
+
+
+def test_the_state_machine_allows_the_saga_and_refuses_going_back():
+    check_transition(current=OrderStatus.PENDING, target=OrderStatus.RESERVED)
+    check_transition(current=OrderStatus.RESERVED, target=OrderStatus.CONFIRMED)
+    check_transition(current=OrderStatus.CONFIRMED, target=OrderStatus.SHIPPED)
+    with pytest.raises(IllegalTransition):
+        check_transition(current=OrderStatus.SHIPPED, target=OrderStatus.CONFIRMED)
+    with pytest.raises(IllegalTransition):
+        check_transition(current=OrderStatus.PENDING, target=OrderStatus.CONFIRMED)
+
+
+def test_final_states_have_no_way_out():
+    assert FINAL_STATUSES == {"SHIPPED", "REJECTED", "FAILED", "CANCELLED"}
+
+
+def test_fingerprint_ignores_key_order_but_not_values():
+    reordered = dict(reversed(list(VALID.items())))
+
+    assert request_fingerprint(VALID) == request_fingerprint(reordered)
+    assert request_fingerprint(VALID) != request_fingerprint({**VALID, "customer_id": "c-2"})
+
+
+def test_total_is_the_sum_of_lines():
+    assert (
+        order_total([{"quantity": 2, "unit_price_cents": 150}, {"quantity": 1, "unit_price_cents": 5}]) == 305
+    )
