@@ -23,7 +23,7 @@ def reliable_settings(*, broker_url: str, task_queue: str) -> dict:
         "task_queues": [kombu_queue(task_queue)],
         "task_default_queue": task_queue,
         "task_default_exchange": TASKS_EXCHANGE,
-        "task_default_exchange_type": "direct",
+        "task_default_exchange_type": "topic",  # retries with countdown need native delayed delivery
         "task_default_routing_key": task_queue,
         "task_serializer": "json",
         "accept_content": ["json"],

@@ -15,7 +15,7 @@ def outbox_table(metadata: sa.MetaData) -> sa.Table:
         "outbox",
         metadata,
         sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
-        sa.Column("event_id", sa.String(36), nullable=False, unique=True),
+        sa.Column("event_id", sa.String(100), nullable=False, unique=True),
         sa.Column("event_type", sa.String(100), nullable=False),
         sa.Column("envelope", JSONB, nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),

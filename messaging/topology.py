@@ -12,7 +12,7 @@ from kombu import Exchange, Queue, binding
 
 EVENTS_EXCHANGE = "events"  # topic exchange; routing key = event type
 DEAD_LETTER_EXCHANGE = "dead-letter"  # direct; routing key = the dead-letter queue's name
-TASKS_EXCHANGE = "tasks"  # direct; Celery's own task messages, routing key = queue name
+TASKS_EXCHANGE = "tasks"  # topic (Celery native delayed delivery needs it); routing key = queue name
 DELIVERY_LIMIT = 10  # redeliveries before a message is dead-lettered
 
 
@@ -48,7 +48,7 @@ TASK_QUEUES = {
     )
 }
 ALL_QUEUES = {**EVENT_QUEUES, **TASK_QUEUES}
-EXCHANGE_TYPES = {EVENTS_EXCHANGE: "topic", DEAD_LETTER_EXCHANGE: "direct", TASKS_EXCHANGE: "direct"}
+EXCHANGE_TYPES = {EVENTS_EXCHANGE: "topic", DEAD_LETTER_EXCHANGE: "direct", TASKS_EXCHANGE: "topic"}
 
 
 def queue_arguments(spec: QueueSpec) -> dict:

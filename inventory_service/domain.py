@@ -1,0 +1,279 @@
+"""Inventory rules and values. Standard library only: no Flask, no SQLAlchemy."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+SKU_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
+MAX_ORDER_ID_LENGTH = 100
+MAX_LINES = 100
+# Bounds keep every sum inside PostgreSQL's 32-bit integer columns.
+MAX_LINE_QUANTITY = 1_000_000
+MAX_STOCK = 1_000_000_000
+MAX_PRICE_CENTS = 100_000_000
+MAX_NAME_LENGTH = 200
+
+
+class ReservationStatus(StrEnum):
+    RESERVED = "RESERVED"
+    COMMITTED = "COMMITTED"
+    RELEASED = "RELEASED"
+
+
+# --- errors: domain words, mapped to problem+json by api.py -------------------------------
+
+
+class InventoryError(Exception):
+    """Base of every rule the inventory enforces."""
+
+
+@dataclass(frozen=True)
+class FieldError:
+    field: str
+    message: str
+
+
+class InvalidInput(InventoryError):
+    def __init__(self, errors: Iterable[FieldError]) -> None:
+        self.errors = tuple(errors)
+        super().__init__("; ".join(f"{e.field}: {e.message}" for e in self.errors))
+
+
+class InvalidIdempotencyKey(InventoryError):
+    def __init__(self, *, expected: str) -> None:
+        self.expected = expected
+        super().__init__(f"Idempotency-Key must be {expected!r}")
+
+
+class OutOfStock(InventoryError):
+    def __init__(self, *, sku: str) -> None:
+        self.sku = sku
+        super().__init__(f"not enough stock of {sku}")
+
+
+class UnknownSku(InventoryError):
+    def __init__(self, *, sku: str) -> None:
+        self.sku = sku
+        super().__init__(f"no product {sku}")
+
+
+class ProductNotFound(InventoryError):
+    def __init__(self, *, sku: str) -> None:
+        self.sku = sku
+        super().__init__(f"no product {sku}")
+
+
+class ReservationNotFound(InventoryError):
+    def __init__(self, *, order_id: str) -> None:
+        self.order_id = order_id
+        super().__init__(f"no reservation for order {order_id}")
+
+
+class IdempotencyKeyReused(InventoryError):
+    def __init__(self, *, order_id: str) -> None:
+        self.order_id = order_id
+        super().__init__(f"order {order_id} already has a reservation with other items")
+
+
+class IllegalTransition(InventoryError):
+    def __init__(self, *, order_id: str, current: ReservationStatus, wanted: ReservationStatus) -> None:
+        self.order_id, self.current, self.wanted = order_id, current, wanted
+        super().__init__(f"reservation {order_id} is {current}, it cannot become {wanted}")
+
+
+class ReservationReleased(IllegalTransition):
+    pass
+
+
+class ReservationCommitted(IllegalTransition):
+    pass
+
+
+# --- values ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RequestedLine:
+    sku: str
+    quantity: int
+
+
+@dataclass(frozen=True)
+class ReservationRequest:
+    order_id: str
+    lines: tuple[RequestedLine, ...]  # merged per SKU and sorted: the lock order
+
+
+@dataclass(frozen=True)
+class ReservedLine:
+    sku: str
+    quantity: int
+    unit_price_cents: int
+
+
+@dataclass(frozen=True)
+class Reservation:
+    order_id: str
+    status: ReservationStatus
+    lines: tuple[ReservedLine, ...]
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def total_cents(self) -> int:
+        return sum(line.quantity * line.unit_price_cents for line in self.lines)
+
+    def requested_lines(self) -> tuple[RequestedLine, ...]:
+        return tuple(RequestedLine(sku=line.sku, quantity=line.quantity) for line in self.lines)
+
+
+@dataclass(frozen=True)
+class ProductSpec:
+    """What PUT /products/{sku} may set; reserved and sold only move through reservations."""
+
+    name: str
+    price_cents: int
+    available: int
+
+
+@dataclass(frozen=True)
+class Product:
+    sku: str
+    name: str
+    price_cents: int
+    available: int
+    reserved: int
+    sold: int
+
+
+# --- rules ----------------------------------------------------------------------------------
+
+
+def merge_lines(*, lines: Iterable[RequestedLine]) -> tuple[RequestedLine, ...]:
+    """One line per SKU, sorted by SKU: concurrent multi-line orders lock rows in the same
+    order (no deadlock), and a repeated SKU cannot be checked against stock twice."""
+    totals: dict[str, int] = {}
+    for line in lines:
+        totals[line.sku] = totals.get(line.sku, 0) + line.quantity
+    return tuple(RequestedLine(sku=sku, quantity=totals[sku]) for sku in sorted(totals))
+
+
+def reserve_idempotency_key(*, order_id: str) -> str:
+    return f"reserve:{order_id}"
+
+
+def check_idempotency_key(*, header: str | None, order_id: str) -> None:
+    expected = reserve_idempotency_key(order_id=order_id)
+    if header != expected:
+        raise InvalidIdempotencyKey(expected=expected)
+
+
+def check_replay(*, existing: Reservation, request: ReservationRequest) -> Reservation:
+    """The same order asked again: the same items are a retry, other items a client bug."""
+    if existing.status is ReservationStatus.RELEASED:
+        raise ReservationReleased(
+            order_id=existing.order_id, current=existing.status, wanted=ReservationStatus.RESERVED
+        )
+    if existing.requested_lines() != request.lines:
+        raise IdempotencyKeyReused(order_id=existing.order_id)
+    return existing
+
+
+def commit_target(*, order_id: str, current: ReservationStatus) -> ReservationStatus | None:
+    """The status a commit moves to, or None when it already happened (idempotent)."""
+    if current is ReservationStatus.RESERVED:
+        return ReservationStatus.COMMITTED
+    if current is ReservationStatus.COMMITTED:
+        return None
+    raise ReservationReleased(order_id=order_id, current=current, wanted=ReservationStatus.COMMITTED)
+
+
+def release_target(*, order_id: str, current: ReservationStatus) -> ReservationStatus | None:
+    """The status a release moves to, or None when it already happened (idempotent)."""
+    if current is ReservationStatus.RESERVED:
+        return ReservationStatus.RELEASED
+    if current is ReservationStatus.RELEASED:
+        return None
+    raise ReservationCommitted(order_id=order_id, current=current, wanted=ReservationStatus.RELEASED)
+
+
+# --- input parsing: JSON-shaped mappings in, values out ------------------------------------
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)  # True is an int in Python
+
+
+def _int_error(value: Any, *, minimum: int, maximum: int) -> str | None:
+    if not _is_int(value):
+        return "must be an integer"
+    if not minimum <= value <= maximum:
+        return f"must be from {minimum} to {maximum}"
+    return None
+
+
+def _sku_error(value: Any) -> str | None:
+    if not isinstance(value, str) or not SKU_PATTERN.fullmatch(value):
+        return "must be 1-64 characters of A-Z, a-z, 0-9, '.', '_' or '-'"
+    return None
+
+
+def validate_sku(*, sku: str) -> str:
+    if message := _sku_error(sku):
+        raise InvalidInput([FieldError(field="sku", message=message)])
+    return sku
+
+
+def validate_order_id(*, order_id: Any, field: str = "order_id") -> str:
+    if not isinstance(order_id, str) or not 1 <= len(order_id) <= MAX_ORDER_ID_LENGTH:
+        message = f"must be a string of 1 to {MAX_ORDER_ID_LENGTH} characters"
+        raise InvalidInput([FieldError(field=field, message=message)])
+    return order_id
+
+
+def parse_reservation_request(*, body: Mapping[str, Any]) -> ReservationRequest:
+    errors: list[FieldError] = []
+    order_id = body.get("order_id")
+    try:
+        validate_order_id(order_id=order_id)
+    except InvalidInput as invalid:
+        errors.extend(invalid.errors)
+    items = body.get("items")
+    lines: list[RequestedLine] = []
+    if not isinstance(items, list) or not 1 <= len(items) <= MAX_LINES:
+        errors.append(FieldError(field="items", message=f"must be a list of 1 to {MAX_LINES} items"))
+        items = []
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            errors.append(FieldError(field=f"items[{index}]", message="must be an object"))
+            continue
+        sku, quantity = item.get("sku"), item.get("quantity")
+        if message := _sku_error(sku):
+            errors.append(FieldError(field=f"items[{index}].sku", message=message))
+        if message := _int_error(quantity, minimum=1, maximum=MAX_LINE_QUANTITY):
+            errors.append(FieldError(field=f"items[{index}].quantity", message=message))
+        lines.append(RequestedLine(sku=sku, quantity=quantity))
+    if errors:
+        raise InvalidInput(errors)
+    return ReservationRequest(order_id=order_id, lines=merge_lines(lines=lines))
+
+
+def parse_product_spec(*, body: Mapping[str, Any]) -> ProductSpec:
+    errors: list[FieldError] = []
+    name, price_cents, available = body.get("name"), body.get("price_cents"), body.get("available")
+    if not isinstance(name, str) or not name.strip() or len(name) > MAX_NAME_LENGTH:
+        errors.append(
+            FieldError(field="name", message=f"must be a non-empty string of at most {MAX_NAME_LENGTH}")
+        )
+    if message := _int_error(price_cents, minimum=0, maximum=MAX_PRICE_CENTS):
+        errors.append(FieldError(field="price_cents", message=message))
+    if message := _int_error(available, minimum=0, maximum=MAX_STOCK):
+        errors.append(FieldError(field="available", message=message))
+    if errors:
+        raise InvalidInput(errors)
+    return ProductSpec(name=name, price_cents=price_cents, available=available)

@@ -1,0 +1,117 @@
+"""Use cases of the inventory: each is one function running one database transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from inventory_service import db
+from inventory_service.domain import (
+    OutOfStock,
+    Product,
+    ProductNotFound,
+    ProductSpec,
+    Reservation,
+    ReservationNotFound,
+    ReservationRequest,
+    ReservationStatus,
+    ReservedLine,
+    UnknownSku,
+    check_replay,
+    commit_target,
+    release_target,
+)
+
+
+@dataclass(frozen=True)
+class ReservationOutcome:
+    reservation: Reservation
+    created: bool  # False: a retry of a request that already succeeded
+
+
+def list_products(*, engine: sa.Engine) -> list[Product]:
+    with engine.connect() as connection:
+        return db.list_products(connection)
+
+
+def get_product(*, engine: sa.Engine, sku: str) -> Product:
+    with engine.connect() as connection:
+        product = db.find_product(connection, sku=sku)
+    if product is None:
+        raise ProductNotFound(sku=sku)
+    return product
+
+
+def put_product(*, engine: sa.Engine, sku: str, spec: ProductSpec) -> tuple[Product, bool]:
+    with engine.begin() as connection:
+        return db.upsert_product(connection, sku=sku, spec=spec)
+
+
+def reserve_stock(*, engine: sa.Engine, request: ReservationRequest) -> ReservationOutcome:
+    """All lines or none: any short or unknown SKU raises, and the transaction (the
+    reservation row and every stock already taken) rolls back."""
+    with engine.begin() as connection:
+        # The reservation row first: a concurrent duplicate waits on it, then sees ours.
+        if not db.insert_reservation(
+            connection, order_id=request.order_id, status=ReservationStatus.RESERVED
+        ):
+            existing = db.find_reservation(connection, order_id=request.order_id)
+            if existing is None:  # the row exists, so only a concurrent delete could do this
+                raise ReservationNotFound(order_id=request.order_id)
+            return ReservationOutcome(
+                reservation=check_replay(existing=existing, request=request), created=False
+            )
+        taken: list[ReservedLine] = []
+        for line in request.lines:  # sorted by SKU: a fixed lock order across orders
+            price = db.take_stock(connection, sku=line.sku, quantity=line.quantity)
+            if price is None:
+                if db.product_exists(connection, sku=line.sku):
+                    raise OutOfStock(sku=line.sku)
+                raise UnknownSku(sku=line.sku)
+            taken.append(ReservedLine(sku=line.sku, quantity=line.quantity, unit_price_cents=price))
+        db.add_lines(connection, order_id=request.order_id, lines=taken)
+        return ReservationOutcome(reservation=_reload(connection, order_id=request.order_id), created=True)
+
+
+def commit_reservation(*, engine: sa.Engine, order_id: str) -> Reservation:
+    with engine.begin() as connection:
+        current = db.find_reservation(connection, order_id=order_id, for_update=True)
+        if current is None:
+            raise ReservationNotFound(order_id=order_id)
+        target = commit_target(order_id=order_id, current=current.status)
+        if target is None:
+            return current
+        db.move_reserved(connection, lines=current.lines, to="sold")
+        db.set_status(connection, order_id=order_id, status=target)
+        return _reload(connection, order_id=order_id)
+
+
+def release_reservation(*, engine: sa.Engine, order_id: str) -> Reservation:
+    """Releasing an order never reserved leaves a RELEASED tombstone, so that a reserve
+    arriving late (e.g. a timed-out call that is still in flight) cannot take stock."""
+    with engine.begin() as connection:
+        if db.insert_reservation(connection, order_id=order_id, status=ReservationStatus.RELEASED):
+            return _reload(connection, order_id=order_id)
+        current = db.find_reservation(connection, order_id=order_id, for_update=True)
+        if current is None:
+            raise ReservationNotFound(order_id=order_id)
+        target = release_target(order_id=order_id, current=current.status)
+        if target is None:
+            return current
+        db.move_reserved(connection, lines=current.lines, to="available")
+        db.set_status(connection, order_id=order_id, status=target)
+        return _reload(connection, order_id=order_id)
+
+
+def get_reservation(*, engine: sa.Engine, order_id: str) -> Reservation:
+    with engine.connect() as connection:
+        return _reload(connection, order_id=order_id)
+
+
+def _reload(connection: sa.Connection, *, order_id: str) -> Reservation:
+    # Answers are always read back from the database, so a replay serialises identically.
+    reservation = db.find_reservation(connection, order_id=order_id)
+    if reservation is None:
+        raise ReservationNotFound(order_id=order_id)
+    return reservation

@@ -1,0 +1,24 @@
+"""An inventory app on a fresh, migrated database per test (seeded catalog included)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from inventory_service.api import ENGINE_KEY, create_app
+
+
+@pytest.fixture
+def inventory_app(database_url) -> Iterator[Flask]:
+    app = create_app({"DATABASE_URL": database_url(migrate="inventory_service"), "TESTING": True})
+    yield app
+    # Every test has its own database: free its pooled connections before the next one.
+    app.extensions[ENGINE_KEY].dispose()
+
+
+@pytest.fixture
+def inventory_client(inventory_app: Flask) -> FlaskClient:
+    return inventory_app.test_client()

@@ -1,0 +1,122 @@
+"""Bad input is refused before any database is touched (the engine points nowhere)."""
+
+from __future__ import annotations
+
+import pytest
+
+from inventory_service.api import create_app, to_problem
+from inventory_service.domain import (
+    IllegalTransition,
+    OutOfStock,
+    ReservationCommitted,
+    ReservationStatus,
+    UnknownSku,
+)
+
+# Nothing listens on port 1: a request that reached the database would answer 503, not 4xx.
+UNREACHABLE = "postgresql+psycopg2://nobody:nothing@127.0.0.1:1/nowhere?connect_timeout=1"
+PROBLEM = "application/problem+json"
+
+
+@pytest.fixture
+def client():
+    return create_app({"DATABASE_URL": UNREACHABLE, "TESTING": True}).test_client()
+
+
+def test_malformed_json_is_a_400_problem(client):
+    response = client.post(
+        "/reservations",
+        data="{not json",
+        content_type="application/json",
+        headers={"Idempotency-Key": "reserve:o"},
+    )
+
+    assert response.status_code == 400
+    assert response.content_type == PROBLEM
+    assert response.get_json()["code"] == "invalid-json"
+
+
+def test_a_json_array_is_not_a_body(client):
+    response = client.put("/products/SKU-A", json=[1, 2])
+
+    assert (response.status_code, response.get_json()["code"]) == (400, "invalid-json")
+
+
+def test_invalid_reservation_fields_are_a_422_with_errors(client):
+    response = client.post(
+        "/reservations",
+        json={"order_id": "o-1", "items": [{"sku": "A", "quantity": -1}]},
+        headers={"Idempotency-Key": "reserve:o-1"},
+    )
+
+    assert response.status_code == 422
+    assert response.content_type == PROBLEM
+    body = response.get_json()
+    assert body["code"] == "validation-error"
+    assert body["type"].endswith("/validation-error")
+    assert body["errors"] == [{"field": "items[0].quantity", "message": "must be from 1 to 1000000"}]
+
+
+@pytest.mark.parametrize("header", [None, "reserve:other", "o-1"])
+def test_a_missing_or_foreign_idempotency_key_is_a_400(client, header):
+    headers = {"Idempotency-Key": header} if header else {}
+
+    response = client.post(
+        "/reservations", json={"order_id": "o-1", "items": [{"sku": "A", "quantity": 1}]}, headers=headers
+    )
+
+    assert response.status_code == 400
+    assert response.content_type == PROBLEM
+    assert response.get_json()["code"] == "invalid-idempotency-key"
+
+
+def test_invalid_product_fields_are_a_422_listing_each_field(client):
+    response = client.put("/products/SKU-A", json={"name": "", "price_cents": True, "available": -3})
+
+    assert response.status_code == 422
+    assert {error["field"] for error in response.get_json()["errors"]} == {"name", "price_cents", "available"}
+
+
+@pytest.mark.parametrize("path", ["/products/bad%20sku", "/products/" + "x" * 65])
+def test_a_bad_sku_in_the_path_is_a_422(client, path):
+    get = client.get(path)
+    put = client.put(path, json={"name": "Mug", "price_cents": 1, "available": 1})
+
+    assert (get.status_code, get.get_json()["errors"][0]["field"]) == (422, "sku")
+    assert (put.status_code, put.get_json()["code"]) == (422, "validation-error")
+
+
+def test_an_unknown_route_is_a_problem_too(client):
+    response = client.get("/nothing-here")
+
+    assert response.status_code == 404
+    assert response.content_type == PROBLEM
+
+
+def test_healthz_needs_no_database(client):
+    assert client.get("/healthz").get_json() == {"status": "ok"}
+
+
+def test_readyz_reports_an_unreachable_database(client):
+    response = client.get("/readyz")
+
+    assert response.status_code == 503
+    assert response.get_json()["failures"] == {"database": "OperationalError"}
+
+
+def test_domain_errors_map_to_stable_codes():
+    out = to_problem(OutOfStock(sku="A")).to_dict()
+    unknown = to_problem(UnknownSku(sku="B")).to_dict()
+    committed = to_problem(
+        ReservationCommitted(
+            order_id="o", current=ReservationStatus.COMMITTED, wanted=ReservationStatus.RELEASED
+        )
+    )
+    generic = to_problem(
+        IllegalTransition(order_id="o", current=ReservationStatus.RELEASED, wanted=ReservationStatus.RESERVED)
+    )
+
+    assert (out["status"], out["code"], out["sku"]) == (409, "out-of-stock", "A")
+    assert (unknown["status"], unknown["code"], unknown["sku"]) == (422, "unknown-sku", "B")
+    assert (committed.status, committed.code) == (409, "reservation-committed")
+    assert (generic.status, generic.code) == (409, "illegal-transition")

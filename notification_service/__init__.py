@@ -1,0 +1,1 @@
+"""Notification: tells the customer about their order by email (at least once, deduplicated)."""

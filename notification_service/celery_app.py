@@ -1,0 +1,71 @@
+"""The notification worker (composition root): records notifications from events, sends them by SMTP.
+
+Run: celery -A notification_service.celery_app worker -B --without-gossip --without-mingle
+     --without-heartbeat -c 2 -s /tmp/celerybeat-schedule
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import sqlalchemy as sa
+from celery import Celery
+from celery.signals import worker_process_init
+
+from messaging.celery_settings import reliable_settings
+from messaging.consumer import event_consumer_step
+from messaging.database import make_engine
+from messaging.envelope import Envelope
+from notification_service import handlers
+from notification_service.config import settings_from_env
+from notification_service.mailer import SmtpMailer
+
+EVENT_QUEUE = "notification.events"
+TASK_QUEUE = "notification.tasks"
+SEND_TASK = "notification_service.tasks.send_notification"
+RESEND_TASK = "notification_service.tasks.resend_pending_notifications"
+RESEND_EVERY_SECONDS = 10.0
+RESEND_OLDER_THAN_SECONDS = 15.0  # younger rows are most likely still in the queue or being retried
+
+settings = settings_from_env()
+
+
+@lru_cache(maxsize=1)
+def engine() -> sa.Engine:
+    return make_engine(settings.database_url, pool_size=2)  # created on first use: no connection at import
+
+
+def mailer() -> SmtpMailer:
+    return SmtpMailer(host=settings.smtp_host, port=settings.smtp_port, sender=settings.mail_from)
+
+
+@worker_process_init.connect
+def _forget_parent_connections(**_: object) -> None:
+    # A pool child forked after the main process used the engine must not reuse (or
+    # close) the parent's sockets: drop them without closing, as SQLAlchemy advises.
+    if engine.cache_info().currsize:
+        engine().dispose(close=False)
+
+
+def enqueue_send(notification_id: str) -> None:
+    # Imported here, not at the top: tasks.py imports this module for `app`.
+    from notification_service.tasks import send_notification_task
+
+    send_notification_task.delay(notification_id)
+
+
+def on_event(envelope: Envelope) -> None:
+    handlers.handle_event(engine=engine(), envelope=envelope, enqueue_send=enqueue_send)
+
+
+app = Celery("notification_service", include=["notification_service.tasks"])
+app.conf.update(reliable_settings(broker_url=settings.broker_url, task_queue=TASK_QUEUE))
+app.conf.beat_schedule = {
+    "resend-pending-notifications": {
+        "task": RESEND_TASK,
+        "schedule": RESEND_EVERY_SECONDS,
+    }
+}
+app.steps["consumer"].add(
+    event_consumer_step(queue_name=EVENT_QUEUE, handle=on_event, liveness_file=settings.liveness_file)
+)

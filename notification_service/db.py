@@ -1,0 +1,115 @@
+"""Notification tables and the queries the handlers need (SQLAlchemy Core)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+
+from messaging.inbox import Inbox, inbox_table
+from notification_service.domain import NotificationDraft, NotificationStatus
+
+metadata = sa.MetaData()
+
+notifications = sa.Table(
+    "notifications",
+    metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("order_id", sa.Text, nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("recipient", sa.Text, nullable=False),
+    sa.Column("subject", sa.Text, nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False, server_default=NotificationStatus.PENDING.value),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),  # successful sends
+    sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
+    sa.Column("sent_at", sa.DateTime(timezone=True)),
+    # One email per order and kind, however many events (ids) say the same thing.
+    sa.UniqueConstraint("order_id", "kind", name="notifications_order_id_kind_key"),
+    sa.CheckConstraint(
+        "kind IN ('order_confirmed', 'order_rejected', 'order_failed', 'order_shipped')",
+        name="notifications_kind_check",
+    ),
+    sa.CheckConstraint("status IN ('PENDING', 'SENT')", name="notifications_status_check"),
+    # The sweeper's scan: only what is still to send.
+    sa.Index("notifications_pending", "created_at", postgresql_where=sa.text("status = 'PENDING'")),
+)
+inbox = Inbox(inbox_table(metadata))
+
+PUBLIC_COLUMNS = ("id", "order_id", "kind", "recipient", "status", "created_at", "sent_at")
+
+
+def insert_notification(connection: sa.Connection, *, notification_id: str, draft: NotificationDraft) -> bool:
+    """False when this order already has a notification of this kind."""
+    result = connection.execute(
+        insert(notifications)
+        .values(
+            id=notification_id,
+            order_id=draft.order_id,
+            kind=draft.kind.value,
+            recipient=draft.recipient,
+            subject=draft.email.subject,
+            body=draft.email.body,
+        )
+        .on_conflict_do_nothing(index_elements=["order_id", "kind"])
+    )
+    return result.rowcount == 1
+
+
+def lock_pending(connection: sa.Connection, *, notification_id: str) -> sa.Row | None:
+    """The row, locked, if it is still PENDING and no other sender holds it (SKIP LOCKED)."""
+    return connection.execute(
+        sa.select(notifications)
+        .where(
+            notifications.c.id == notification_id, notifications.c.status == NotificationStatus.PENDING.value
+        )
+        .with_for_update(skip_locked=True)
+    ).first()
+
+
+def mark_sent(connection: sa.Connection, *, notification_id: str) -> None:
+    connection.execute(
+        notifications.update()
+        .where(notifications.c.id == notification_id)
+        .values(
+            status=NotificationStatus.SENT.value,
+            sent_at=sa.func.now(),
+            attempts=notifications.c.attempts + 1,
+        )
+    )
+
+
+def select_pending_ids(connection: sa.Connection, *, older_than: timedelta, limit: int) -> list[str]:
+    query = (
+        sa.select(notifications.c.id)
+        .where(
+            notifications.c.status == NotificationStatus.PENDING.value,
+            notifications.c.created_at <= sa.func.now() - older_than,
+        )
+        .order_by(notifications.c.created_at)
+        .limit(limit)
+    )
+    return list(connection.execute(query).scalars())
+
+
+def select_notifications(
+    connection: sa.Connection, *, order_id: str | None, limit: int
+) -> list[dict[str, Any]]:
+    query = sa.select(*(notifications.c[name] for name in PUBLIC_COLUMNS)).order_by(
+        notifications.c.created_at.desc(), notifications.c.id
+    )
+    if order_id is not None:
+        query = query.where(notifications.c.order_id == order_id)
+    return [_public(row) for row in connection.execute(query.limit(limit)).mappings()]
+
+
+def _public(row: sa.RowMapping) -> dict[str, Any]:
+    shown = {name: _iso(row[name]) for name in PUBLIC_COLUMNS}
+    shown["to"] = shown.pop("recipient")
+    return shown
+
+
+def _iso(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value

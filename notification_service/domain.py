@@ -1,0 +1,124 @@
+"""What to tell the customer, and how to say it (stdlib only)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+MESSAGE_ID_DOMAIN = "order-pipeline.local"
+
+
+class NotificationKind(StrEnum):
+    ORDER_CONFIRMED = "order_confirmed"
+    ORDER_REJECTED = "order_rejected"
+    ORDER_FAILED = "order_failed"
+    ORDER_SHIPPED = "order_shipped"
+
+
+class NotificationStatus(StrEnum):
+    PENDING = "PENDING"
+    SENT = "SENT"
+
+
+KIND_BY_EVENT_TYPE = {
+    "order.confirmed": NotificationKind.ORDER_CONFIRMED,
+    "order.rejected": NotificationKind.ORDER_REJECTED,
+    "order.failed": NotificationKind.ORDER_FAILED,
+    "shipment.dispatched": NotificationKind.ORDER_SHIPPED,
+}
+
+# Reason codes as the customer should read them; unknown codes are shown as words.
+REASONS = {
+    "out_of_stock": "an item you ordered is out of stock",
+    "unknown_sku": "an item you ordered is not in our catalogue",
+    "payment_declined": "your payment was declined",
+}
+
+
+class InvalidEvent(ValueError):
+    """An event we cannot write an email for: no retry will fix it."""
+
+
+@dataclass(frozen=True)
+class Email:
+    subject: str
+    body: str
+
+
+@dataclass(frozen=True)
+class NotificationDraft:
+    order_id: str
+    kind: NotificationKind
+    recipient: str
+    email: Email
+
+
+def kind_for(event_type: str) -> NotificationKind | None:
+    return KIND_BY_EVENT_TYPE.get(event_type)
+
+
+def draft_notification(*, event_type: str, data: dict[str, Any]) -> NotificationDraft | None:
+    """None for event types the customer is not told about."""
+    kind = kind_for(event_type)
+    if kind is None:
+        return None
+    order_id, recipient = data.get("order_id"), data.get("email")
+    if not isinstance(order_id, str) or not order_id:
+        raise InvalidEvent("data.order_id must be a non-empty string")
+    if not isinstance(recipient, str) or "@" not in recipient:
+        raise InvalidEvent("data.email must be an email address")
+    return NotificationDraft(
+        order_id=order_id,
+        kind=kind,
+        recipient=recipient,
+        email=render(kind=kind, order_id=order_id, data=data),
+    )
+
+
+def render(*, kind: NotificationKind, order_id: str, data: dict[str, Any]) -> Email:
+    if kind is NotificationKind.ORDER_CONFIRMED:
+        total = format_money(data.get("total_cents"), data.get("currency"))
+        paid = f" We received your payment of {total}." if total else ""
+        return Email(
+            subject=f"Your order {order_id} is confirmed",
+            body=f"Thank you for your order {order_id}.{paid} We will let you know when it ships.\n",
+        )
+    if kind is NotificationKind.ORDER_REJECTED:
+        return Email(
+            subject=f"We could not accept your order {order_id}",
+            body=f"We are sorry: we could not accept your order {order_id} because "
+            f"{describe_reason(data.get('reason'))}. You have not been charged.\n",
+        )
+    if kind is NotificationKind.ORDER_FAILED:
+        return Email(
+            subject=f"Your order {order_id} could not be completed",
+            body=f"We are sorry: your order {order_id} could not be completed because "
+            f"{describe_reason(data.get('reason'))}.\n",
+        )
+    shipment = data.get("shipment_id")
+    reference = f" (shipment {shipment})" if isinstance(shipment, str) and shipment else ""
+    return Email(
+        subject=f"Your order {order_id} has shipped",
+        body=f"Good news: your order {order_id} is on its way{reference}.\n",
+    )
+
+
+def describe_reason(reason: Any) -> str:
+    if not isinstance(reason, str) or not reason:
+        return "of a problem on our side"
+    return REASONS.get(reason, reason.replace("_", " "))
+
+
+def format_money(cents: Any, currency: Any) -> str | None:
+    if not isinstance(cents, int) or isinstance(cents, bool) or cents < 0:
+        return None
+    code = f" {currency}" if isinstance(currency, str) and currency else ""
+    return f"{cents // 100}.{cents % 100:02d}{code}"
+
+
+def message_id(*, order_id: str, kind: NotificationKind | str) -> str:
+    """The same Message-ID for every attempt: a resent email can be recognised as a duplicate."""
+    local = re.sub(r"[^A-Za-z0-9._-]", "-", f"{order_id}.{kind}")
+    return f"<{local}@{MESSAGE_ID_DOMAIN}>"

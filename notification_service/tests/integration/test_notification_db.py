@@ -1,0 +1,182 @@
+"""Notification handlers and API against a real PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from notification_service import db, handlers
+from notification_service.api import create_app
+from notification_service.tests.integration.conftest import event_of
+
+
+class RecordingMailer:
+    def __init__(self, *, wait_for: threading.Event | None = None) -> None:
+        self.sent: list[dict[str, str]] = []
+        self.wait_for = wait_for
+        self.entered = threading.Event()  # set once send() runs, i.e. the row lock is held
+
+    def send(self, *, to: str, subject: str, body: str, message_id: str) -> None:
+        self.entered.set()
+        if self.wait_for is not None:
+            self.wait_for.wait(timeout=10)
+        self.sent.append({"to": to, "subject": subject, "body": body, "message_id": message_id})
+
+
+class BrokenMailer:
+    def send(self, **_: str) -> None:
+        raise ConnectionRefusedError("smtp is down")
+
+
+def rows(engine: sa.Engine, *where) -> list[sa.Row]:
+    with engine.connect() as connection:
+        return connection.execute(sa.select(db.notifications).where(*where)).all()
+
+
+def test_the_migration_creates_exactly_the_tables_db_py_declares(engine):
+    with engine.connect() as connection:
+        assert compare_metadata(MigrationContext.configure(connection), db.metadata) == []
+
+
+def test_recording_the_same_event_twice_makes_one_notification(engine):
+    envelope = event_of("order.confirmed")
+    first = handlers.record_notification(engine=engine, envelope=envelope)
+    assert handlers.record_notification(engine=engine, envelope=envelope) is None
+    [row] = rows(engine)
+    assert (row.id, row.kind, row.recipient, row.status, row.attempts) == (
+        first,
+        "order_confirmed",
+        "ada@example.com",
+        "PENDING",
+        0,
+    )
+    assert "64.99 EUR" in row.body
+
+
+def test_another_event_saying_the_same_thing_makes_no_second_notification(engine):
+    first = event_of("order.rejected")
+    again = event_of("order.rejected", order_id=first.data["order_id"])
+    assert handlers.record_notification(engine=engine, envelope=first) is not None
+    assert handlers.record_notification(engine=engine, envelope=again) is None
+    assert len(rows(engine)) == 1
+
+
+def test_each_kind_of_news_about_an_order_is_its_own_notification(engine):
+    order_id = "o-kinds"
+    for event_type in ("order.confirmed", "shipment.dispatched"):
+        handlers.record_notification(engine=engine, envelope=event_of(event_type, order_id=order_id))
+    assert sorted(row.kind for row in rows(engine)) == ["order_confirmed", "order_shipped"]
+
+
+def test_send_sends_once_and_marks_sent(engine):
+    envelope = event_of("shipment.dispatched")
+    notification_id = handlers.record_notification(engine=engine, envelope=envelope)
+    mailer = RecordingMailer()
+
+    assert handlers.send_notification(engine=engine, mailer=mailer, notification_id=notification_id) is True
+    assert handlers.send_notification(engine=engine, mailer=mailer, notification_id=notification_id) is False
+
+    [email] = mailer.sent
+    order_id = envelope.data["order_id"]
+    assert email["to"] == "ada@example.com"
+    assert email["subject"] == f"Your order {order_id} has shipped"
+    assert email["message_id"] == f"<{order_id}.order_shipped@order-pipeline.local>"
+    [row] = rows(engine)
+    assert (row.status, row.attempts) == ("SENT", 1)
+    assert row.sent_at is not None
+
+
+def test_a_failing_mailer_leaves_the_notification_pending(engine):
+    notification_id = handlers.record_notification(engine=engine, envelope=event_of("order.failed"))
+    with pytest.raises(ConnectionRefusedError):
+        handlers.send_notification(engine=engine, mailer=BrokenMailer(), notification_id=notification_id)
+    [row] = rows(engine)
+    assert (row.status, row.attempts, row.sent_at) == ("PENDING", 0, None)
+    # ... and a later attempt, once SMTP is back, sends it.
+    mailer = RecordingMailer()
+    assert handlers.send_notification(engine=engine, mailer=mailer, notification_id=notification_id)
+    assert len(mailer.sent) == 1
+
+
+def test_two_concurrent_senders_send_one_email(engine):
+    notification_id = handlers.record_notification(engine=engine, envelope=event_of("order.confirmed"))
+    release = threading.Event()
+    slow = RecordingMailer(wait_for=release)  # holds the row lock while "sending"
+    fast = RecordingMailer()
+    results: dict[str, bool] = {}
+    first = threading.Thread(
+        target=lambda: results.update(
+            slow=handlers.send_notification(engine=engine, mailer=slow, notification_id=notification_id)
+        )
+    )
+    first.start()
+    try:
+        assert slow.entered.wait(timeout=10)
+        # The second sender runs while the first holds the lock: SKIP LOCKED makes it back off.
+        results["fast"] = handlers.send_notification(
+            engine=engine, mailer=fast, notification_id=notification_id
+        )
+    finally:
+        release.set()
+        first.join(timeout=30)
+    assert results == {"slow": True, "fast": False}
+    assert len(slow.sent) + len(fast.sent) == 1
+
+
+def test_the_sweeper_sees_only_old_pending_notifications(engine):
+    old, young, sent = (
+        handlers.record_notification(engine=engine, envelope=event_of("order.confirmed")) for _ in range(3)
+    )
+    handlers.send_notification(engine=engine, mailer=RecordingMailer(), notification_id=sent)
+    with engine.begin() as connection:
+        connection.execute(
+            db.notifications.update()
+            .where(db.notifications.c.id.in_([old, sent]))
+            .values(created_at=sa.func.now() - sa.text("interval '1 minute'"))
+        )
+    assert handlers.pending_notification_ids(engine=engine, older_than_seconds=15) == [old]
+    assert set(handlers.pending_notification_ids(engine=engine, older_than_seconds=0)) == {old, young}
+
+
+def test_handle_event_enqueues_the_new_notification_once(engine):
+    envelope = event_of("order.confirmed")
+    enqueued: list[str] = []
+    handlers.handle_event(engine=engine, envelope=envelope, enqueue_send=enqueued.append)
+    handlers.handle_event(engine=engine, envelope=envelope, enqueue_send=enqueued.append)
+    assert enqueued == [rows(engine)[0].id]
+
+
+def test_a_failed_enqueue_still_acks_because_the_row_is_committed(engine):
+    def broker_down(_: str) -> None:
+        raise ConnectionError("broker unreachable")
+
+    handlers.handle_event(engine=engine, envelope=event_of("order.failed"), enqueue_send=broker_down)
+    [row] = rows(engine)
+    assert row.status == "PENDING"  # left for the sweeper
+    assert handlers.pending_notification_ids(engine=engine, older_than_seconds=0) == [row.id]
+
+
+def test_the_api_lists_notifications_by_order(engine):
+    envelope = event_of("order.confirmed")
+    notification_id = handlers.record_notification(engine=engine, envelope=envelope)
+    handlers.record_notification(engine=engine, envelope=event_of("order.rejected"))
+    handlers.send_notification(engine=engine, mailer=RecordingMailer(), notification_id=notification_id)
+    client = create_app({"ENGINE": engine}).test_client()
+
+    response = client.get(f"/notifications?order_id={envelope.data['order_id']}")
+    assert response.status_code == 200
+    [shown] = response.json
+    assert set(shown) == {"id", "order_id", "kind", "to", "status", "created_at", "sent_at"}
+    assert (shown["id"], shown["kind"], shown["to"], shown["status"]) == (
+        notification_id,
+        "order_confirmed",
+        "ada@example.com",
+        "SENT",
+    )
+    assert len(client.get("/notifications").json) == 2
+    assert client.get("/notifications?order_id=nobody").json == []
+    assert client.get("/readyz").status_code == 200

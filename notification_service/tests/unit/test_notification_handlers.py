@@ -1,0 +1,62 @@
+"""Handlers where no database is needed: what is ignored, what is poison."""
+
+from __future__ import annotations
+
+import pytest
+
+from contracts import example_event
+from messaging.consumer import PoisonEvent, deliver
+from messaging.envelope import envelope_from_dict, new_event
+from notification_service import handlers
+
+
+class UnusableEngine:
+    """Fails the test if a handler opens a transaction it should not need."""
+
+    def begin(self):
+        raise AssertionError("the handler must not touch the database here")
+
+    connect = begin
+
+
+class FakeMessage:
+    def __init__(self) -> None:
+        self.properties = {"message_id": "m-1"}
+        self.headers: dict = {}
+        self.settled: str | None = None
+
+    def ack(self) -> None:
+        self.settled = "ack"
+
+    def reject(self, requeue: bool) -> None:
+        self.settled = "requeue" if requeue else "reject"
+
+
+def refuse_enqueue(notification_id: str) -> None:
+    raise AssertionError(f"nothing should be sent, got {notification_id}")
+
+
+def test_an_event_customers_do_not_hear_about_is_acked_untouched():
+    envelope = new_event(type="inventory.restocked", source="inventory_service", data={"sku": "SKU-1"})
+    handlers.handle_event(engine=UnusableEngine(), envelope=envelope, enqueue_send=refuse_enqueue)
+    assert handlers.record_notification(engine=UnusableEngine(), envelope=envelope) is None
+
+
+@pytest.mark.parametrize("missing", ["order_id", "email"])
+def test_an_event_without_order_or_address_is_poison_before_any_transaction(missing):
+    event = example_event("order.rejected")
+    del event["data"][missing]
+    with pytest.raises(PoisonEvent, match=missing):
+        handlers.record_notification(engine=UnusableEngine(), envelope=envelope_from_dict(event))
+
+
+def test_the_consumer_dead_letters_poison():
+    event = example_event("shipment.dispatched")
+    del event["data"]["email"]
+    message = FakeMessage()
+
+    def handle(envelope):
+        handlers.handle_event(engine=UnusableEngine(), envelope=envelope, enqueue_send=refuse_enqueue)
+
+    assert deliver(body=event, message=message, handle=handle, retry_later=None) == "dead-lettered"
+    assert message.settled == "reject"

@@ -1,0 +1,1 @@
+"""Payment service: charges an order once through a (simulated) gateway and records the outcome."""

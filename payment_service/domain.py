@@ -1,0 +1,178 @@
+"""Payment rules, values and the simulated gateway. Standard library only."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Protocol
+
+CURRENCY_PATTERN = re.compile(r"[A-Z]{3}")
+MAX_ORDER_ID_LENGTH = 100
+MAX_TOKEN_LENGTH = 200
+MAX_AMOUNT_CENTS = 2_147_483_647  # PostgreSQL's integer column
+
+
+class PaymentStatus(StrEnum):
+    CAPTURED = "CAPTURED"
+    DECLINED = "DECLINED"
+    REFUNDED = "REFUNDED"
+
+
+# --- errors: domain words, mapped to problem+json by api.py -------------------------------
+
+
+class PaymentError(Exception):
+    """Base of every rule the payment service enforces."""
+
+
+@dataclass(frozen=True)
+class FieldError:
+    field: str
+    message: str
+
+
+class InvalidInput(PaymentError):
+    def __init__(self, errors: Iterable[FieldError]) -> None:
+        self.errors = tuple(errors)
+        super().__init__("; ".join(f"{e.field}: {e.message}" for e in self.errors))
+
+
+class InvalidIdempotencyKey(PaymentError):
+    def __init__(self, *, expected: str) -> None:
+        self.expected = expected
+        super().__init__(f"Idempotency-Key must be {expected!r}")
+
+
+class IdempotencyKeyReused(PaymentError):
+    def __init__(self, *, order_id: str) -> None:
+        self.order_id = order_id
+        super().__init__(f"order {order_id} was already charged with other parameters")
+
+
+class PaymentNotFound(PaymentError):
+    def __init__(self, *, payment_id: str) -> None:
+        self.payment_id = payment_id
+        super().__init__(f"no payment {payment_id}")
+
+
+# --- values ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChargeRequest:
+    order_id: str
+    amount_cents: int
+    currency: str
+    payment_token: str
+
+    @property
+    def idempotency_key(self) -> str:
+        return charge_idempotency_key(order_id=self.order_id)
+
+
+@dataclass(frozen=True)
+class GatewayDecision:
+    approved: bool
+    decline_code: str | None = None
+
+
+@dataclass(frozen=True)
+class Payment:
+    id: str
+    order_id: str
+    idempotency_key: str
+    amount_cents: int
+    currency: str
+    payment_token: str  # kept to recognise a replay; never shown to clients
+    status: PaymentStatus
+    decline_code: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class Gateway(Protocol):
+    def charge(self, *, request: ChargeRequest) -> GatewayDecision: ...
+
+
+class SimulatedGateway:
+    """Stripe-like test tokens, decided locally: no network, the same answer every time."""
+
+    APPROVING = frozenset({"tok_visa", "tok_mastercard"})
+    DECLINING = {
+        "tok_chargeDeclined": "generic_decline",
+        "tok_chargeDeclinedInsufficientFunds": "insufficient_funds",
+    }
+
+    def charge(self, *, request: ChargeRequest) -> GatewayDecision:
+        if request.payment_token in self.APPROVING:
+            return GatewayDecision(approved=True)
+        return GatewayDecision(
+            approved=False, decline_code=self.DECLINING.get(request.payment_token, "invalid_token")
+        )
+
+
+# --- rules ----------------------------------------------------------------------------------
+
+
+def charge_idempotency_key(*, order_id: str) -> str:
+    return f"charge:{order_id}"
+
+
+def check_idempotency_key(*, header: str | None, order_id: str) -> None:
+    expected = charge_idempotency_key(order_id=order_id)
+    if header != expected:
+        raise InvalidIdempotencyKey(expected=expected)
+
+
+def outcome_status(*, decision: GatewayDecision) -> PaymentStatus:
+    return PaymentStatus.CAPTURED if decision.approved else PaymentStatus.DECLINED
+
+
+def check_replay(*, existing: Payment, request: ChargeRequest) -> Payment:
+    """The same key again: identical parameters are a retry, anything else a client bug."""
+    same = (existing.order_id, existing.amount_cents, existing.currency, existing.payment_token) == (
+        request.order_id,
+        request.amount_cents,
+        request.currency,
+        request.payment_token,
+    )
+    if not same:
+        raise IdempotencyKeyReused(order_id=request.order_id)
+    return existing
+
+
+# --- input parsing --------------------------------------------------------------------------
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)  # True is an int in Python
+
+
+def _bounded_string(value: Any, *, maximum: int) -> bool:
+    return isinstance(value, str) and 1 <= len(value) <= maximum and not value.isspace()
+
+
+def parse_charge_request(*, body: Mapping[str, Any]) -> ChargeRequest:
+    errors: list[FieldError] = []
+    order_id, amount_cents = body.get("order_id"), body.get("amount_cents")
+    currency, payment_token = body.get("currency"), body.get("payment_token")
+    if not _bounded_string(order_id, maximum=MAX_ORDER_ID_LENGTH):
+        errors.append(FieldError(field="order_id", message=f"must be a string of 1 to {MAX_ORDER_ID_LENGTH}"))
+    if not _is_int(amount_cents):
+        errors.append(FieldError(field="amount_cents", message="must be an integer"))
+    elif not 1 <= amount_cents <= MAX_AMOUNT_CENTS:
+        errors.append(FieldError(field="amount_cents", message=f"must be from 1 to {MAX_AMOUNT_CENTS}"))
+    if not isinstance(currency, str) or not CURRENCY_PATTERN.fullmatch(currency):
+        errors.append(FieldError(field="currency", message="must be 3 upper-case letters (ISO 4217)"))
+    if not _bounded_string(payment_token, maximum=MAX_TOKEN_LENGTH):
+        errors.append(
+            FieldError(field="payment_token", message=f"must be a string of 1 to {MAX_TOKEN_LENGTH}")
+        )
+    if errors:
+        raise InvalidInput(errors)
+    return ChargeRequest(
+        order_id=order_id, amount_cents=amount_cents, currency=currency, payment_token=payment_token
+    )

@@ -1,0 +1,71 @@
+"""Use cases of the payment service: each is one function running one database transaction."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from payment_service import db
+from payment_service.domain import (
+    ChargeRequest,
+    Gateway,
+    IdempotencyKeyReused,
+    Payment,
+    PaymentNotFound,
+    check_replay,
+    outcome_status,
+)
+
+
+@dataclass(frozen=True)
+class ChargeOutcome:
+    payment: Payment
+    replayed: bool  # True: an earlier request with this key already decided the outcome
+
+
+def charge_payment(*, engine: sa.Engine, gateway: Gateway, request: ChargeRequest) -> ChargeOutcome:
+    """At most one payment per order, whatever the number of retries and their timing."""
+    with engine.begin() as connection:
+        # A replay must not reach the gateway again: answer from the stored outcome.
+        existing = db.find_by_idempotency_key(connection, idempotency_key=request.idempotency_key)
+        if existing is not None:
+            return ChargeOutcome(payment=check_replay(existing=existing, request=request), replayed=True)
+        # Two first attempts racing both get here. The simulated gateway is a pure function;
+        # a real one is called with the same idempotency key and answers both alike, so the
+        # loser's decision is discarded below and nobody is charged twice.
+        decision = gateway.charge(request=request)
+        created = db.insert_payment_once(
+            connection,
+            payment={
+                "id": str(uuid.uuid4()),
+                "order_id": request.order_id,
+                "idempotency_key": request.idempotency_key,
+                "amount_cents": request.amount_cents,
+                "currency": request.currency,
+                "payment_token": request.payment_token,
+                "status": outcome_status(decision=decision).value,
+                "decline_code": decision.decline_code,
+            },
+        )
+        if created is not None:
+            return ChargeOutcome(payment=created, replayed=False)
+        # Lost the race: the winner has committed by now (ON CONFLICT waited for it).
+        winner = db.find_by_idempotency_key(connection, idempotency_key=request.idempotency_key)
+        if winner is None:  # same order under another key cannot happen: the key is derived
+            raise IdempotencyKeyReused(order_id=request.order_id)
+        return ChargeOutcome(payment=check_replay(existing=winner, request=request), replayed=True)
+
+
+def get_payment(*, engine: sa.Engine, payment_id: str) -> Payment:
+    with engine.connect() as connection:
+        payment = db.find_payment(connection, payment_id=payment_id)
+    if payment is None:
+        raise PaymentNotFound(payment_id=payment_id)
+    return payment
+
+
+def list_payments(*, engine: sa.Engine, order_id: str | None, limit: int) -> list[Payment]:
+    with engine.connect() as connection:
+        return db.list_payments(connection, order_id=order_id, limit=limit)

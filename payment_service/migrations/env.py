@@ -1,0 +1,8 @@
+"""Alembic entry point: the shared runner takes an advisory lock, then applies versions/."""
+
+from alembic import context
+
+from messaging.database import run_migrations_online
+from payment_service.db import metadata
+
+run_migrations_online(url=context.config.get_main_option("sqlalchemy.url"), target_metadata=metadata)

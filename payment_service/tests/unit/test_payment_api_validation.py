@@ -1,0 +1,86 @@
+"""Bad input is refused before any database is touched (the engine points nowhere)."""
+
+from __future__ import annotations
+
+import pytest
+
+from payment_service.api import create_app, to_problem
+from payment_service.domain import IdempotencyKeyReused, PaymentNotFound
+
+# Nothing listens on port 1: a request that reached the database would answer 503, not 4xx.
+UNREACHABLE = "postgresql+psycopg2://nobody:nothing@127.0.0.1:1/nowhere?connect_timeout=1"
+PROBLEM = "application/problem+json"
+BODY = {"order_id": "o-1", "amount_cents": 1500, "currency": "EUR", "payment_token": "tok_visa"}
+
+
+@pytest.fixture
+def client():
+    return create_app({"DATABASE_URL": UNREACHABLE, "TESTING": True}).test_client()
+
+
+def test_malformed_json_is_a_400_problem(client):
+    response = client.post(
+        "/charges",
+        data='{"order_id": ',
+        content_type="application/json",
+        headers={"Idempotency-Key": "charge:o-1"},
+    )
+
+    assert response.status_code == 400
+    assert response.content_type == PROBLEM
+    assert response.get_json()["code"] == "invalid-json"
+
+
+def test_a_body_without_json_content_type_is_a_400(client):
+    response = client.post("/charges", data="order_id=o-1", headers={"Idempotency-Key": "charge:o-1"})
+
+    assert (response.status_code, response.get_json()["code"]) == (400, "invalid-json")
+
+
+def test_invalid_fields_are_a_422_with_errors(client):
+    response = client.post(
+        "/charges",
+        json={**BODY, "amount_cents": 0, "currency": "eur"},
+        headers={"Idempotency-Key": "charge:o-1"},
+    )
+
+    assert response.status_code == 422
+    assert response.content_type == PROBLEM
+    body = response.get_json()
+    assert body["code"] == "validation-error"
+    assert {error["field"] for error in body["errors"]} == {"amount_cents", "currency"}
+    assert all(error["message"] for error in body["errors"])
+
+
+@pytest.mark.parametrize("header", [None, "charge:o-2", "reserve:o-1", "o-1"])
+def test_a_missing_or_foreign_idempotency_key_is_a_400(client, header):
+    headers = {"Idempotency-Key": header} if header else {}
+
+    response = client.post("/charges", json=BODY, headers=headers)
+
+    assert response.status_code == 400
+    assert response.content_type == PROBLEM
+    assert response.get_json()["code"] == "invalid-idempotency-key"
+
+
+@pytest.mark.parametrize("limit", ["0", "501", "ten"])
+def test_an_out_of_range_limit_is_a_400(client, limit):
+    response = client.get(f"/payments?limit={limit}")
+
+    assert (response.status_code, response.get_json()["code"]) == (400, "invalid-query")
+
+
+def test_a_request_that_needs_the_database_gets_a_503_when_it_is_down(client):
+    response = client.get("/payments/some-id")
+
+    assert response.status_code == 503
+    assert response.get_json()["code"] == "database-unavailable"
+    assert response.headers["Retry-After"] == "2"
+
+
+def test_domain_errors_map_to_stable_codes():
+    reused = to_problem(IdempotencyKeyReused(order_id="o-1"))
+    missing = to_problem(PaymentNotFound(payment_id="p-1"))
+
+    assert (reused.status, reused.code) == (422, "idempotency-key-reused")
+    assert (missing.status, missing.code) == (404, "payment-not-found")

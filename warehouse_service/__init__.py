@@ -1,0 +1,1 @@
+"""Warehouse: turns order.confirmed into a shipment, dispatches it later, announces shipment.dispatched."""

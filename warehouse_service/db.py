@@ -1,0 +1,125 @@
+"""Warehouse tables and the queries the handlers need (SQLAlchemy Core)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB, insert
+
+from messaging.inbox import Inbox, inbox_table
+from messaging.outbox import Outbox, outbox_table
+from warehouse_service.domain import DispatchedShipment, ShipmentRequest, ShipmentStatus
+
+metadata = sa.MetaData()
+
+shipments = sa.Table(
+    "shipments",
+    metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    # One shipment per order, whatever the number of order.confirmed events (ids) about it.
+    sa.Column("order_id", sa.Text, nullable=False, unique=True),
+    sa.Column("status", sa.Text, nullable=False, server_default=ShipmentStatus.PENDING.value),
+    sa.Column("email", sa.Text, nullable=False),
+    sa.Column("items", JSONB, nullable=False),
+    sa.Column("correlation_id", sa.Text),  # copied onto shipment.dispatched
+    sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
+    sa.Column("dispatch_after", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("dispatched_at", sa.DateTime(timezone=True)),
+    sa.CheckConstraint("status IN ('PENDING', 'DISPATCHED')", name="shipments_status_check"),
+    sa.CheckConstraint(
+        "(status = 'DISPATCHED') = (dispatched_at IS NOT NULL)", name="shipments_dispatched_at_check"
+    ),
+    # The dispatcher's scan: only the rows still waiting.
+    sa.Index("shipments_due", "dispatch_after", postgresql_where=sa.text("status = 'PENDING'")),
+)
+inbox = Inbox(inbox_table(metadata))
+outbox = Outbox(outbox_table(metadata))
+
+SHIPMENT_COLUMNS = ("id", "order_id", "status", "email", "items", "created_at", "dispatched_at")
+
+
+def insert_shipment(
+    connection: sa.Connection,
+    *,
+    shipment_id: str,
+    request: ShipmentRequest,
+    correlation_id: str | None,
+    dispatch_delay: timedelta,
+) -> bool:
+    """False when the order already has a shipment."""
+    result = connection.execute(
+        insert(shipments)
+        .values(
+            id=shipment_id,
+            order_id=request.order_id,
+            email=request.email,
+            items=[line.to_dict() for line in request.lines],
+            correlation_id=correlation_id,
+            # The database's clock, the same one the dispatcher compares against.
+            dispatch_after=sa.func.now() + dispatch_delay,
+        )
+        .on_conflict_do_nothing(index_elements=["order_id"])
+    )
+    return result.rowcount == 1
+
+
+def mark_due_shipments_dispatched(connection: sa.Connection, *, limit: int) -> list[DispatchedShipment]:
+    """Claims and dispatches up to `limit` due shipments. SKIP LOCKED: concurrent
+    dispatchers take disjoint rows, and Postgres re-checks status on rows freed meanwhile."""
+    is_due = sa.and_(
+        shipments.c.status == ShipmentStatus.PENDING.value, shipments.c.dispatch_after <= sa.func.now()
+    )
+    due = (
+        sa.select(shipments.c.id)
+        .where(is_due)
+        .order_by(shipments.c.dispatch_after)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    rows = connection.execute(
+        shipments.update()
+        .where(shipments.c.id.in_(due.scalar_subquery()))
+        .values(status=ShipmentStatus.DISPATCHED.value, dispatched_at=sa.func.now())
+        .returning(
+            shipments.c.id,
+            shipments.c.order_id,
+            shipments.c.email,
+            shipments.c.correlation_id,
+            shipments.c.dispatched_at,
+        )
+    ).all()
+    return [
+        DispatchedShipment(
+            shipment_id=row.id,
+            order_id=row.order_id,
+            email=row.email,
+            correlation_id=row.correlation_id,
+            dispatched_at=row.dispatched_at,
+        )
+        for row in rows
+    ]
+
+
+def select_shipments(connection: sa.Connection, *, order_id: str | None, limit: int) -> list[dict[str, Any]]:
+    query = sa.select(*(shipments.c[name] for name in SHIPMENT_COLUMNS)).order_by(
+        shipments.c.created_at.desc(), shipments.c.id
+    )
+    if order_id is not None:
+        query = query.where(shipments.c.order_id == order_id)
+    return [_public(row) for row in connection.execute(query.limit(limit)).mappings()]
+
+
+def select_shipment(connection: sa.Connection, *, shipment_id: str) -> dict[str, Any] | None:
+    query = sa.select(*(shipments.c[name] for name in SHIPMENT_COLUMNS)).where(shipments.c.id == shipment_id)
+    row = connection.execute(query).mappings().first()
+    return None if row is None else _public(row)
+
+
+def _public(row: sa.RowMapping) -> dict[str, Any]:
+    return {name: _iso(row[name]) for name in SHIPMENT_COLUMNS}
+
+
+def _iso(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value

@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+
+from contracts import example_event
+from messaging.database import make_engine
+from messaging.envelope import Envelope, envelope_from_dict
+
+
+@pytest.fixture
+def warehouse_db(database_url) -> str:
+    return database_url(migrate="warehouse_service")
+
+
+@pytest.fixture
+def engine(warehouse_db) -> Iterator[sa.Engine]:
+    engine = make_engine(warehouse_db)
+    yield engine
+    engine.dispose()
+
+
+def order_confirmed(*, order_id: str | None = None, event_id: str | None = None) -> Envelope:
+    """The contract's example, re-keyed so every test has its own order and event."""
+    event = example_event("order.confirmed")
+    order_id = order_id or str(uuid.uuid4())
+    event["id"] = event_id or str(uuid.uuid4())
+    event["data"]["order_id"] = event["subject"] = event["correlationid"] = order_id
+    return envelope_from_dict(event)
