@@ -7,7 +7,6 @@ from typing import Any
 
 from flask import Blueprint, Flask, current_app, jsonify, request
 
-from messaging.database import make_engine
 from messaging.web import (
     PROBLEM_CONTENT_TYPE,
     Problem,
@@ -19,19 +18,21 @@ from messaging.web import (
     query_int,
 )
 from order_service import handlers
-from order_service.clients import InventoryClient, PaymentClient, ServiceClient
-from order_service.config import Settings, settings_from_env
+from order_service.clients import DownstreamUnavailable
+from order_service.config import settings_from_env
 from order_service.domain import (
     IdempotencyKeyReused,
     InvalidOrder,
+    OrderNotCancellable,
     OrderNotFound,
     OrderStatus,
 )
+from order_service.saga import Dependencies, build_dependencies
 
 orders = Blueprint("orders", __name__)
 
 
-def _deps() -> handlers.Dependencies:
+def _deps() -> Dependencies:
     return current_app.extensions["order_deps"]
 
 
@@ -52,6 +53,16 @@ def place_order():
         response.content_type = PROBLEM_CONTENT_TYPE
         response.headers["Retry-After"] = "5"
     return response
+
+
+@orders.post("/orders/<order_id>/cancel")
+def cancel_order(order_id: str):
+    return handlers.cancel_order(deps=_deps(), order_id=order_id)
+
+
+@orders.get("/orders/<order_id>/events")
+def order_timeline(order_id: str):
+    return handlers.order_timeline(engine=_deps().engine, order_id=order_id)
 
 
 @orders.get("/orders/<order_id>")
@@ -91,6 +102,34 @@ def _install_domain_errors(app: Flask) -> None:
             Problem(status=404, code="order-not-found", title="No such order", detail=str(error))
         )
 
+    @app.errorhandler(handlers.OrderAlreadyShipped)
+    def on_shipped(error):
+        return problem_response(
+            Problem(
+                status=409,
+                code="order-already-shipped",
+                title="The order was dispatched: it cannot be cancelled",
+            )
+        )
+
+    @app.errorhandler(OrderNotCancellable)
+    def on_not_cancellable(error: OrderNotCancellable):
+        return problem_response(
+            Problem(status=409, code="order-not-cancellable", title=str(error), order_status=error.status)
+        )
+
+    @app.errorhandler(DownstreamUnavailable)
+    def on_downstream(error: DownstreamUnavailable):
+        return problem_response(
+            Problem(
+                status=503,
+                code=f"{error.service}-unavailable",
+                title=f"The {error.service} service is unavailable; nothing was changed, retry later",
+                dependency=error.service,
+            ),
+            {"Retry-After": str(int(error.retry_after))},
+        )
+
     @app.errorhandler(IdempotencyKeyReused)
     def on_key_reused(error: IdempotencyKeyReused):
         return problem_response(
@@ -100,24 +139,6 @@ def _install_domain_errors(app: Flask) -> None:
                 title="This Idempotency-Key was used with a different request body",
             )
         )
-
-
-def build_dependencies(settings: Settings, engine: Any = None) -> handlers.Dependencies:
-    def client(name: str, url: str) -> ServiceClient:
-        return ServiceClient(
-            name=name,
-            base_url=url,
-            connect_timeout=settings.connect_timeout_seconds,
-            read_timeout=settings.read_timeout_seconds,
-            attempts=settings.call_attempts,
-        )
-
-    return handlers.Dependencies(
-        engine=engine or make_engine(settings.database_url),
-        inventory=InventoryClient(client("inventory", settings.inventory_url)),
-        payment=PaymentClient(client("payment", settings.payment_url)),
-        currency=settings.currency,
-    )
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:

@@ -1,6 +1,8 @@
-"""The order service's Celery worker: listens for shipment events (order -> SHIPPED).
+"""The order service's Celery worker: listens for shipment events (order -> SHIPPED) and
+runs the sweeper that resumes or compensates orders whose saga stopped moving.
 
-Run: celery -A order_service.celery_app worker --without-gossip --without-mingle --without-heartbeat
+Run: celery -A order_service.celery_app worker -B -s /tmp/celerybeat-schedule
+     --without-gossip --without-mingle --without-heartbeat
 """
 
 from __future__ import annotations
@@ -8,28 +10,42 @@ from __future__ import annotations
 from functools import lru_cache
 
 from celery import Celery
+from celery.signals import worker_process_init
 
 from messaging.celery_settings import reliable_settings
 from messaging.consumer import event_consumer_step
-from messaging.database import make_engine
 from messaging.envelope import Envelope
 from order_service import handlers
 from order_service.config import settings_from_env
+from order_service.saga import Dependencies, build_dependencies
 
 settings = settings_from_env()
 
 
 @lru_cache(maxsize=1)
-def engine():
-    return make_engine(settings.database_url)  # created on first use, in the process that uses it
+def dependencies() -> Dependencies:
+    return build_dependencies(settings)  # created on first use, in the process that uses it
+
+
+@worker_process_init.connect
+def _forget_parent_connections(**_: object) -> None:
+    # A forked pool child must not reuse the parent's pooled sockets (SQLAlchemy's advice).
+    if dependencies.cache_info().currsize:
+        dependencies().engine.dispose(close=False)
 
 
 def on_shipment_event(envelope: Envelope) -> None:
-    handlers.record_shipment_dispatched(engine=engine(), envelope=envelope)
+    handlers.record_shipment_dispatched(engine=dependencies().engine, envelope=envelope)
 
 
-app = Celery("order_service")
+app = Celery("order_service", include=["order_service.tasks"])
 app.conf.update(reliable_settings(broker_url=settings.broker_url, task_queue="order.tasks"))
+app.conf.beat_schedule = {
+    "recover-orders": {
+        "task": "order_service.tasks.recover_orders",
+        "schedule": settings.sweep_every_seconds,
+    },
+}
 app.steps["consumer"].add(
     event_consumer_step(
         queue_name="order.shipments", handle=on_shipment_event, liveness_file=settings.liveness_file

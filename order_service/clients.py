@@ -1,7 +1,8 @@
-"""HTTP clients for inventory and payment: timeouts on every call, retries with backoff.
+"""HTTP clients for inventory, payment and warehouse.
 
-Every write carries an idempotency key derived from the order, so a retry can never
-reserve or charge twice; that is what makes retrying a POST safe here.
+Timeouts (connect and read) on every call, retries with backoff and jitter, a circuit
+breaker per dependency. Every write carries an idempotency key derived from the order,
+which is what makes retrying a POST safe here.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import pybreaker
 import requests
 from urllib3.exceptions import NewConnectionError
 
@@ -19,9 +21,9 @@ from urllib3.exceptions import NewConnectionError
 class DownstreamUnavailable(Exception):
     """No usable answer. `maybe_applied` is False only when no attempt reached the server."""
 
-    def __init__(self, service: str, *, maybe_applied: bool, detail: str) -> None:
+    def __init__(self, service: str, *, maybe_applied: bool, detail: str, retry_after: float = 5.0) -> None:
         super().__init__(f"{service} unavailable: {detail}")
-        self.service, self.maybe_applied = service, maybe_applied
+        self.service, self.maybe_applied, self.retry_after = service, maybe_applied, retry_after
 
 
 @dataclass(frozen=True)
@@ -46,11 +48,18 @@ class Declined:
     decline_code: str
 
 
+@dataclass(frozen=True)
+class Refused:
+    """A definite 'no' to a commit, restock or cancel (e.g. reservation-released, shipment-dispatched)."""
+
+    code: str
+
+
 def _never_reached_server(error: requests.RequestException) -> bool:
     if isinstance(error, requests.ConnectTimeout):
         return True
     reason = getattr(error.args[0], "reason", None) if error.args else None
-    return isinstance(reason, NewConnectionError)  # connection refused / no route
+    return isinstance(reason, NewConnectionError)  # refused, no route, name not resolved
 
 
 def backoff_seconds(attempt: int) -> float:
@@ -58,14 +67,29 @@ def backoff_seconds(attempt: int) -> float:
     return random.uniform(0, 0.05 * 2**attempt)
 
 
+@dataclass(frozen=True)
+class ClientSettings:
+    connect_timeout: float
+    read_timeout: float
+    attempts: int
+    breaker_failures: int  # consecutive failed calls that open the circuit
+    breaker_reset_seconds: float  # how long it stays open before one probe
+
+
 class ServiceClient:
-    def __init__(
-        self, *, name: str, base_url: str, connect_timeout: float, read_timeout: float, attempts: int
-    ) -> None:
+    def __init__(self, *, name: str, base_url: str, settings: ClientSettings) -> None:
         self.name = name
         self.base_url = base_url.rstrip("/")
-        self.timeout = (connect_timeout, read_timeout)
-        self.attempts = attempts
+        self.timeout = (settings.connect_timeout, settings.read_timeout)
+        self.attempts = settings.attempts
+        # Only DownstreamUnavailable counts as a failure: a 4xx answer (a decline, out of
+        # stock) is the dependency working, so it never opens the circuit.
+        self.breaker = pybreaker.CircuitBreaker(
+            fail_max=settings.breaker_failures,
+            reset_timeout=settings.breaker_reset_seconds,
+            throw_new_error_on_trip=False,
+            name=name,
+        )
         self._local = threading.local()  # a Session per thread: keep-alive without sharing state
 
     @property
@@ -74,7 +98,21 @@ class ServiceClient:
             self._local.session = requests.Session()
         return self._local.session
 
-    def call(self, method: str, path: str, *, json: Any = None, key: str | None = None) -> requests.Response:
+    def call(
+        self, method: str, path: str, *, json: Any = None, key: str | None = None, retry_unknown: bool = True
+    ) -> requests.Response:
+        """`retry_unknown=False`: stop at the first answer-less attempt that may have reached
+        the server, so the caller can look the outcome up instead of repeating the write."""
+        try:
+            return self.breaker.call(self._call_with_retries, method, path, json, key, retry_unknown)
+        except pybreaker.CircuitBreakerError as error:
+            raise DownstreamUnavailable(
+                self.name, maybe_applied=False, detail="circuit open", retry_after=self.breaker.reset_timeout
+            ) from error
+
+    def _call_with_retries(
+        self, method: str, path: str, json: Any, key: str | None, retry_unknown: bool
+    ) -> requests.Response:
         headers = {"Idempotency-Key": key} if key else {}
         maybe_applied, detail = False, ""
         for attempt in range(self.attempts):
@@ -85,11 +123,15 @@ class ServiceClient:
                     method, self.base_url + path, json=json, headers=headers, timeout=self.timeout
                 )
             except requests.RequestException as error:
-                maybe_applied = maybe_applied or not _never_reached_server(error)
-                detail = repr(error)
+                reached = not _never_reached_server(error)
+                maybe_applied, detail = maybe_applied or reached, repr(error)
+                if reached and not retry_unknown:
+                    break
                 continue
             if response.status_code >= 500:
                 maybe_applied, detail = True, f"HTTP {response.status_code}"
+                if not retry_unknown:
+                    break
                 continue
             return response
         raise DownstreamUnavailable(self.name, maybe_applied=maybe_applied, detail=detail)
@@ -110,6 +152,17 @@ def _problem_code(response: requests.Response) -> str:
         return ""
 
 
+def _ok_or_refused(
+    client: ServiceClient, response: requests.Response, *, refusals: tuple[str, ...]
+) -> Refused | None:
+    if response.status_code == 200:
+        return None
+    code = _problem_code(response)
+    if code in refusals:
+        return Refused(code=code)
+    raise _unexpected(client, response)
+
+
 class InventoryClient:
     def __init__(self, client: ServiceClient) -> None:
         self.client = client
@@ -126,15 +179,18 @@ class InventoryClient:
             return ReservationRefused(code=code, sku=response.json().get("sku"))
         raise _unexpected(self.client, response)
 
-    def commit(self, *, order_id: str) -> None:
+    def commit(self, *, order_id: str) -> Refused | None:
         response = self.client.call("POST", f"/reservations/{order_id}/commit", key=f"commit:{order_id}")
-        if response.status_code != 200:
-            raise _unexpected(self.client, response)
+        return _ok_or_refused(self.client, response, refusals=("reservation-released",))
 
-    def release(self, *, order_id: str) -> None:
+    def release(self, *, order_id: str) -> Refused | None:
         response = self.client.call("POST", f"/reservations/{order_id}/release", key=f"release:{order_id}")
-        if response.status_code != 200:
-            raise _unexpected(self.client, response)
+        return _ok_or_refused(self.client, response, refusals=())
+
+    def restock(self, *, order_id: str) -> Refused | None:
+        """Puts a cancelled order's committed stock back on the shelf."""
+        response = self.client.call("POST", f"/reservations/{order_id}/restock", key=f"restock:{order_id}")
+        return _ok_or_refused(self.client, response, refusals=("reservation-released",))
 
 
 class PaymentClient:
@@ -154,9 +210,41 @@ class PaymentClient:
                 "payment_token": payment_token,
             },
             key=f"charge:{order_id}",
+            retry_unknown=False,  # a timed-out charge is looked up, never blindly repeated
         )
+        return self._outcome(response)
+
+    def find_charge(self, *, order_id: str) -> Captured | Declined | None:
+        """The charge made under `charge:{order_id}`, if the payment service has one."""
+        response = self.client.call("GET", f"/payments?order_id={order_id}")
+        if response.status_code != 200:
+            raise _unexpected(self.client, response)
+        for payment in response.json():
+            if payment["status"] in ("CAPTURED", "REFUNDED"):
+                return Captured(payment_id=payment["id"])
+            if payment["status"] == "DECLINED":
+                return Declined(decline_code=payment.get("decline_code") or "declined")
+        return None
+
+    def refund(self, *, order_id: str) -> Refused | None:
+        response = self.client.call("POST", "/refunds", json={"order_id": order_id}, key=f"refund:{order_id}")
+        # No payment at all (the charge never happened) leaves nothing to refund.
+        return _ok_or_refused(self.client, response, refusals=("payment-not-found", "payment-not-refundable"))
+
+    def _outcome(self, response: requests.Response) -> Captured | Declined:
         if response.status_code in (200, 201):
             return Captured(payment_id=response.json()["id"])
         if response.status_code == 402:
             return Declined(decline_code=response.json().get("decline_code", "declined"))
         raise _unexpected(self.client, response)
+
+
+class WarehouseClient:
+    def __init__(self, client: ServiceClient) -> None:
+        self.client = client
+
+    def cancel_shipment(self, *, order_id: str) -> Refused | None:
+        """Atomic in the warehouse: cancels a not-yet-dispatched shipment (or blocks a future
+        one); refused with `shipment-dispatched` once it left."""
+        response = self.client.call("POST", f"/shipments/{order_id}/cancel", key=f"cancel:{order_id}")
+        return _ok_or_refused(self.client, response, refusals=("shipment-dispatched",))

@@ -4,7 +4,26 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from order_service.clients import ClientSettings
+
+
+def _client_settings(environ: Mapping[str, str], prefix: str) -> ClientSettings:
+    """Per dependency: INVENTORY_CONNECT_TIMEOUT_SECONDS, PAYMENT_READ_TIMEOUT_SECONDS, ...
+    falling back to the shared CONNECT_TIMEOUT_SECONDS / READ_TIMEOUT_SECONDS."""
+
+    def get(name: str, default: str) -> str:
+        return environ.get(f"{prefix}_{name}", environ.get(name, default))
+
+    return ClientSettings(
+        connect_timeout=float(get("CONNECT_TIMEOUT_SECONDS", "1.0")),
+        read_timeout=float(get("READ_TIMEOUT_SECONDS", "3.0")),
+        # Every downstream write is idempotent by key, so retrying is safe.
+        attempts=int(get("CALL_ATTEMPTS", "3")),
+        breaker_failures=int(get("BREAKER_FAILURES", "5")),
+        breaker_reset_seconds=float(get("BREAKER_RESET_SECONDS", "10")),
+    )
 
 
 @dataclass(frozen=True)
@@ -12,11 +31,16 @@ class Settings:
     database_url: str
     inventory_url: str = "http://inventory-api:8000"
     payment_url: str = "http://payment-api:8000"
+    warehouse_url: str = "http://warehouse-api:8000"
     broker_url: str = "amqp://guest:guest@rabbitmq:5672/%2F"
-    connect_timeout_seconds: float = 1.0
-    read_timeout_seconds: float = 3.0
-    call_attempts: int = 3  # every downstream write is idempotent by key, so retrying is safe
+    inventory: ClientSettings = field(default_factory=lambda: _client_settings({}, "INVENTORY"))
+    payment: ClientSettings = field(default_factory=lambda: _client_settings({}, "PAYMENT"))
+    warehouse: ClientSettings = field(default_factory=lambda: _client_settings({}, "WAREHOUSE"))
     currency: str = "EUR"
+    # The sweeper resumes an in-flight order untouched for this long (the request died).
+    stale_after_seconds: float = 10.0
+    sweep_every_seconds: float = 1.0
+    step_pause_seconds: float = 0.0  # test-only: ORDER_SAGA_STEP_PAUSE_SECONDS
     liveness_file: str = "/tmp/alive"
 
 
@@ -26,12 +50,14 @@ def settings_from_env(environ: Mapping[str, str] = os.environ) -> Settings:
         database_url=environ["DATABASE_URL"],
         inventory_url=environ.get("INVENTORY_URL", defaults.inventory_url),
         payment_url=environ.get("PAYMENT_URL", defaults.payment_url),
+        warehouse_url=environ.get("WAREHOUSE_URL", defaults.warehouse_url),
         broker_url=environ.get("BROKER_URL", defaults.broker_url),
-        connect_timeout_seconds=float(
-            environ.get("CONNECT_TIMEOUT_SECONDS", defaults.connect_timeout_seconds)
-        ),
-        read_timeout_seconds=float(environ.get("READ_TIMEOUT_SECONDS", defaults.read_timeout_seconds)),
-        call_attempts=int(environ.get("CALL_ATTEMPTS", defaults.call_attempts)),
+        inventory=_client_settings(environ, "INVENTORY"),
+        payment=_client_settings(environ, "PAYMENT"),
+        warehouse=_client_settings(environ, "WAREHOUSE"),
         currency=environ.get("CURRENCY", defaults.currency),
+        stale_after_seconds=float(environ.get("SWEEPER_STALE_AFTER_SECONDS", defaults.stale_after_seconds)),
+        sweep_every_seconds=float(environ.get("SWEEP_EVERY_SECONDS", defaults.sweep_every_seconds)),
+        step_pause_seconds=float(environ.get("ORDER_SAGA_STEP_PAUSE_SECONDS", defaults.step_pause_seconds)),
         liveness_file=environ.get("LIVENESS_FILE", defaults.liveness_file),
     )

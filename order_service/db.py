@@ -9,7 +9,7 @@ from sqlalchemy.dialects.postgresql import JSONB, insert
 
 from messaging.inbox import Inbox, inbox_table
 from messaging.outbox import Outbox, outbox_table
-from order_service.domain import OrderNotFound, check_transition
+from order_service.domain import FINAL_STATUSES, IN_FLIGHT_STATUSES, OrderNotFound, check_transition
 
 metadata = sa.MetaData()
 
@@ -29,6 +29,11 @@ orders = sa.Table(
     sa.Column("failed_step", sa.String(50)),
     # False while inventory has not yet been told the final fate of the reservation.
     sa.Column("stock_settled", sa.Boolean, nullable=False, server_default=sa.false()),
+    # False while a captured payment still has to be refunded.
+    sa.Column("payment_settled", sa.Boolean, nullable=False, server_default=sa.true()),
+    # The sweeper's schedule: an in-flight or unsettled order is resumed once this has passed.
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
 )
@@ -41,6 +46,7 @@ order_transitions = sa.Table(
     sa.Column("from_status", sa.String(20)),
     sa.Column("to_status", sa.String(20), nullable=False),
     sa.Column("cause", sa.String(200), nullable=False),
+    sa.Column("attempt", sa.Integer, nullable=False, server_default="0"),
     sa.Column("at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
 )
 
@@ -73,7 +79,9 @@ def get_idempotency_key(connection: sa.Connection, *, key: str) -> sa.Row | None
     return connection.execute(sa.select(idempotency_keys).where(idempotency_keys.c.key == key)).first()
 
 
-def record_response(connection: sa.Connection, *, key: str, order_id: str, status: int, body: Any) -> None:
+def record_response(
+    connection: sa.Connection, *, key: str, order_id: str, status: int | None, body: Any
+) -> None:
     connection.execute(
         idempotency_keys.update()
         .where(idempotency_keys.c.key == key)
@@ -81,8 +89,10 @@ def record_response(connection: sa.Connection, *, key: str, order_id: str, statu
     )
 
 
-def insert_order(connection: sa.Connection, *, values: dict[str, Any], cause: str) -> None:
-    connection.execute(orders.insert().values(**values))
+def insert_order(
+    connection: sa.Connection, *, values: dict[str, Any], cause: str, hold_seconds: float
+) -> None:
+    connection.execute(orders.insert().values(**values, next_attempt_at=_in(hold_seconds)))
     connection.execute(
         order_transitions.insert().values(order_id=values["id"], to_status=values["status"], cause=cause)
     )
@@ -96,23 +106,87 @@ def get_order(connection: sa.Connection, *, order_id: str, for_update: bool = Fa
     return row
 
 
+def _in(seconds: float) -> sa.ColumnElement:
+    return sa.func.now() + sa.func.make_interval(0, 0, 0, 0, 0, 0, seconds)
+
+
 def transition(
-    connection: sa.Connection, *, order_id: str, target: str, cause: str, **changes: Any
+    connection: sa.Connection, *, order_id: str, target: str, cause: str, hold_seconds: float, **changes: Any
 ) -> sa.Row:
-    """Guarded state change: locks the row, checks the state machine, records the transition."""
+    """Guarded state change: locks the row, checks the state machine, records the transition.
+    The sweeper leaves the order alone for `hold_seconds` (the live request is on it)."""
     current = get_order(connection, order_id=order_id, for_update=True)
     check_transition(current=current.status, target=target)
     connection.execute(
         orders.update()
         .where(orders.c.id == order_id)
-        .values(status=target, updated_at=sa.func.now(), **changes)
+        .values(status=target, updated_at=sa.func.now(), next_attempt_at=_in(hold_seconds), **changes)
     )
     connection.execute(
         order_transitions.insert().values(
-            order_id=order_id, from_status=current.status, to_status=target, cause=cause[:200]
+            order_id=order_id,
+            from_status=current.status,
+            to_status=target,
+            cause=cause[:200],
+            attempt=current.attempts,
         )
     )
     return get_order(connection, order_id=order_id)
+
+
+def update_order(connection: sa.Connection, *, order_id: str, **changes: Any) -> None:
+    connection.execute(orders.update().where(orders.c.id == order_id).values(**changes))
+
+
+def postpone(connection: sa.Connection, *, order_id: str, seconds: float) -> None:
+    connection.execute(
+        orders.update()
+        .where(orders.c.id == order_id)
+        .values(attempts=orders.c.attempts + 1, next_attempt_at=_in(seconds))
+    )
+
+
+def claim_due_orders(connection: sa.Connection, *, limit: int, lease_seconds: float) -> list[str]:
+    """Orders whose saga stopped moving, or whose stock/payment is not settled yet, and whose
+    time has come. Claiming pushes next_attempt_at out, so two sweepers never take the same one."""
+    needs_work = sa.or_(
+        orders.c.status.in_(IN_FLIGHT_STATUSES),
+        sa.not_(orders.c.stock_settled) & orders.c.status.in_(FINAL_STATUSES),
+        sa.not_(orders.c.payment_settled),
+    )
+    due = (
+        sa.select(orders.c.id)
+        .where(needs_work, orders.c.next_attempt_at <= sa.func.now())
+        .order_by(orders.c.next_attempt_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    claimed = connection.execute(
+        orders.update()
+        .where(orders.c.id.in_(due.scalar_subquery()))
+        .values(attempts=orders.c.attempts + 1, next_attempt_at=_in(lease_seconds))
+        .returning(orders.c.id)
+    )
+    return [row.id for row in claimed]
+
+
+def timeline(connection: sa.Connection, *, order_id: str) -> list[dict[str, Any]]:
+    get_order(connection, order_id=order_id)  # 404 for an unknown order, not an empty list
+    rows = connection.execute(
+        sa.select(order_transitions)
+        .where(order_transitions.c.order_id == order_id)
+        .order_by(order_transitions.c.id)
+    )
+    return [
+        {
+            "at": row.at.isoformat(),
+            "from": row.from_status,
+            "to": row.to_status,
+            "cause": row.cause,
+            "attempt": row.attempt,
+        }
+        for row in rows
+    ]
 
 
 def list_orders(

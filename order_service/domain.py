@@ -12,17 +12,19 @@ from typing import Any
 
 class OrderStatus(StrEnum):
     PENDING = "PENDING"  # accepted, stock not yet reserved
-    RESERVED = "RESERVED"  # stock held, payment not yet known
-    CONFIRMED = "CONFIRMED"
+    RESERVED = "RESERVED"  # stock held; charging (or committing the stock after a capture)
+    PAYMENT_PENDING = "PAYMENT_PENDING"  # the charge's outcome is unknown (timed out): being looked up
+    CONFIRMED = "CONFIRMED"  # paid and stock committed
     SHIPPED = "SHIPPED"
     REJECTED = "REJECTED"  # could not reserve (out of stock, unknown sku)
     FAILED = "FAILED"  # payment declined, or a dependency failed before money moved
-    CANCELLED = "CANCELLED"
+    CANCELLED = "CANCELLED"  # cancelled by the customer before dispatch: refunded, restocked
 
 
 TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
     OrderStatus.PENDING: frozenset({OrderStatus.RESERVED, OrderStatus.REJECTED, OrderStatus.FAILED}),
-    OrderStatus.RESERVED: frozenset({OrderStatus.CONFIRMED, OrderStatus.FAILED}),
+    OrderStatus.RESERVED: frozenset({OrderStatus.PAYMENT_PENDING, OrderStatus.CONFIRMED, OrderStatus.FAILED}),
+    OrderStatus.PAYMENT_PENDING: frozenset({OrderStatus.CONFIRMED, OrderStatus.FAILED}),
     OrderStatus.CONFIRMED: frozenset({OrderStatus.SHIPPED, OrderStatus.CANCELLED}),
     OrderStatus.SHIPPED: frozenset(),
     OrderStatus.REJECTED: frozenset(),
@@ -30,6 +32,8 @@ TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
     OrderStatus.CANCELLED: frozenset(),
 }
 FINAL_STATUSES = frozenset(status for status, targets in TRANSITIONS.items() if not targets)
+# The saga is still running for these: a sweeper resumes any that stop moving.
+IN_FLIGHT_STATUSES = frozenset({OrderStatus.PENDING, OrderStatus.RESERVED, OrderStatus.PAYMENT_PENDING})
 
 
 class FailureReason(StrEnum):
@@ -38,6 +42,16 @@ class FailureReason(StrEnum):
     PAYMENT_DECLINED = "payment_declined"
     INVENTORY_UNAVAILABLE = "inventory_unavailable"
     PAYMENT_UNAVAILABLE = "payment_unavailable"
+    RESERVATION_EXPIRED = "reservation_expired"  # paid too late: the hold ran out; refunded
+
+
+def stock_action(status: str) -> str | None:
+    """What inventory must be told once an order is in `status` (None: nothing)."""
+    return {
+        OrderStatus.REJECTED: "release",
+        OrderStatus.FAILED: "release",
+        OrderStatus.CANCELLED: "restock",
+    }.get(OrderStatus(status))
 
 
 class IllegalTransition(Exception):
@@ -60,8 +74,10 @@ class IdempotencyKeyReused(Exception):
     """The same Idempotency-Key came with a different body."""
 
 
-class RequestInProgress(Exception):
-    """The first request with this Idempotency-Key has not answered yet."""
+class OrderNotCancellable(Exception):
+    def __init__(self, status: str) -> None:
+        super().__init__(f"an order in {status} cannot be cancelled")
+        self.status = status
 
 
 def check_transition(*, current: str, target: str) -> None:
@@ -143,5 +159,7 @@ def request_fingerprint(body: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def order_total(lines: list[dict[str, Any]]) -> int:
-    return sum(line["quantity"] * line["unit_price_cents"] for line in lines)
+def retry_delay_seconds(attempt: int, *, jitter: float) -> float:
+    """Backoff for resolving an unknown outcome: 1 s, 2 s, 4 s ... capped at 60 s; `jitter`
+    in [0, 1) spreads retries of many orders apart."""
+    return min(60.0, 2.0**attempt) * (0.5 + jitter / 2)

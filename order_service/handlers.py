@@ -1,9 +1,4 @@
-"""Order use cases. The saga: reserve stock -> charge -> commit (or compensate).
-
-Each step's outcome is persisted before the next call, so a crash leaves an order
-whose state says what is left to do. Events are written to the outbox in the same
-transaction as the state they announce.
-"""
+"""Order use cases: place, cancel, read, react to shipments, recover stalled orders."""
 
 from __future__ import annotations
 
@@ -15,43 +10,34 @@ from typing import Any
 import sqlalchemy as sa
 
 from messaging.consumer import PoisonEvent
-from messaging.envelope import Envelope, new_event
+from messaging.envelope import Envelope
 from messaging.web import Problem
-from order_service import db
-from order_service.clients import (
-    Declined,
-    DownstreamUnavailable,
-    InventoryClient,
-    PaymentClient,
-    ReservationRefused,
-)
+from order_service import db, saga
+from order_service.clients import DownstreamUnavailable
 from order_service.domain import (
-    FINAL_STATUSES,
+    IN_FLIGHT_STATUSES,
     FailureReason,
     IdempotencyKeyReused,
     IllegalTransition,
+    OrderNotCancellable,
     OrderNotFound,
     OrderStatus,
     PlaceOrder,
     parse_place_order,
     request_fingerprint,
 )
+from order_service.saga import Dependencies
 
 log = logging.getLogger(__name__)
-SOURCE = "order_service"
-
-
-@dataclass(frozen=True)
-class Dependencies:
-    engine: sa.Engine
-    inventory: InventoryClient
-    payment: PaymentClient
-    currency: str
+UNAVAILABLE_REASONS = {
+    FailureReason.INVENTORY_UNAVAILABLE: "inventory",
+    FailureReason.PAYMENT_UNAVAILABLE: "payment",
+}
 
 
 @dataclass(frozen=True)
 class Reply:
-    """What POST /orders answers: stored with the idempotency key and replayed as is."""
+    """What POST /orders answers; a final one is stored with the idempotency key and replayed."""
 
     status: int
     body: dict[str, Any]
@@ -65,13 +51,19 @@ def place_order(*, deps: Dependencies, idempotency_key: str, body: dict[str, Any
     with deps.engine.begin() as connection:
         if not db.claim_idempotency_key(connection, key=idempotency_key, fingerprint=fingerprint):
             return _replay(connection, key=idempotency_key, fingerprint=fingerprint)
-        db.insert_order(connection, values=_new_order(order_id, command, deps.currency), cause="POST /orders")
-        db.record_response(connection, key=idempotency_key, order_id=order_id, status=None, body=None)
-    reply = _run_saga(deps=deps, order_id=order_id, command=command)
-    with deps.engine.begin() as connection:
-        db.record_response(
-            connection, key=idempotency_key, order_id=order_id, status=reply.status, body=reply.body
+        db.insert_order(
+            connection,
+            values=_new_order(order_id, command, deps.currency),
+            cause="POST /orders",
+            hold_seconds=deps.hold_seconds,
         )
+        db.record_response(connection, key=idempotency_key, order_id=order_id, status=None, body=None)
+    reply = reply_for(saga.advance(deps, order_id))
+    if reply.status != 202:  # an unknown outcome is not an answer worth replaying
+        with deps.engine.begin() as connection:
+            db.record_response(
+                connection, key=idempotency_key, order_id=order_id, status=reply.status, body=reply.body
+            )
     return reply
 
 
@@ -95,130 +87,70 @@ def _replay(connection: sa.Connection, *, key: str, fingerprint: str) -> Reply:
         raise IdempotencyKeyReused(key)
     if stored.response_status is not None:
         return Reply(status=stored.response_status, body=stored.response_body, order_id=stored.order_id)
-    # The first request is still running (or died before answering): say where it is, honestly.
-    order = db.get_order(connection, order_id=stored.order_id)
-    return Reply(status=_status_code(order.status), body=db.order_json(order), order_id=order.id)
+    # The first request is still running, died before answering, or answered 202: say where it is now.
+    return reply_for(db.get_order(connection, order_id=stored.order_id))
 
 
-def _status_code(status: str) -> int:
-    return 201 if status in FINAL_STATUSES or status == OrderStatus.CONFIRMED else 202
-
-
-def _run_saga(*, deps: Dependencies, order_id: str, command: PlaceOrder) -> Reply:
-    lines = [{"sku": line.sku, "quantity": line.quantity} for line in command.items]
-    try:
-        reservation = deps.inventory.reserve(order_id=order_id, items=lines)
-    except DownstreamUnavailable as error:
-        return _abandon(
-            deps, order_id, step="reserve", reason=FailureReason.INVENTORY_UNAVAILABLE, error=error
+def reply_for(order: sa.Row) -> Reply:
+    if order.status in IN_FLIGHT_STATUSES:
+        return Reply(status=202, body=db.order_json(order), order_id=order.id)
+    dependency = UNAVAILABLE_REASONS.get(order.failure_reason)
+    if order.status == OrderStatus.FAILED and dependency:
+        problem = Problem(
+            status=503,
+            code=f"{dependency}-unavailable",
+            title=f"The {dependency} service is unavailable; the order failed and nothing was charged",
+            dependency=dependency,
+            order=db.order_json(order),
         )
-    if isinstance(reservation, ReservationRefused):
-        if reservation.code not in ("out-of-stock", "unknown-sku"):
-            error = DownstreamUnavailable("inventory", maybe_applied=False, detail=reservation.code)
-            return _abandon(
-                deps, order_id, step="reserve", reason=FailureReason.INVENTORY_UNAVAILABLE, error=error
-            )
-        reason = (
-            FailureReason.UNKNOWN_SKU if reservation.code == "unknown-sku" else FailureReason.OUT_OF_STOCK
-        )
-        order = _finish(
-            deps, order_id, target=OrderStatus.REJECTED, cause=f"reserve refused: {reservation.code}",
-            event="order.rejected", failure_reason=reason, failed_step="reserve", stock_settled=True,
-        )  # fmt: skip
-        return Reply(status=201, body=db.order_json(order), order_id=order_id)
+        return Reply(status=503, body=problem.to_dict(), order_id=order.id)
+    return Reply(status=201, body=db.order_json(order), order_id=order.id)
 
-    with deps.engine.begin() as connection:
-        order = db.transition(
-            connection, order_id=order_id, target=OrderStatus.RESERVED, cause="reserve: 201",
-            items=reservation.items, total_cents=reservation.total_cents,
-        )  # fmt: skip
+
+class OrderAlreadyShipped(Exception):
+    pass
+
+
+def cancel_order(*, deps: Dependencies, order_id: str) -> dict[str, Any]:
+    """Cancel before dispatch: the warehouse decides atomically whether the parcel left."""
+    order = saga.load(deps, order_id)
+    if order.status == OrderStatus.CANCELLED:
+        return db.order_json(order)  # idempotent
+    if order.status == OrderStatus.SHIPPED:
+        raise OrderAlreadyShipped(order_id)
+    if order.status != OrderStatus.CONFIRMED:
+        raise OrderNotCancellable(order.status)
+    if deps.warehouse.cancel_shipment(order_id=order_id):  # DownstreamUnavailable -> 503
+        raise OrderAlreadyShipped(order_id)  # dispatched; shipment.dispatched is on its way
     try:
-        outcome = deps.payment.charge(
-            order_id=order_id, amount_cents=order.total_cents, currency=order.currency,
-            payment_token=command.payment_token,
+        order = saga.finish(
+            deps, order, OrderStatus.CANCELLED, f"POST /orders/{order_id}/cancel", event="order.cancelled",
+            stock_settled=False, payment_settled=False,
         )  # fmt: skip
-    except DownstreamUnavailable as error:
-        return _abandon(deps, order_id, step="charge", reason=FailureReason.PAYMENT_UNAVAILABLE, error=error)
-
-    if isinstance(outcome, Declined):
-        settled = _settle_stock(deps.inventory.release, order_id)
-        order = _finish(
-            deps, order_id, target=OrderStatus.FAILED, cause=f"charge declined: {outcome.decline_code}",
-            event="order.failed", failure_reason=FailureReason.PAYMENT_DECLINED, failed_step="charge",
-            stock_settled=settled,
-        )  # fmt: skip
-    else:
-        settled = _settle_stock(deps.inventory.commit, order_id)
-        order = _finish(
-            deps, order_id, target=OrderStatus.CONFIRMED, cause=f"charge captured: {outcome.payment_id}",
-            event="order.confirmed", stock_settled=settled,
-        )  # fmt: skip
-    return Reply(status=201, body=db.order_json(order), order_id=order_id)
-
-
-def _settle_stock(call, order_id: str) -> bool:
-    """Commit or release the reservation; False leaves it for the sweeper to retry."""
-    try:
-        call(order_id=order_id)
-        return True
-    except DownstreamUnavailable as error:
-        log.warning("order %s: stock not settled yet: %s", order_id, error)
-        return False
-
-
-def _abandon(
-    deps: Dependencies, order_id: str, *, step: str, reason: str, error: DownstreamUnavailable
-) -> Reply:
-    """A dependency failed before any money moved (or we cannot know yet)."""
-    if step == "charge" and error.maybe_applied:
-        # The charge may have happened: never guess. The order stays RESERVED (202) until
-        # a charge retry with the same key tells the truth.
-        return _current_reply(deps, order_id)
-    # No money moved. Release whatever may have been reserved (idempotent; if inventory
-    # cannot be reached either, stock_settled stays False for the sweeper).
-    reservation_may_exist = step == "charge" or error.maybe_applied
-    settled = _settle_stock(deps.inventory.release, order_id) if reservation_may_exist else True
-    order = _finish(
-        deps, order_id, target=OrderStatus.FAILED, cause=f"{step}: {error}", event="order.failed",
-        failure_reason=reason, failed_step=step, stock_settled=settled,
-    )  # fmt: skip
-    problem = Problem(
-        status=503,
-        code="dependency-unavailable",
-        title=f"{error.service} is unavailable; the order failed before any payment was taken",
-        dependency=error.service,
-        order=db.order_json(order),
-    )
-    return Reply(status=503, body=problem.to_dict(), order_id=order_id)
-
-
-def _current_reply(deps: Dependencies, order_id: str) -> Reply:
-    with deps.engine.connect() as connection:
-        order = db.get_order(connection, order_id=order_id)
-    return Reply(status=202, body=db.order_json(order), order_id=order_id)
-
-
-def _finish(
-    deps: Dependencies, order_id: str, *, target: str, cause: str, event: str, **changes: Any
-) -> sa.Row:
-    with deps.engine.begin() as connection:
-        order = db.transition(connection, order_id=order_id, target=target, cause=cause, **changes)
-        db.outbox.add(connection, order_event(event, order))
-    return order
-
-
-def order_event(event_type: str, order: sa.Row) -> Envelope:
-    data: dict[str, Any] = {"order_id": order.id, "customer_id": order.customer_id, "email": order.email}
-    if event_type == "order.confirmed":
-        data.update(items=order.items, total_cents=order.total_cents, currency=order.currency)
-    else:
-        data["reason"] = order.failure_reason
-    return new_event(type=event_type, source=SOURCE, subject=order.id, correlationid=order.id, data=data)
+    except IllegalTransition:
+        order = saga.load(deps, order_id)
+        if order.status != OrderStatus.CANCELLED:
+            raise
+    return db.order_json(saga.settle(deps, order))
 
 
 def get_order(*, engine: sa.Engine, order_id: str) -> dict[str, Any]:
     with engine.connect() as connection:
         return db.order_json(db.get_order(connection, order_id=order_id))
+
+
+def order_timeline(*, engine: sa.Engine, order_id: str) -> dict[str, Any]:
+    with engine.connect() as connection:
+        order = db.get_order(connection, order_id=order_id)
+        return {
+            "order_id": order_id,
+            "status": order.status,
+            "attempts": order.attempts,
+            "stock_settled": order.stock_settled,
+            "payment_settled": order.payment_settled,
+            "next_attempt_at": order.next_attempt_at.isoformat(),
+            "transitions": db.timeline(connection, order_id=order_id),
+        }
 
 
 def list_orders(
@@ -249,7 +181,21 @@ def record_shipment_dispatched(*, engine: sa.Engine, envelope: Envelope) -> None
             return
         try:
             db.transition(
-                connection, order_id=order_id, target=OrderStatus.SHIPPED, cause=f"event {envelope.id}"
-            )
+                connection, order_id=order_id, target=OrderStatus.SHIPPED, cause=f"event {envelope.id}",
+                hold_seconds=0,
+            )  # fmt: skip
         except IllegalTransition as error:
             log.error("order %s: ignoring shipment.dispatched: %s", order_id, error)
+
+
+def recover_orders(*, deps: Dependencies, limit: int = 20) -> int:
+    """The sweeper: resume or compensate every order whose saga stopped moving (a crash, an
+    unknown outcome, a dependency that was down). Claims are leased, so sweepers never collide."""
+    with deps.engine.begin() as connection:
+        due = db.claim_due_orders(connection, limit=limit, lease_seconds=deps.hold_seconds)
+    for order_id in due:
+        try:
+            saga.advance(deps, order_id)
+        except (DownstreamUnavailable, sa.exc.OperationalError) as error:
+            log.warning("order %s: recovery postponed: %r", order_id, error)
+    return len(due)

@@ -16,7 +16,7 @@ down_revision = None
 branch_labels = None
 depends_on = None
 
-STATUSES = "'PENDING','RESERVED','CONFIRMED','SHIPPED','REJECTED','FAILED','CANCELLED'"
+STATUSES = "'PENDING','RESERVED','PAYMENT_PENDING','CONFIRMED','SHIPPED','REJECTED','FAILED','CANCELLED'"
 
 
 def upgrade() -> None:
@@ -34,9 +34,23 @@ def upgrade() -> None:
         sa.Column("failure_reason", sa.String(50)),
         sa.Column("failed_step", sa.String(50)),
         sa.Column("stock_settled", sa.Boolean, nullable=False, server_default=sa.false()),
+        sa.Column("payment_settled", sa.Boolean, nullable=False, server_default=sa.true()),
+        sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+        sa.Column(
+            "next_attempt_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
+        ),
         sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
         sa.CheckConstraint(f"status IN ({STATUSES})", name="orders_status_known"),
+    )
+    # The sweeper's query: orders still needing work whose time has come.
+    op.create_index(
+        "orders_needing_work",
+        "orders",
+        ["next_attempt_at"],
+        postgresql_where=sa.text(
+            "status IN ('PENDING','RESERVED','PAYMENT_PENDING') OR NOT stock_settled OR NOT payment_settled"
+        ),
     )
     op.create_table(
         "order_transitions",
@@ -45,6 +59,7 @@ def upgrade() -> None:
         sa.Column("from_status", sa.String(20)),
         sa.Column("to_status", sa.String(20), nullable=False),
         sa.Column("cause", sa.String(200), nullable=False),
+        sa.Column("attempt", sa.Integer, nullable=False, server_default="0"),
         sa.Column("at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
     )
     op.create_table(

@@ -3,7 +3,7 @@
 import pytest
 
 from order_service.api import create_app
-from order_service.handlers import Dependencies
+from order_service.saga import Dependencies
 
 
 class Untouchable:
@@ -13,7 +13,13 @@ class Untouchable:
 
 @pytest.fixture
 def client():
-    deps = Dependencies(engine=Untouchable(), inventory=Untouchable(), payment=Untouchable(), currency="EUR")
+    deps = Dependencies(
+        engine=Untouchable(),
+        inventory=Untouchable(),
+        payment=Untouchable(),
+        warehouse=Untouchable(),
+        currency="EUR",
+    )
     return create_app({"DEPS": deps}).test_client()
 
 

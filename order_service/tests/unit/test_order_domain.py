@@ -6,9 +6,10 @@ from order_service.domain import (
     InvalidOrder,
     OrderStatus,
     check_transition,
-    order_total,
     parse_place_order,
     request_fingerprint,
+    retry_delay_seconds,
+    stock_action,
 )
 
 VALID = {
@@ -75,7 +76,26 @@ def test_fingerprint_ignores_key_order_but_not_values():
     assert request_fingerprint(VALID) != request_fingerprint({**VALID, "customer_id": "c-2"})
 
 
-def test_total_is_the_sum_of_lines():
-    assert (
-        order_total([{"quantity": 2, "unit_price_cents": 150}, {"quantity": 1, "unit_price_cents": 5}]) == 305
+def test_an_unknown_payment_may_resolve_either_way():
+    check_transition(current=OrderStatus.RESERVED, target=OrderStatus.PAYMENT_PENDING)
+    check_transition(current=OrderStatus.PAYMENT_PENDING, target=OrderStatus.CONFIRMED)
+    check_transition(current=OrderStatus.PAYMENT_PENDING, target=OrderStatus.FAILED)
+
+
+def test_only_a_confirmed_order_can_be_cancelled():
+    check_transition(current=OrderStatus.CONFIRMED, target=OrderStatus.CANCELLED)
+    for status in (OrderStatus.PENDING, OrderStatus.RESERVED, OrderStatus.SHIPPED, OrderStatus.FAILED):
+        with pytest.raises(IllegalTransition):
+            check_transition(current=status, target=OrderStatus.CANCELLED)
+
+
+def test_what_inventory_must_be_told_per_final_state():
+    actions = [stock_action(s) for s in ("REJECTED", "FAILED", "CANCELLED", "CONFIRMED", "SHIPPED")]
+    assert actions == ["release", "release", "restock", None, None]
+
+
+def test_lookup_backoff_grows_is_capped_and_jittered():
+    assert [retry_delay_seconds(n, jitter=0.999999) for n in (0, 1, 2, 10)] == pytest.approx(
+        [1, 2, 4, 60], rel=1e-5
     )
+    assert retry_delay_seconds(3, jitter=0.0) == 4.0  # half of 8: jitter spreads over [50%, 100%)

@@ -1,0 +1,268 @@
+"""The order saga, resumable from whatever state was last persisted.
+
+PENDING --reserve--> RESERVED --charge--> CONFIRMED (stock committed)
+                                  |--> PAYMENT_PENDING (outcome unknown) --look up--> CONFIRMED / FAILED
+Refusals and declines end REJECTED / FAILED; compensations (release, restock, refund)
+are recorded as unsettled and retried by `settle` until inventory/payment confirm them.
+
+Every downstream write is idempotent by a key derived from the order, so the live
+request and the sweeper may both drive the same order: the worst case is a repeated
+call with the same answer, and `db.transition` refuses a state change that lost the race.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from messaging.database import make_engine
+from messaging.envelope import Envelope, new_event
+from order_service import db
+from order_service.clients import (
+    Captured,
+    Declined,
+    DownstreamUnavailable,
+    InventoryClient,
+    PaymentClient,
+    ReservationRefused,
+    ServiceClient,
+    WarehouseClient,
+)
+from order_service.config import Settings
+from order_service.domain import (
+    FailureReason,
+    IllegalTransition,
+    OrderStatus,
+    retry_delay_seconds,
+    stock_action,
+)
+
+log = logging.getLogger(__name__)
+SOURCE = "order_service"
+
+
+@dataclass(frozen=True)
+class Dependencies:
+    engine: sa.Engine
+    inventory: InventoryClient
+    payment: PaymentClient
+    warehouse: WarehouseClient
+    currency: str
+    hold_seconds: float = 10.0  # how long the sweeper leaves an order to the request working on it
+    step_pause_seconds: float = 0.0  # test hook: widens the windows the chaos suite kills order-api in
+
+
+def build_dependencies(settings: Settings, engine: Any = None) -> Dependencies:
+    """The wiring both composition roots share: the API and the worker (sweeper)."""
+    return Dependencies(
+        engine=engine or make_engine(settings.database_url),
+        inventory=InventoryClient(
+            ServiceClient(name="inventory", base_url=settings.inventory_url, settings=settings.inventory)
+        ),
+        payment=PaymentClient(
+            ServiceClient(name="payment", base_url=settings.payment_url, settings=settings.payment)
+        ),
+        warehouse=WarehouseClient(
+            ServiceClient(name="warehouse", base_url=settings.warehouse_url, settings=settings.warehouse)
+        ),
+        currency=settings.currency,
+        hold_seconds=settings.stale_after_seconds,
+        step_pause_seconds=settings.step_pause_seconds,
+    )
+
+
+def advance(deps: Dependencies, order_id: str) -> sa.Row:
+    """Drive the order forward until it is final or waiting on something; then settle."""
+    order = load(deps, order_id)
+    for _ in range(len(STEPS) + 1):
+        step = STEPS.get(order.status)
+        if step is None:
+            break
+        try:
+            moved = step(deps, order)
+        except IllegalTransition:
+            moved = load(deps, order_id)  # someone else moved it on: their result stands
+            log.info("order %s: already moved to %s", order_id, moved.status)
+            break
+        if moved.status == order.status:
+            order = moved
+            break  # waiting (unknown outcome, dependency down): the sweeper comes back
+        order = moved
+        if deps.step_pause_seconds:
+            time.sleep(deps.step_pause_seconds)
+    return settle(deps, order)
+
+
+def load(deps: Dependencies, order_id: str) -> sa.Row:
+    with deps.engine.connect() as connection:
+        return db.get_order(connection, order_id=order_id)
+
+
+def _reserve(deps: Dependencies, order: sa.Row) -> sa.Row:
+    lines = [{"sku": item["sku"], "quantity": item["quantity"]} for item in order.items]
+    try:
+        result = deps.inventory.reserve(order_id=order.id, items=lines)
+    except DownstreamUnavailable as error:
+        # If the reserve may have happened, stock_settled=False makes `settle` release it.
+        return _fail(deps, order, FailureReason.INVENTORY_UNAVAILABLE, "reserve", error, stock_settled=False)
+    if isinstance(result, ReservationRefused):
+        if result.code == "reservation-released":  # compensated already, by an earlier attempt
+            error = DownstreamUnavailable("inventory", maybe_applied=False, detail=result.code)
+            return _fail(
+                deps, order, FailureReason.INVENTORY_UNAVAILABLE, "reserve", error, stock_settled=True
+            )
+        reason = FailureReason.UNKNOWN_SKU if result.code == "unknown-sku" else FailureReason.OUT_OF_STOCK
+        return finish(
+            deps, order, OrderStatus.REJECTED, f"reserve refused: {result.code} ({result.sku})",
+            event="order.rejected", failure_reason=reason, failed_step="reserve", stock_settled=True,
+        )  # fmt: skip
+    return _move(
+        deps,
+        order,
+        OrderStatus.RESERVED,
+        "reserve: reserved",
+        items=result.items,
+        total_cents=result.total_cents,
+    )
+
+
+def _charge(deps: Dependencies, order: sa.Row) -> sa.Row:
+    try:
+        outcome = deps.payment.charge(
+            order_id=order.id, amount_cents=order.total_cents, currency=order.currency,
+            payment_token=order.payment_token,
+        )  # fmt: skip
+    except DownstreamUnavailable as error:
+        if error.maybe_applied:  # never guess: look it up by its key
+            return _move(
+                deps, order, OrderStatus.PAYMENT_PENDING, f"charge: outcome unknown ({error})",
+                hold_seconds=retry_delay_seconds(0, jitter=random.random()),
+            )  # fmt: skip
+        return _fail(deps, order, FailureReason.PAYMENT_UNAVAILABLE, "charge", error, stock_settled=False)
+    return _apply_charge(deps, order, outcome)
+
+
+def _resolve_payment(deps: Dependencies, order: sa.Row) -> sa.Row:
+    try:
+        outcome = deps.payment.find_charge(order_id=order.id)
+        if outcome is None:  # the charge never arrived: the same key makes a second try safe
+            outcome = deps.payment.charge(
+                order_id=order.id, amount_cents=order.total_cents, currency=order.currency,
+                payment_token=order.payment_token,
+            )  # fmt: skip
+    except DownstreamUnavailable as error:
+        return _wait(deps, order, f"payment lookup: {error}")
+    return _apply_charge(deps, order, outcome)
+
+
+def _apply_charge(deps: Dependencies, order: sa.Row, outcome: Captured | Declined) -> sa.Row:
+    if isinstance(outcome, Declined):
+        return finish(
+            deps, order, OrderStatus.FAILED, f"charge declined: {outcome.decline_code}", event="order.failed",
+            failure_reason=FailureReason.PAYMENT_DECLINED, failed_step="charge", stock_settled=False,
+        )  # fmt: skip
+    try:
+        refused = deps.inventory.commit(order_id=order.id)
+    except DownstreamUnavailable as error:
+        # Paid, stock still held: stay put; the next attempt's charge replays instantly.
+        return _wait(deps, order, f"commit after capture {outcome.payment_id}: {error}")
+    if refused:  # the hold expired before the money came: give it back
+        return finish(
+            deps, order, OrderStatus.FAILED, f"commit refused: {refused.code}", event="order.failed",
+            failure_reason=FailureReason.RESERVATION_EXPIRED, failed_step="commit",
+            stock_settled=True, payment_settled=False,
+        )  # fmt: skip
+    return finish(
+        deps, order, OrderStatus.CONFIRMED, f"charge captured: {outcome.payment_id}; stock committed",
+        event="order.confirmed", stock_settled=True,
+    )  # fmt: skip
+
+
+STEPS = {
+    OrderStatus.PENDING: _reserve,
+    OrderStatus.RESERVED: _charge,
+    OrderStatus.PAYMENT_PENDING: _resolve_payment,
+}
+
+
+def settle(deps: Dependencies, order: sa.Row) -> sa.Row:
+    """Run the compensations a final order still owes: release/restock the stock, refund."""
+    try:
+        action = stock_action(order.status)
+        if action and not order.stock_settled:
+            getattr(deps.inventory, action)(order_id=order.id)
+            _record(deps, order.id, stock_settled=True)
+        if order.status in (OrderStatus.FAILED, OrderStatus.CANCELLED) and not order.payment_settled:
+            deps.payment.refund(order_id=order.id)
+            _record(deps, order.id, payment_settled=True)
+    except DownstreamUnavailable as error:
+        return _wait(deps, order, f"settle {order.status}: {error}")
+    return load(deps, order.id)
+
+
+def _record(deps: Dependencies, order_id: str, **changes: Any) -> None:
+    with deps.engine.begin() as connection:
+        db.update_order(connection, order_id=order_id, **changes)
+
+
+def _wait(deps: Dependencies, order: sa.Row, why: str) -> sa.Row:
+    """Leave the order where it is and come back later, with backoff and jitter."""
+    delay = retry_delay_seconds(order.attempts, jitter=random.random())
+    log.warning("order %s (%s): retry in %.1fs: %s", order.id, order.status, delay, why)
+    with deps.engine.begin() as connection:
+        db.postpone(connection, order_id=order.id, seconds=delay)
+    return load(deps, order.id)
+
+
+def _move(deps: Dependencies, order: sa.Row, target: str, cause: str, **changes: Any) -> sa.Row:
+    changes.setdefault("hold_seconds", deps.hold_seconds)
+    with deps.engine.begin() as connection:
+        return db.transition(connection, order_id=order.id, target=target, cause=cause, **changes)
+
+
+def _fail(
+    deps: Dependencies,
+    order: sa.Row,
+    reason: str,
+    step: str,
+    error: DownstreamUnavailable,
+    *,
+    stock_settled: bool,
+) -> sa.Row:
+    return finish(
+        deps, order, OrderStatus.FAILED, f"{step}: {error}", event="order.failed",
+        failure_reason=reason, failed_step=step, stock_settled=stock_settled,
+    )  # fmt: skip
+
+
+def finish(
+    deps: Dependencies, order: sa.Row, target: str, cause: str, *, event: str, **changes: Any
+) -> sa.Row:
+    """The state change and the event announcing it: one transaction (outbox)."""
+    with deps.engine.begin() as connection:
+        moved = db.transition(
+            connection,
+            order_id=order.id,
+            target=target,
+            cause=cause,
+            hold_seconds=deps.hold_seconds,
+            **changes,
+        )
+        db.outbox.add(connection, order_event(event, moved))
+    return moved
+
+
+def order_event(event_type: str, order: sa.Row) -> Envelope:
+    data: dict[str, Any] = {"order_id": order.id, "customer_id": order.customer_id, "email": order.email}
+    if event_type == "order.confirmed":
+        data.update(items=order.items, total_cents=order.total_cents, currency=order.currency)
+    elif event_type == "order.cancelled":
+        data["reason"] = "customer_request"
+    else:
+        data["reason"] = order.failure_reason
+    return new_event(type=event_type, source=SOURCE, subject=order.id, correlationid=order.id, data=data)

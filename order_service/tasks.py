@@ -1,0 +1,23 @@
+"""The order worker's scheduled task: the sweeper."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy.exc import OperationalError
+
+from order_service import handlers
+from order_service.celery_app import app, dependencies
+
+log = logging.getLogger(__name__)
+
+
+@app.task(name="order_service.tasks.recover_orders")
+def recover_orders() -> int:
+    """Beat runs this every SWEEP_EVERY_SECONDS; the next run is the retry, so a failed
+    sweep (database restarting) is logged, not retried or dead-lettered."""
+    try:
+        return handlers.recover_orders(deps=dependencies())
+    except OperationalError as error:
+        log.warning("sweep skipped, database unavailable: %r", error)
+        return 0
