@@ -14,6 +14,7 @@ from conftest import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICES_WITHOUT_PORTS = (
+    "inventory-expirer",
     "order-relay",
     "order-worker",
     "warehouse-worker",
@@ -39,6 +40,15 @@ class Urls:
 URLS = Urls()
 TIMEOUT = 10
 
+# Read-only views of the stack's data, for checks the HTTP APIs cannot answer in bulk.
+POSTGRES_URL = (
+    f"postgresql+psycopg2://postgres:{os.environ.get('POSTGRES_PASSWORD', 'postgres')}"
+    f"@127.0.0.1:{os.environ.get('POSTGRES_HOST_PORT', 55432)}"
+)
+AMQP_URL = f"amqp://pipeline:pipeline@127.0.0.1:{os.environ.get('RABBITMQ_HOST_PORT', 5673)}/%2F"
+MANAGEMENT_URL = _url("RABBITMQ_UI_HOST_PORT", 15673) + "/api"
+MANAGEMENT_AUTH = ("pipeline", "pipeline")
+
 
 def containers(service: str) -> list:
     """The stack's containers for one compose service (Compose v1 and v2 both set these labels)."""
@@ -50,6 +60,29 @@ def containers(service: str) -> list:
     if project:
         return [c for c in found if c.labels.get("com.docker.compose.project") == project]
     return [c for c in found if c.labels.get("com.docker.compose.project.working_dir") == str(ROOT)] or found
+
+
+def database_url(database: str) -> str:
+    """A superuser URL of one service's database (e.g. "order_service"); use it read-only."""
+    return f"{POSTGRES_URL}/{database}"
+
+
+def queue_state(names: tuple[str, ...] | list[str]) -> dict[str, tuple[int, int]]:
+    """{queue: (ready messages, consumers)}, exact (passive declares over AMQP, no stats lag)."""
+    import pika
+
+    parameters = pika.URLParameters(AMQP_URL)
+    parameters.socket_timeout = parameters.blocked_connection_timeout = 5
+    parameters.connection_attempts = 1
+    connection = pika.BlockingConnection(parameters)
+    try:
+        state = {}
+        for name in names:
+            declared = connection.channel().queue_declare(name, passive=True)
+            state[name] = (declared.method.message_count, declared.method.consumer_count)
+        return state
+    finally:
+        connection.close()
 
 
 def is_healthy(service: str) -> bool:

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 
 from inventory_service import handlers
-from inventory_service.config import settings_from_env
+from inventory_service.config import DEFAULT_HOLD_SECONDS, settings_from_env
 from inventory_service.domain import (
     IdempotencyKeyReused,
     IllegalTransition,
@@ -21,10 +21,13 @@ from inventory_service.domain import (
     ProductNotFound,
     Reservation,
     ReservationCommitted,
+    ReservationNotCommitted,
     ReservationNotFound,
     ReservationReleased,
+    ReservationRestocked,
     UnknownSku,
     check_idempotency_key,
+    check_restock_idempotency_key,
     parse_product_spec,
     parse_reservation_request,
     validate_order_id,
@@ -41,17 +44,24 @@ from messaging.web import (
 )
 
 ENGINE_KEY = "inventory_engine"
+HOLD_KEY = "RESERVATION_HOLD_SECONDS"
 
 products_api = Blueprint("products", __name__)
 reservations_api = Blueprint("reservations", __name__)
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """`test_config` may carry DATABASE_URL or ENGINE, and RESERVATION_HOLD_SECONDS;
+    without DATABASE_URL or ENGINE, the settings come from the environment."""
     config = dict(test_config or {})
     engine = config.get("ENGINE")
+    if engine is None and not config.get("DATABASE_URL"):
+        settings = settings_from_env()
+        config["DATABASE_URL"] = settings.database_url
+        config.setdefault(HOLD_KEY, settings.reservation_hold_seconds)
+    config.setdefault(HOLD_KEY, DEFAULT_HOLD_SECONDS)
     if engine is None:
-        database_url = config.get("DATABASE_URL") or settings_from_env().database_url
-        engine = make_engine(database_url)  # lazy: no connection until the first request
+        engine = make_engine(config["DATABASE_URL"])  # lazy: no connection until the first request
     app = Flask(__name__)
     app.config.update({key: value for key, value in config.items() if key != "ENGINE"})
     app.extensions[ENGINE_KEY] = engine
@@ -97,7 +107,9 @@ def reserve():
     check_idempotency_key(
         header=request.headers.get("Idempotency-Key"), order_id=reservation_request.order_id
     )
-    outcome = handlers.reserve_stock(engine=_engine(), request=reservation_request)
+    outcome = handlers.reserve_stock(
+        engine=_engine(), request=reservation_request, hold_seconds=current_app.config[HOLD_KEY]
+    )
     if not outcome.created:
         return _reservation_json(outcome.reservation), 200
     location = f"/reservations/{outcome.reservation.order_id}"
@@ -123,6 +135,13 @@ def release(order_id: str):
     return _reservation_json(
         handlers.release_reservation(engine=_engine(), order_id=validate_order_id(order_id=order_id))
     )
+
+
+@reservations_api.post("/reservations/<order_id>/restock")
+def restock(order_id: str):
+    validate_order_id(order_id=order_id)
+    check_restock_idempotency_key(header=request.headers.get("Idempotency-Key"), order_id=order_id)
+    return _reservation_json(handlers.restock_reservation(engine=_engine(), order_id=order_id))
 
 
 # --- presentation ---------------------------------------------------------------------------
@@ -151,6 +170,8 @@ def _reservation_json(reservation: Reservation) -> dict[str, Any]:
         # ISO 8601 here: Flask's JSON would write datetimes as HTTP dates.
         "created_at": reservation.created_at.isoformat(),
         "updated_at": reservation.updated_at.isoformat(),
+        "expires_at": reservation.expires_at.isoformat() if reservation.expires_at else None,
+        "release_reason": reservation.release_reason.value if reservation.release_reason else None,
     }
 
 
@@ -158,7 +179,7 @@ def _inventory_problem(error: InventoryError) -> Response:
     return problem_response(to_problem(error))
 
 
-# Most specific first: ReservationReleased and ReservationCommitted are IllegalTransitions.
+# Most specific first: the Reservation* transitions below are all IllegalTransitions.
 PROBLEMS: tuple[tuple[type[InventoryError], int, str, str], ...] = (
     (InvalidIdempotencyKey, 400, "invalid-idempotency-key", "The Idempotency-Key header is wrong"),
     (OutOfStock, 409, "out-of-stock", "Not enough stock"),
@@ -168,6 +189,8 @@ PROBLEMS: tuple[tuple[type[InventoryError], int, str, str], ...] = (
     (IdempotencyKeyReused, 422, "idempotency-key-reused", "This order was reserved with other items"),
     (ReservationReleased, 409, "reservation-released", "The reservation was released"),
     (ReservationCommitted, 409, "reservation-committed", "The reservation was committed"),
+    (ReservationNotCommitted, 409, "reservation-not-committed", "The reservation is not committed"),
+    (ReservationRestocked, 409, "reservation-restocked", "The reservation was restocked"),
     (IllegalTransition, 409, "illegal-transition", "The reservation cannot make this transition"),
 )
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import datetime, timedelta
 from typing import Literal
 
 import sqlalchemy as sa
@@ -10,6 +12,7 @@ from sqlalchemy.dialects.postgresql import insert
 from inventory_service.domain import (
     Product,
     ProductSpec,
+    ReleaseReason,
     Reservation,
     ReservationStatus,
     ReservedLine,
@@ -41,7 +44,18 @@ reservations = sa.Table(
     sa.Column("status", sa.Text, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
-    sa.CheckConstraint("status IN ('RESERVED', 'COMMITTED', 'RELEASED')", name="reservations_status_known"),
+    sa.Column("expires_at", sa.DateTime(timezone=True)),
+    sa.Column("release_reason", sa.Text),
+    sa.CheckConstraint(
+        "status IN ('RESERVED', 'COMMITTED', 'RELEASED', 'RESTOCKED')", name="reservations_status_known"
+    ),
+    sa.CheckConstraint("status <> 'RESERVED' OR expires_at IS NOT NULL", name="reservations_hold_expires"),
+    sa.CheckConstraint(
+        "(status = 'RELEASED') = (release_reason IS NOT NULL)", name="reservations_release_reason_set"
+    ),
+    sa.CheckConstraint("release_reason IN ('order', 'expired')", name="reservations_release_reason_known"),
+    # The expirer's scan: only the holds still running.
+    sa.Index("reservations_expiring", "expires_at", postgresql_where=sa.text("status = 'RESERVED'")),
 )
 
 reservation_lines = sa.Table(
@@ -121,19 +135,24 @@ def take_stock(connection: sa.Connection, *, sku: str, quantity: int) -> int | N
     return row.price_cents if row else None
 
 
-def move_reserved(
-    connection: sa.Connection, *, lines: tuple[ReservedLine, ...], to: Literal["sold", "available"]
+def move_units(
+    connection: sa.Connection,
+    *,
+    units: Mapping[str, int],
+    source: Literal["reserved", "sold"],
+    target: Literal["sold", "available"],
 ) -> None:
-    """Moves reserved units to `sold` (commit) or back to `available` (release)."""
-    target = products.c[to]
-    for line in sorted(lines, key=lambda each: each.sku):  # the same lock order as take_stock
+    """Moves units per SKU between columns: reserved -> sold (commit), reserved -> available
+    (release, expiry), sold -> available (restock). The total of a product never changes."""
+    source_column, target_column = products.c[source], products.c[target]
+    for sku in sorted(units):  # the same lock order as take_stock: no deadlock between them
         connection.execute(
             products.update()
-            .where(products.c.sku == line.sku)
+            .where(products.c.sku == sku)
             .values(
                 {
-                    products.c.reserved: products.c.reserved - line.quantity,
-                    target: target + line.quantity,
+                    source_column: source_column - units[sku],
+                    target_column: target_column + units[sku],
                     products.c.updated_at: sa.func.now(),
                 }
             )
@@ -143,12 +162,26 @@ def move_reserved(
 # --- reservations ---------------------------------------------------------------------------
 
 
-def insert_reservation(connection: sa.Connection, *, order_id: str, status: ReservationStatus) -> bool:
-    """True when this transaction created the row. A concurrent insert of the same order
-    waits here until the other transaction ends, so only one of them ever takes stock."""
+def insert_reservation(connection: sa.Connection, *, order_id: str, hold: timedelta) -> bool:
+    """A RESERVED row held for `hold` (the database's clock, the one the expirer reads);
+    True when this transaction created it. A concurrent insert of the same order waits
+    here until the other transaction ends, so only one of them ever takes stock."""
+    return _insert(
+        connection, order_id=order_id, status=ReservationStatus.RESERVED, expires_at=sa.func.now() + hold
+    )
+
+
+def insert_tombstone(connection: sa.Connection, *, order_id: str) -> bool:
+    """A RELEASED row for an order never reserved; True when this transaction created it."""
+    return _insert(
+        connection, order_id=order_id, status=ReservationStatus.RELEASED, release_reason=ReleaseReason.ORDER
+    )
+
+
+def _insert(connection: sa.Connection, *, order_id: str, status: ReservationStatus, **values: object) -> bool:
     result = connection.execute(
         insert(reservations)
-        .values(order_id=order_id, status=status.value)
+        .values(order_id=order_id, status=status.value, **values)
         .on_conflict_do_nothing(index_elements=["order_id"])
     )
     return result.rowcount == 1
@@ -193,12 +226,48 @@ def find_reservation(
         ),
         created_at=row.created_at,
         updated_at=row.updated_at,
+        expires_at=row.expires_at,
+        release_reason=ReleaseReason(row.release_reason) if row.release_reason else None,
     )
 
 
-def set_status(connection: sa.Connection, *, order_id: str, status: ReservationStatus) -> None:
+def set_status(
+    connection: sa.Connection,
+    *,
+    order_ids: list[str],
+    status: ReservationStatus,
+    release_reason: ReleaseReason | None = None,
+) -> None:
     connection.execute(
         reservations.update()
-        .where(reservations.c.order_id == order_id)
-        .values(status=status.value, updated_at=sa.func.now())
+        .where(reservations.c.order_id.in_(order_ids))
+        .values(
+            status=status.value,
+            release_reason=release_reason.value if release_reason else None,
+            updated_at=sa.func.now(),
+        )
     )
+
+
+def claim_expired(connection: sa.Connection, *, now: datetime | None, limit: int) -> list[str]:
+    """Locks up to `limit` RESERVED reservations whose hold ran out by `now` (default: the
+    database's clock). SKIP LOCKED: concurrent expirers take disjoint rows and never wait on
+    a commit or release in progress; PostgreSQL re-checks the status of a row it locks, so
+    a reservation committed or released meanwhile is not taken."""
+    cutoff = sa.func.now() if now is None else sa.literal(now, sa.DateTime(timezone=True))
+    query = (
+        sa.select(reservations.c.order_id)
+        .where(reservations.c.status == ReservationStatus.RESERVED.value, reservations.c.expires_at <= cutoff)
+        .order_by(reservations.c.expires_at, reservations.c.order_id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return list(connection.execute(query).scalars())
+
+
+def lines_of(connection: sa.Connection, *, order_ids: list[str]) -> list[ReservedLine]:
+    rows = connection.execute(sa.select(reservation_lines).where(reservation_lines.c.order_id.in_(order_ids)))
+    return [
+        ReservedLine(sku=row.sku, quantity=row.quantity, unit_price_cents=row.unit_price_cents)
+        for row in rows
+    ]

@@ -23,6 +23,14 @@ class ReservationStatus(StrEnum):
     RESERVED = "RESERVED"
     COMMITTED = "COMMITTED"
     RELEASED = "RELEASED"
+    RESTOCKED = "RESTOCKED"  # committed, then the order was cancelled: sold units back on sale
+
+
+class ReleaseReason(StrEnum):
+    """Why a reservation is RELEASED: the order service asked, or the hold ran out."""
+
+    ORDER = "order"
+    EXPIRED = "expired"
 
 
 # --- errors: domain words, mapped to problem+json by api.py -------------------------------
@@ -94,6 +102,14 @@ class ReservationCommitted(IllegalTransition):
     pass
 
 
+class ReservationNotCommitted(IllegalTransition):
+    pass
+
+
+class ReservationRestocked(IllegalTransition):
+    pass
+
+
 # --- values ---------------------------------------------------------------------------------
 
 
@@ -123,6 +139,8 @@ class Reservation:
     lines: tuple[ReservedLine, ...]
     created_at: datetime
     updated_at: datetime
+    expires_at: datetime | None = None  # when a RESERVED hold runs out
+    release_reason: ReleaseReason | None = None  # set when (and only when) RELEASED
 
     @property
     def total_cents(self) -> int:
@@ -163,12 +181,31 @@ def merge_lines(*, lines: Iterable[RequestedLine]) -> tuple[RequestedLine, ...]:
     return tuple(RequestedLine(sku=sku, quantity=totals[sku]) for sku in sorted(totals))
 
 
+def units_by_sku(*, lines: Iterable[ReservedLine]) -> dict[str, int]:
+    """Quantities summed per SKU (several reservations may name the same SKU)."""
+    totals: dict[str, int] = {}
+    for line in lines:
+        totals[line.sku] = totals.get(line.sku, 0) + line.quantity
+    return totals
+
+
 def reserve_idempotency_key(*, order_id: str) -> str:
     return f"reserve:{order_id}"
 
 
+def restock_idempotency_key(*, order_id: str) -> str:
+    return f"restock:{order_id}"
+
+
 def check_idempotency_key(*, header: str | None, order_id: str) -> None:
-    expected = reserve_idempotency_key(order_id=order_id)
+    _require_key(header=header, expected=reserve_idempotency_key(order_id=order_id))
+
+
+def check_restock_idempotency_key(*, header: str | None, order_id: str) -> None:
+    _require_key(header=header, expected=restock_idempotency_key(order_id=order_id))
+
+
+def _require_key(*, header: str | None, expected: str) -> None:
     if header != expected:
         raise InvalidIdempotencyKey(expected=expected)
 
@@ -177,6 +214,10 @@ def check_replay(*, existing: Reservation, request: ReservationRequest) -> Reser
     """The same order asked again: the same items are a retry, other items a client bug."""
     if existing.status is ReservationStatus.RELEASED:
         raise ReservationReleased(
+            order_id=existing.order_id, current=existing.status, wanted=ReservationStatus.RESERVED
+        )
+    if existing.status is ReservationStatus.RESTOCKED:
+        raise ReservationRestocked(
             order_id=existing.order_id, current=existing.status, wanted=ReservationStatus.RESERVED
         )
     if existing.requested_lines() != request.lines:
@@ -190,6 +231,8 @@ def commit_target(*, order_id: str, current: ReservationStatus) -> ReservationSt
         return ReservationStatus.COMMITTED
     if current is ReservationStatus.COMMITTED:
         return None
+    if current is ReservationStatus.RESTOCKED:
+        raise ReservationRestocked(order_id=order_id, current=current, wanted=ReservationStatus.COMMITTED)
     raise ReservationReleased(order_id=order_id, current=current, wanted=ReservationStatus.COMMITTED)
 
 
@@ -199,7 +242,21 @@ def release_target(*, order_id: str, current: ReservationStatus) -> ReservationS
         return ReservationStatus.RELEASED
     if current is ReservationStatus.RELEASED:
         return None
+    if current is ReservationStatus.RESTOCKED:
+        raise ReservationRestocked(order_id=order_id, current=current, wanted=ReservationStatus.RELEASED)
     raise ReservationCommitted(order_id=order_id, current=current, wanted=ReservationStatus.RELEASED)
+
+
+def restock_target(*, order_id: str, current: ReservationStatus) -> ReservationStatus | None:
+    """A cancelled order's committed units go back on sale: the status a restock moves to,
+    or None when it already happened (idempotent)."""
+    if current is ReservationStatus.COMMITTED:
+        return ReservationStatus.RESTOCKED
+    if current is ReservationStatus.RESTOCKED:
+        return None
+    if current is ReservationStatus.RELEASED:
+        raise ReservationReleased(order_id=order_id, current=current, wanted=ReservationStatus.RESTOCKED)
+    raise ReservationNotCommitted(order_id=order_id, current=current, wanted=ReservationStatus.RESTOCKED)
 
 
 # --- input parsing: JSON-shaped mappings in, values out ------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
@@ -12,6 +13,7 @@ from inventory_service.domain import (
     Product,
     ProductNotFound,
     ProductSpec,
+    ReleaseReason,
     Reservation,
     ReservationNotFound,
     ReservationRequest,
@@ -21,6 +23,8 @@ from inventory_service.domain import (
     check_replay,
     commit_target,
     release_target,
+    restock_target,
+    units_by_sku,
 )
 
 
@@ -48,13 +52,16 @@ def put_product(*, engine: sa.Engine, sku: str, spec: ProductSpec) -> tuple[Prod
         return db.upsert_product(connection, sku=sku, spec=spec)
 
 
-def reserve_stock(*, engine: sa.Engine, request: ReservationRequest) -> ReservationOutcome:
+def reserve_stock(
+    *, engine: sa.Engine, request: ReservationRequest, hold_seconds: float
+) -> ReservationOutcome:
     """All lines or none: any short or unknown SKU raises, and the transaction (the
-    reservation row and every stock already taken) rolls back."""
+    reservation row and every stock already taken) rolls back. Held for `hold_seconds`,
+    after which `expire_reservations` gives the units back unless committed or released."""
     with engine.begin() as connection:
         # The reservation row first: a concurrent duplicate waits on it, then sees ours.
         if not db.insert_reservation(
-            connection, order_id=request.order_id, status=ReservationStatus.RESERVED
+            connection, order_id=request.order_id, hold=timedelta(seconds=hold_seconds)
         ):
             existing = db.find_reservation(connection, order_id=request.order_id)
             if existing is None:  # the row exists, so only a concurrent delete could do this
@@ -82,8 +89,8 @@ def commit_reservation(*, engine: sa.Engine, order_id: str) -> Reservation:
         target = commit_target(order_id=order_id, current=current.status)
         if target is None:
             return current
-        db.move_reserved(connection, lines=current.lines, to="sold")
-        db.set_status(connection, order_id=order_id, status=target)
+        db.move_units(connection, units=units_by_sku(lines=current.lines), source="reserved", target="sold")
+        db.set_status(connection, order_ids=[order_id], status=target)
         return _reload(connection, order_id=order_id)
 
 
@@ -91,7 +98,7 @@ def release_reservation(*, engine: sa.Engine, order_id: str) -> Reservation:
     """Releasing an order never reserved leaves a RELEASED tombstone, so that a reserve
     arriving late (e.g. a timed-out call that is still in flight) cannot take stock."""
     with engine.begin() as connection:
-        if db.insert_reservation(connection, order_id=order_id, status=ReservationStatus.RELEASED):
+        if db.insert_tombstone(connection, order_id=order_id):
             return _reload(connection, order_id=order_id)
         current = db.find_reservation(connection, order_id=order_id, for_update=True)
         if current is None:
@@ -99,9 +106,45 @@ def release_reservation(*, engine: sa.Engine, order_id: str) -> Reservation:
         target = release_target(order_id=order_id, current=current.status)
         if target is None:
             return current
-        db.move_reserved(connection, lines=current.lines, to="available")
-        db.set_status(connection, order_id=order_id, status=target)
+        db.move_units(
+            connection, units=units_by_sku(lines=current.lines), source="reserved", target="available"
+        )
+        db.set_status(connection, order_ids=[order_id], status=target, release_reason=ReleaseReason.ORDER)
         return _reload(connection, order_id=order_id)
+
+
+def restock_reservation(*, engine: sa.Engine, order_id: str) -> Reservation:
+    """An order cancelled after its stock was committed: its sold units go back on sale, once."""
+    with engine.begin() as connection:
+        current = db.find_reservation(connection, order_id=order_id, for_update=True)
+        if current is None:
+            raise ReservationNotFound(order_id=order_id)
+        target = restock_target(order_id=order_id, current=current.status)
+        if target is None:
+            return current
+        db.move_units(connection, units=units_by_sku(lines=current.lines), source="sold", target="available")
+        db.set_status(connection, order_ids=[order_id], status=target)
+        return _reload(connection, order_id=order_id)
+
+
+def expire_reservations(*, engine: sa.Engine, now: datetime | None = None, limit: int = 100) -> list[str]:
+    """Releases up to `limit` RESERVED reservations whose hold ran out by `now` (default:
+    the database's clock), in one transaction; returns their order ids. A reservation is
+    expired at most once, whatever the number of concurrent expirers."""
+    with engine.begin() as connection:
+        order_ids = db.claim_expired(connection, now=now, limit=limit)
+        if not order_ids:
+            return []
+        # Summed per SKU and applied in SKU order, like every other writer of products.
+        units = units_by_sku(lines=db.lines_of(connection, order_ids=order_ids))
+        db.move_units(connection, units=units, source="reserved", target="available")
+        db.set_status(
+            connection,
+            order_ids=order_ids,
+            status=ReservationStatus.RELEASED,
+            release_reason=ReleaseReason.EXPIRED,
+        )
+    return order_ids
 
 
 def get_reservation(*, engine: sa.Engine, order_id: str) -> Reservation:

@@ -30,11 +30,11 @@ class QueueSpec:
 EVENT_QUEUES = {
     spec.name: spec
     for spec in (
-        QueueSpec("warehouse.orders", EVENTS_EXCHANGE, ("order.confirmed",)),
+        QueueSpec("warehouse.orders", EVENTS_EXCHANGE, ("order.confirmed", "order.cancelled")),
         QueueSpec(
             "notification.events",
             EVENTS_EXCHANGE,
-            ("order.confirmed", "order.rejected", "order.failed", "shipment.dispatched"),
+            ("order.confirmed", "order.rejected", "order.failed", "order.cancelled", "shipment.dispatched"),
         ),
         QueueSpec("order.shipments", EVENTS_EXCHANGE, ("shipment.dispatched",)),
     )

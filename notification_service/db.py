@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 
 from messaging.inbox import Inbox, inbox_table
-from notification_service.domain import NotificationDraft, NotificationStatus
+from notification_service.domain import NotificationDraft, NotificationKind, NotificationStatus
 
 metadata = sa.MetaData()
 
@@ -29,7 +29,7 @@ notifications = sa.Table(
     # One email per order and kind, however many events (ids) say the same thing.
     sa.UniqueConstraint("order_id", "kind", name="notifications_order_id_kind_key"),
     sa.CheckConstraint(
-        "kind IN ('order_confirmed', 'order_rejected', 'order_failed', 'order_shipped')",
+        "kind IN ('order_confirmed', 'order_rejected', 'order_failed', 'order_cancelled', 'order_shipped')",
         name="notifications_kind_check",
     ),
     sa.CheckConstraint("status IN ('PENDING', 'SENT')", name="notifications_status_check"),
@@ -56,6 +56,13 @@ def insert_notification(connection: sa.Connection, *, notification_id: str, draf
         .on_conflict_do_nothing(index_elements=["order_id", "kind"])
     )
     return result.rowcount == 1
+
+
+def has_notification(connection: sa.Connection, *, order_id: str, kind: NotificationKind) -> bool:
+    query = sa.select(sa.literal(1)).where(
+        notifications.c.order_id == order_id, notifications.c.kind == kind.value
+    )
+    return connection.execute(query).first() is not None
 
 
 def lock_pending(connection: sa.Connection, *, notification_id: str) -> sa.Row | None:

@@ -14,6 +14,7 @@ class NotificationKind(StrEnum):
     ORDER_CONFIRMED = "order_confirmed"
     ORDER_REJECTED = "order_rejected"
     ORDER_FAILED = "order_failed"
+    ORDER_CANCELLED = "order_cancelled"
     ORDER_SHIPPED = "order_shipped"
 
 
@@ -26,14 +27,20 @@ KIND_BY_EVENT_TYPE = {
     "order.confirmed": NotificationKind.ORDER_CONFIRMED,
     "order.rejected": NotificationKind.ORDER_REJECTED,
     "order.failed": NotificationKind.ORDER_FAILED,
+    "order.cancelled": NotificationKind.ORDER_CANCELLED,
     "shipment.dispatched": NotificationKind.ORDER_SHIPPED,
 }
+
+# News that a later one makes wrong: a confirmation that arrives (redelivered, reordered)
+# after the order's cancellation is not sent, so the customer's last word is the true one.
+SUPERSEDED_BY = {NotificationKind.ORDER_CONFIRMED: NotificationKind.ORDER_CANCELLED}
 
 # Reason codes as the customer should read them; unknown codes are shown as words.
 REASONS = {
     "out_of_stock": "an item you ordered is out of stock",
     "unknown_sku": "an item you ordered is not in our catalogue",
     "payment_declined": "your payment was declined",
+    "customer_request": "you asked us to cancel it",
 }
 
 
@@ -96,6 +103,13 @@ def render(*, kind: NotificationKind, order_id: str, data: dict[str, Any]) -> Em
             subject=f"Your order {order_id} could not be completed",
             body=f"We are sorry: your order {order_id} could not be completed because "
             f"{describe_reason(data.get('reason'))}.\n",
+        )
+    if kind is NotificationKind.ORDER_CANCELLED:
+        return Email(
+            subject=f"Your order {order_id} has been cancelled",
+            body=f"Your order {order_id} has been cancelled because "
+            f"{describe_reason(data.get('reason'))}. It will not be shipped, and if you were "
+            "charged for it, the payment is refunded.\n",
         )
     shipment = data.get("shipment_id")
     reference = f" (shipment {shipment})" if isinstance(shipment, str) and shipment else ""

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from messaging.consumer import PoisonEvent
 from messaging.envelope import Envelope
 from notification_service import db
-from notification_service.domain import InvalidEvent, draft_notification, message_id
+from notification_service.domain import SUPERSEDED_BY, InvalidEvent, draft_notification, message_id
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,8 @@ def handle_event(*, engine: sa.Engine, envelope: Envelope, enqueue_send: Callabl
 
 def record_notification(*, engine: sa.Engine, envelope: Envelope) -> str | None:
     """Records a PENDING notification; returns its id, or None when the event type is not
-    one customers hear about, or this event (inbox) or this order+kind was already recorded."""
+    one customers hear about, this event (inbox) or this order+kind was already recorded,
+    or later news about the order makes it wrong (a confirmation after the cancellation)."""
     try:
         draft = draft_notification(event_type=envelope.type, data=envelope.data)
     except InvalidEvent as error:
@@ -46,6 +47,10 @@ def record_notification(*, engine: sa.Engine, envelope: Envelope) -> str | None:
     notification_id = str(uuid.uuid4())
     with engine.begin() as connection:
         if not db.inbox.first_delivery(connection, message_id=envelope.id, event_type=envelope.type):
+            return None
+        later = SUPERSEDED_BY.get(draft.kind)
+        if later is not None and db.has_notification(connection, order_id=draft.order_id, kind=later):
+            log.info("not telling order %s is %s: it is already %s", draft.order_id, draft.kind, later)
             return None
         created = db.insert_notification(connection, notification_id=notification_id, draft=draft)
     return notification_id if created else None

@@ -86,13 +86,12 @@ def advance(deps: Dependencies, order_id: str) -> sa.Row:
         try:
             moved = step(deps, order)
         except IllegalTransition:
-            moved = load(deps, order_id)  # someone else moved it on: their result stands
-            log.info("order %s: already moved to %s", order_id, moved.status)
+            order = load(deps, order_id)  # someone else moved it on: their result stands
+            log.info("order %s: already moved to %s", order_id, order.status)
             break
-        if moved.status == order.status:
-            order = moved
+        order_was, order = order.status, moved
+        if moved.status == order_was or moved.status in WAITING_STATUSES:
             break  # waiting (unknown outcome, dependency down): the sweeper comes back
-        order = moved
         if deps.step_pause_seconds:
             time.sleep(deps.step_pause_seconds)
     return settle(deps, order)
@@ -182,6 +181,10 @@ def _apply_charge(deps: Dependencies, order: sa.Row, outcome: Captured | Decline
         event="order.confirmed", stock_settled=True,
     )  # fmt: skip
 
+
+# A request that reaches one of these answers 202 at once: it already waited a full read
+# timeout, and the outcome will be looked up (with backoff) by the sweeper, not by the client.
+WAITING_STATUSES = frozenset({OrderStatus.PAYMENT_PENDING})
 
 STEPS = {
     OrderStatus.PENDING: _reserve,

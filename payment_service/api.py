@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,34 +20,46 @@ from messaging.web import (
     query_int,
 )
 from payment_service import handlers
-from payment_service.config import settings_from_env
+from payment_service.config import DEFAULT_TIMEOUT_TOKEN_DELAY_SECONDS, settings_from_env
 from payment_service.domain import (
     Gateway,
     IdempotencyKeyReused,
     InvalidIdempotencyKey,
     InvalidInput,
+    OrderNotCharged,
     Payment,
     PaymentError,
     PaymentNotFound,
+    PaymentNotRefundable,
     PaymentStatus,
     SimulatedGateway,
     check_idempotency_key,
+    check_refund_idempotency_key,
     parse_charge_request,
+    parse_refund_request,
+    slow_answer_seconds,
+    validate_order_id_query,
 )
 
 ENGINE_KEY = "payment_engine"
 GATEWAY_KEY = "payment_gateway"
+DELAY_KEY = "PAYMENT_TIMEOUT_TOKEN_DELAY_SECONDS"
 
 payments_api = Blueprint("payments", __name__)
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
-    """`test_config` may carry DATABASE_URL or ENGINE, and GATEWAY (a domain.Gateway)."""
+    """`test_config` may carry DATABASE_URL or ENGINE, GATEWAY (a domain.Gateway) and
+    PAYMENT_TIMEOUT_TOKEN_DELAY_SECONDS; without DATABASE_URL or ENGINE, the environment."""
     config = dict(test_config or {})
     engine = config.pop("ENGINE", None)
+    if engine is None and not config.get("DATABASE_URL"):
+        settings = settings_from_env()
+        config["DATABASE_URL"] = settings.database_url
+        config.setdefault(DELAY_KEY, settings.timeout_token_delay_seconds)
+    config.setdefault(DELAY_KEY, DEFAULT_TIMEOUT_TOKEN_DELAY_SECONDS)
     if engine is None:
-        database_url = config.get("DATABASE_URL") or settings_from_env().database_url
-        engine = make_engine(database_url)  # lazy: no connection until the first request
+        engine = make_engine(config["DATABASE_URL"])  # lazy: no connection until the first request
     app = Flask(__name__)
     app.extensions[GATEWAY_KEY] = config.pop("GATEWAY", None) or SimulatedGateway()
     app.extensions[ENGINE_KEY] = engine
@@ -74,14 +87,34 @@ def charge():
     # A replay answers exactly what the first request answered; this header tells them apart.
     headers = {"Idempotent-Replayed": "true"} if outcome.replayed else {}
     payment = outcome.payment
+    # The simulated slow gateway: the payment is committed, only the answer is late.
+    delay = slow_answer_seconds(
+        payment=payment, replayed=outcome.replayed, delay_seconds=current_app.config[DELAY_KEY]
+    )
+    if delay:
+        time.sleep(delay)
     if payment.status is PaymentStatus.DECLINED:
         return problem_response(declined_problem(payment), headers)
     return payment_json(payment), 201, {**headers, "Location": f"/payments/{payment.id}"}
 
 
+@payments_api.post("/refunds")
+def refund():
+    refund_request = parse_refund_request(body=json_body())
+    check_refund_idempotency_key(
+        header=request.headers.get("Idempotency-Key"), order_id=refund_request.order_id
+    )
+    outcome = handlers.refund_payment(engine=_engine(), request=refund_request)
+    headers = {"Idempotent-Replayed": "true"} if outcome.replayed else {}
+    return payment_json(outcome.payment), 200, headers
+
+
 @payments_api.get("/payments")
 def list_payments():
-    order_id = request.args.get("order_id") or None
+    # Absent: every payment. Present: that order's payment (any status), never an empty filter.
+    order_id = request.args.get("order_id")
+    if order_id is not None:
+        validate_order_id_query(order_id=order_id)
     limit = query_int("limit", default=100, minimum=1, maximum=500)
     payments = handlers.list_payments(engine=_engine(), order_id=order_id, limit=limit)
     return jsonify([payment_json(payment) for payment in payments])
@@ -107,6 +140,7 @@ def payment_json(payment: Payment) -> dict[str, Any]:
         # ISO 8601 here: Flask's JSON would write datetimes as HTTP dates.
         "created_at": payment.created_at.isoformat(),
         "updated_at": payment.updated_at.isoformat(),
+        "refunded_at": payment.refunded_at.isoformat() if payment.refunded_at else None,
     }
 
 
@@ -125,6 +159,8 @@ PROBLEMS: tuple[tuple[type[PaymentError], int, str, str], ...] = (
     (InvalidIdempotencyKey, 400, "invalid-idempotency-key", "The Idempotency-Key header is wrong"),
     (IdempotencyKeyReused, 422, "idempotency-key-reused", "This order was charged with other parameters"),
     (PaymentNotFound, 404, "payment-not-found", "No such payment"),
+    (OrderNotCharged, 404, "payment-not-found", "This order has no payment"),
+    (PaymentNotRefundable, 409, "payment-not-refundable", "This payment cannot be refunded"),
 )
 
 

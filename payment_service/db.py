@@ -22,8 +22,10 @@ payments = sa.Table(
     sa.Column("decline_code", sa.Text),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("refunded_at", sa.DateTime(timezone=True)),
     sa.CheckConstraint("amount_cents > 0", name="payments_amount_positive"),
     sa.CheckConstraint("status IN ('CAPTURED', 'DECLINED', 'REFUNDED')", name="payments_status_known"),
+    sa.CheckConstraint("(status = 'REFUNDED') = (refunded_at IS NOT NULL)", name="payments_refunded_at_set"),
     sa.Index("payments_by_age", "created_at"),
 )
 
@@ -40,6 +42,7 @@ def _payment(row: sa.Row) -> Payment:
         decline_code=row.decline_code,
         created_at=row.created_at,
         updated_at=row.updated_at,
+        refunded_at=row.refunded_at,
     )
 
 
@@ -55,6 +58,24 @@ def insert_payment_once(connection: sa.Connection, *, payment: dict[str, object]
 def find_by_idempotency_key(connection: sa.Connection, *, idempotency_key: str) -> Payment | None:
     row = connection.execute(sa.select(payments).where(payments.c.idempotency_key == idempotency_key)).first()
     return _payment(row) if row else None
+
+
+def lock_payment_of_order(connection: sa.Connection, *, order_id: str) -> Payment | None:
+    """The order's payment, locked until the transaction ends: concurrent refunds queue here."""
+    row = connection.execute(
+        sa.select(payments).where(payments.c.order_id == order_id).with_for_update()
+    ).first()
+    return _payment(row) if row else None
+
+
+def mark_refunded(connection: sa.Connection, *, payment_id: str) -> Payment:
+    row = connection.execute(
+        payments.update()
+        .where(payments.c.id == payment_id)
+        .values(status=PaymentStatus.REFUNDED.value, refunded_at=sa.func.now(), updated_at=sa.func.now())
+        .returning(payments)
+    ).one()
+    return _payment(row)
 
 
 def find_payment(connection: sa.Connection, *, payment_id: str) -> Payment | None:

@@ -58,6 +58,20 @@ class PaymentNotFound(PaymentError):
         super().__init__(f"no payment {payment_id}")
 
 
+class OrderNotCharged(PaymentError):
+    """A refund for an order that has no payment at all."""
+
+    def __init__(self, *, order_id: str) -> None:
+        self.order_id = order_id
+        super().__init__(f"no payment for order {order_id}")
+
+
+class PaymentNotRefundable(PaymentError):
+    def __init__(self, *, order_id: str, status: PaymentStatus) -> None:
+        self.order_id, self.status = order_id, status
+        super().__init__(f"the payment of order {order_id} is {status}: nothing was taken to refund")
+
+
 # --- values ---------------------------------------------------------------------------------
 
 
@@ -71,6 +85,15 @@ class ChargeRequest:
     @property
     def idempotency_key(self) -> str:
         return charge_idempotency_key(order_id=self.order_id)
+
+
+@dataclass(frozen=True)
+class RefundRequest:
+    order_id: str
+
+    @property
+    def idempotency_key(self) -> str:
+        return refund_idempotency_key(order_id=self.order_id)
 
 
 @dataclass(frozen=True)
@@ -91,16 +114,22 @@ class Payment:
     decline_code: str | None
     created_at: datetime
     updated_at: datetime
+    refunded_at: datetime | None = None
 
 
 class Gateway(Protocol):
     def charge(self, *, request: ChargeRequest) -> GatewayDecision: ...
 
 
+# Approved like tok_visa, but the HTTP answer comes late (after the payment is committed),
+# so that callers meet a charge whose outcome they do not know: see slow_answer_seconds.
+SLOW_ANSWER_TOKENS = frozenset({"tok_timeout"})
+
+
 class SimulatedGateway:
     """Stripe-like test tokens, decided locally: no network, the same answer every time."""
 
-    APPROVING = frozenset({"tok_visa", "tok_mastercard"})
+    APPROVING = frozenset({"tok_visa", "tok_mastercard", *SLOW_ANSWER_TOKENS})
     DECLINING = {
         "tok_chargeDeclined": "generic_decline",
         "tok_chargeDeclinedInsufficientFunds": "insufficient_funds",
@@ -121,14 +150,44 @@ def charge_idempotency_key(*, order_id: str) -> str:
     return f"charge:{order_id}"
 
 
+def refund_idempotency_key(*, order_id: str) -> str:
+    return f"refund:{order_id}"
+
+
 def check_idempotency_key(*, header: str | None, order_id: str) -> None:
-    expected = charge_idempotency_key(order_id=order_id)
+    _require_key(header=header, expected=charge_idempotency_key(order_id=order_id))
+
+
+def check_refund_idempotency_key(*, header: str | None, order_id: str) -> None:
+    """The key names the order: a key for another order than the body's is refused."""
+    _require_key(header=header, expected=refund_idempotency_key(order_id=order_id))
+
+
+def _require_key(*, header: str | None, expected: str) -> None:
     if header != expected:
         raise InvalidIdempotencyKey(expected=expected)
 
 
 def outcome_status(*, decision: GatewayDecision) -> PaymentStatus:
     return PaymentStatus.CAPTURED if decision.approved else PaymentStatus.DECLINED
+
+
+def refund_target(*, payment: Payment) -> PaymentStatus | None:
+    """The status a refund moves to, or None when it already happened (idempotent)."""
+    if payment.status is PaymentStatus.CAPTURED:
+        return PaymentStatus.REFUNDED
+    if payment.status is PaymentStatus.REFUNDED:
+        return None
+    raise PaymentNotRefundable(order_id=payment.order_id, status=payment.status)
+
+
+def slow_answer_seconds(*, payment: Payment, replayed: bool, delay_seconds: float) -> float:
+    """How long to hold back the answer to a charge: only the first answer for a slow
+    token is late. A replay answers at once, which is how a caller that timed out learns
+    the outcome."""
+    if replayed or payment.payment_token not in SLOW_ANSWER_TOKENS:
+        return 0.0
+    return delay_seconds
 
 
 def check_replay(*, existing: Payment, request: ChargeRequest) -> Payment:
@@ -153,6 +212,23 @@ def _is_int(value: Any) -> bool:
 
 def _bounded_string(value: Any, *, maximum: int) -> bool:
     return isinstance(value, str) and 1 <= len(value) <= maximum and not value.isspace()
+
+
+def parse_refund_request(*, body: Mapping[str, Any]) -> RefundRequest:
+    order_id = body.get("order_id")
+    if not _bounded_string(order_id, maximum=MAX_ORDER_ID_LENGTH):
+        raise InvalidInput(
+            [FieldError(field="order_id", message=f"must be a string of 1 to {MAX_ORDER_ID_LENGTH}")]
+        )
+    return RefundRequest(order_id=order_id)
+
+
+def validate_order_id_query(*, order_id: str) -> str:
+    if not _bounded_string(order_id, maximum=MAX_ORDER_ID_LENGTH):
+        raise InvalidInput(
+            [FieldError(field="order_id", message=f"must be a string of 1 to {MAX_ORDER_ID_LENGTH}")]
+        )
+    return order_id
 
 
 def parse_charge_request(*, body: Mapping[str, Any]) -> ChargeRequest:

@@ -12,26 +12,29 @@ from payment_service.domain import (
     ChargeRequest,
     Gateway,
     IdempotencyKeyReused,
+    OrderNotCharged,
     Payment,
     PaymentNotFound,
+    RefundRequest,
     check_replay,
     outcome_status,
+    refund_target,
 )
 
 
 @dataclass(frozen=True)
-class ChargeOutcome:
+class PaymentOutcome:
     payment: Payment
     replayed: bool  # True: an earlier request with this key already decided the outcome
 
 
-def charge_payment(*, engine: sa.Engine, gateway: Gateway, request: ChargeRequest) -> ChargeOutcome:
+def charge_payment(*, engine: sa.Engine, gateway: Gateway, request: ChargeRequest) -> PaymentOutcome:
     """At most one payment per order, whatever the number of retries and their timing."""
     with engine.begin() as connection:
         # A replay must not reach the gateway again: answer from the stored outcome.
         existing = db.find_by_idempotency_key(connection, idempotency_key=request.idempotency_key)
         if existing is not None:
-            return ChargeOutcome(payment=check_replay(existing=existing, request=request), replayed=True)
+            return PaymentOutcome(payment=check_replay(existing=existing, request=request), replayed=True)
         # Two first attempts racing both get here. The simulated gateway is a pure function;
         # a real one is called with the same idempotency key and answers both alike, so the
         # loser's decision is discarded below and nobody is charged twice.
@@ -50,12 +53,25 @@ def charge_payment(*, engine: sa.Engine, gateway: Gateway, request: ChargeReques
             },
         )
         if created is not None:
-            return ChargeOutcome(payment=created, replayed=False)
+            return PaymentOutcome(payment=created, replayed=False)
         # Lost the race: the winner has committed by now (ON CONFLICT waited for it).
         winner = db.find_by_idempotency_key(connection, idempotency_key=request.idempotency_key)
         if winner is None:  # same order under another key cannot happen: the key is derived
             raise IdempotencyKeyReused(order_id=request.order_id)
-        return ChargeOutcome(payment=check_replay(existing=winner, request=request), replayed=True)
+        return PaymentOutcome(payment=check_replay(existing=winner, request=request), replayed=True)
+
+
+def refund_payment(*, engine: sa.Engine, request: RefundRequest) -> PaymentOutcome:
+    """Refunds the order's captured payment, once: the row lock makes concurrent refunds
+    of one order queue up, and every one after the first finds it REFUNDED (a replay).
+    The simulated gateway has nothing to decide for a refund of a captured payment."""
+    with engine.begin() as connection:
+        payment = db.lock_payment_of_order(connection, order_id=request.order_id)
+        if payment is None:
+            raise OrderNotCharged(order_id=request.order_id)
+        if refund_target(payment=payment) is None:
+            return PaymentOutcome(payment=payment, replayed=True)
+        return PaymentOutcome(payment=db.mark_refunded(connection, payment_id=payment.id), replayed=False)
 
 
 def get_payment(*, engine: sa.Engine, payment_id: str) -> Payment:

@@ -12,7 +12,7 @@ from messaging.database import make_engine
 from messaging.web import Problem, database_check, health_blueprint, install_error_handlers, query_int
 from warehouse_service import handlers
 from warehouse_service.config import settings_from_env
-from warehouse_service.domain import ShipmentNotFound
+from warehouse_service.domain import CancelOutcome, ShipmentNotFound
 
 MAX_ORDER_ID_LENGTH = 100
 shipments = Blueprint("shipments", __name__)
@@ -44,6 +44,33 @@ def get_shipment(shipment_id: str):
         raise Problem(
             status=404, code="shipment-not-found", title="No such shipment", shipment_id=shipment_id
         ) from None
+
+
+@shipments.post("/shipments/<order_id>/cancel")
+def cancel_shipment(order_id: str):
+    """For the order service, before it cancels an order: 200 and the shipment (CANCELLED, also
+    when none existed yet: a late order.confirmed then ships nothing), or 409 once dispatched."""
+    if not 1 <= len(order_id) <= MAX_ORDER_ID_LENGTH:
+        raise Problem(
+            status=422,
+            code="validation-error",
+            title="The request is invalid",
+            errors=[{"field": "order_id", "message": f"must be 1 to {MAX_ORDER_ID_LENGTH} characters"}],
+        )
+    expected = f"cancel:{order_id}"
+    if request.headers.get("Idempotency-Key") != expected:
+        raise Problem(
+            status=400,
+            code="invalid-idempotency-key",
+            title="The Idempotency-Key header is wrong",
+            detail=f"Idempotency-Key must be {expected!r}",
+        )
+    outcome, shipment = handlers.cancel_shipment_now(engine=_engine(), order_id=order_id)
+    if outcome is CancelOutcome.TOO_LATE:
+        raise Problem(
+            status=409, code="shipment-dispatched", title="The shipment already left", shipment=shipment
+        )
+    return shipment
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:

@@ -1,4 +1,5 @@
-"""The warehouse worker (composition root): consumes order.confirmed, dispatches due shipments.
+"""The warehouse worker (composition root): consumes order.confirmed and order.cancelled,
+dispatches due shipments.
 
 Run: celery -A warehouse_service.celery_app worker -B --without-gossip --without-mingle
      --without-heartbeat -c 2 -s /tmp/celerybeat-schedule

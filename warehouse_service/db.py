@@ -10,7 +10,7 @@ from sqlalchemy.dialects.postgresql import JSONB, insert
 
 from messaging.inbox import Inbox, inbox_table
 from messaging.outbox import Outbox, outbox_table
-from warehouse_service.domain import DispatchedShipment, ShipmentRequest, ShipmentStatus
+from warehouse_service.domain import CancelledOrder, DispatchedShipment, ShipmentRequest, ShipmentStatus
 
 metadata = sa.MetaData()
 
@@ -27,9 +27,13 @@ shipments = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
     sa.Column("dispatch_after", sa.DateTime(timezone=True), nullable=False),
     sa.Column("dispatched_at", sa.DateTime(timezone=True)),
-    sa.CheckConstraint("status IN ('PENDING', 'DISPATCHED')", name="shipments_status_check"),
+    sa.Column("cancelled_at", sa.DateTime(timezone=True)),
+    sa.CheckConstraint("status IN ('PENDING', 'DISPATCHED', 'CANCELLED')", name="shipments_status_check"),
     sa.CheckConstraint(
         "(status = 'DISPATCHED') = (dispatched_at IS NOT NULL)", name="shipments_dispatched_at_check"
+    ),
+    sa.CheckConstraint(
+        "(status = 'CANCELLED') = (cancelled_at IS NOT NULL)", name="shipments_cancelled_at_check"
     ),
     # The dispatcher's scan: only the rows still waiting.
     sa.Index("shipments_due", "dispatch_after", postgresql_where=sa.text("status = 'PENDING'")),
@@ -37,7 +41,16 @@ shipments = sa.Table(
 inbox = Inbox(inbox_table(metadata))
 outbox = Outbox(outbox_table(metadata))
 
-SHIPMENT_COLUMNS = ("id", "order_id", "status", "email", "items", "created_at", "dispatched_at")
+SHIPMENT_COLUMNS = (
+    "id",
+    "order_id",
+    "status",
+    "email",
+    "items",
+    "created_at",
+    "dispatched_at",
+    "cancelled_at",
+)
 
 
 def insert_shipment(
@@ -59,6 +72,46 @@ def insert_shipment(
             correlation_id=correlation_id,
             # The database's clock, the same one the dispatcher compares against.
             dispatch_after=sa.func.now() + dispatch_delay,
+        )
+        .on_conflict_do_nothing(index_elements=["order_id"])
+    )
+    return result.rowcount == 1
+
+
+def lock_shipment_status(connection: sa.Connection, *, order_id: str) -> ShipmentStatus | None:
+    """The status of the order's shipment, locked until the transaction ends (a dispatcher
+    holding it makes this wait, then read DISPATCHED); None when it has none."""
+    status = connection.execute(
+        sa.select(shipments.c.status).where(shipments.c.order_id == order_id).with_for_update()
+    ).scalar_one_or_none()
+    return None if status is None else ShipmentStatus(status)
+
+
+def mark_cancelled(connection: sa.Connection, *, order_id: str) -> None:
+    connection.execute(
+        shipments.update()
+        .where(shipments.c.order_id == order_id, shipments.c.status == ShipmentStatus.PENDING.value)
+        .values(status=ShipmentStatus.CANCELLED.value, cancelled_at=sa.func.now())
+    )
+
+
+def insert_cancelled(
+    connection: sa.Connection, *, shipment_id: str, order: CancelledOrder, correlation_id: str | None
+) -> bool:
+    """A CANCELLED shipment for an order the warehouse has not seen confirmed: the unique
+    order_id then turns a late order.confirmed into a no-op. False when the order already
+    has a shipment (an order.confirmed committed meanwhile: ON CONFLICT waited for it)."""
+    result = connection.execute(
+        insert(shipments)
+        .values(
+            id=shipment_id,
+            order_id=order.order_id,
+            status=ShipmentStatus.CANCELLED.value,
+            email=order.email,
+            items=[],
+            correlation_id=correlation_id,
+            dispatch_after=sa.func.now(),
+            cancelled_at=sa.func.now(),
         )
         .on_conflict_do_nothing(index_elements=["order_id"])
     )

@@ -9,16 +9,27 @@ from typing import Any
 
 SOURCE = "warehouse_service"
 ORDER_CONFIRMED = "order.confirmed"
+ORDER_CANCELLED = "order.cancelled"
 SHIPMENT_DISPATCHED = "shipment.dispatched"
 
 
 class ShipmentStatus(StrEnum):
     PENDING = "PENDING"
     DISPATCHED = "DISPATCHED"
+    CANCELLED = "CANCELLED"  # never dispatched: the order was cancelled first
+
+
+class CancelOutcome(StrEnum):
+    """What an order.cancelled did to the order's shipment."""
+
+    CANCELLED = "cancelled"  # a PENDING shipment will not be dispatched
+    TOMBSTONE = "tombstone"  # no shipment yet: a CANCELLED one blocks a late order.confirmed
+    TOO_LATE = "too_late"  # already DISPATCHED: it stays so
+    ALREADY_CANCELLED = "already_cancelled"
 
 
 class InvalidOrderEvent(ValueError):
-    """An order.confirmed event we cannot ship: no retry will fix it."""
+    """An order event we cannot act on: no retry will fix it."""
 
 
 class ShipmentNotFound(LookupError):
@@ -44,6 +55,14 @@ class ShipmentRequest:
 
 
 @dataclass(frozen=True)
+class CancelledOrder:
+    """What the warehouse reads from order.cancelled (tolerant reader)."""
+
+    order_id: str
+    email: str  # kept on a tombstone, where the column needs one; "" when the event has none
+
+
+@dataclass(frozen=True)
 class DispatchedShipment:
     shipment_id: str
     order_id: str
@@ -66,6 +85,25 @@ def shipment_request_from_event(data: dict[str, Any]) -> ShipmentRequest:
     return ShipmentRequest(order_id=order_id, email=email, lines=tuple(_line(item) for item in items))
 
 
+def cancelled_order_from_event(data: dict[str, Any]) -> CancelledOrder:
+    order_id = data.get("order_id")
+    if not isinstance(order_id, str) or not order_id:
+        raise InvalidOrderEvent("data.order_id must be a non-empty string")
+    email = data.get("email")
+    return CancelledOrder(order_id=order_id, email=email if isinstance(email, str) else "")
+
+
+def cancel_outcome(*, current: ShipmentStatus | None) -> CancelOutcome:
+    """What cancelling does to a shipment in `current` state (None: no shipment yet)."""
+    if current is None:
+        return CancelOutcome.TOMBSTONE
+    return {
+        ShipmentStatus.PENDING: CancelOutcome.CANCELLED,
+        ShipmentStatus.DISPATCHED: CancelOutcome.TOO_LATE,
+        ShipmentStatus.CANCELLED: CancelOutcome.ALREADY_CANCELLED,
+    }[current]
+
+
 def _line(item: Any) -> ShipmentLine:
     if not isinstance(item, dict):
         raise InvalidOrderEvent("each item must be an object")
@@ -79,9 +117,9 @@ def _line(item: Any) -> ShipmentLine:
 
 
 def dispatched_event_data(shipment: DispatchedShipment) -> dict[str, Any]:
+    """The data of shipment.dispatched v1 (contracts/events/shipment.dispatched)."""
     if shipment.dispatched_at.tzinfo is None:
         raise ValueError("dispatched_at must be timezone-aware")
-    """The data of shipment.dispatched v1 (contracts/events/shipment.dispatched)."""
     return {
         "shipment_id": shipment.shipment_id,
         "order_id": shipment.order_id,

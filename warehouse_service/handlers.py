@@ -12,12 +12,17 @@ from messaging.consumer import PoisonEvent
 from messaging.envelope import Envelope, new_event
 from warehouse_service import db
 from warehouse_service.domain import (
+    ORDER_CANCELLED,
     ORDER_CONFIRMED,
     SHIPMENT_DISPATCHED,
     SOURCE,
+    CancelledOrder,
+    CancelOutcome,
     DispatchedShipment,
     InvalidOrderEvent,
     ShipmentNotFound,
+    cancel_outcome,
+    cancelled_order_from_event,
     dispatched_event_data,
     shipment_request_from_event,
 )
@@ -26,12 +31,15 @@ log = logging.getLogger(__name__)
 
 
 def handle_event(*, engine: sa.Engine, envelope: Envelope, dispatch_delay_seconds: float) -> None:
-    """The consumer step's handler: acts on order.confirmed, acks anything else unread
-    (a binding added later must not dead-letter events the warehouse has no use for)."""
-    if envelope.type != ORDER_CONFIRMED:
+    """The consumer step's handler: acts on order.confirmed and order.cancelled, acks
+    anything else unread (a binding added later must not dead-letter events the warehouse
+    has no use for)."""
+    if envelope.type == ORDER_CONFIRMED:
+        create_shipment(engine=engine, envelope=envelope, dispatch_delay_seconds=dispatch_delay_seconds)
+    elif envelope.type == ORDER_CANCELLED:
+        cancel_shipment(engine=engine, envelope=envelope)
+    else:
         log.info("ignoring %s event %s", envelope.type, envelope.id)
-        return
-    create_shipment(engine=engine, envelope=envelope, dispatch_delay_seconds=dispatch_delay_seconds)
 
 
 def create_shipment(*, engine: sa.Engine, envelope: Envelope, dispatch_delay_seconds: float) -> str | None:
@@ -52,7 +60,50 @@ def create_shipment(*, engine: sa.Engine, envelope: Envelope, dispatch_delay_sec
             correlation_id=envelope.correlationid,
             dispatch_delay=timedelta(seconds=dispatch_delay_seconds),
         )
+    if not created:
+        log.info("order %s already has a shipment (maybe a cancelled one); nothing to do", request.order_id)
     return shipment_id if created else None
+
+
+def cancel_shipment(*, engine: sa.Engine, envelope: Envelope) -> CancelOutcome | None:
+    """order.cancelled: see `_cancel`. None when this event was already handled (inbox)."""
+    try:
+        order = cancelled_order_from_event(envelope.data)
+    except InvalidOrderEvent as error:
+        raise PoisonEvent(str(error)) from error
+    with engine.begin() as connection:
+        if not db.inbox.first_delivery(connection, message_id=envelope.id, event_type=envelope.type):
+            return None
+        return _cancel(connection, order=order, correlation_id=envelope.correlationid)
+
+
+def cancel_shipment_now(*, engine: sa.Engine, order_id: str) -> tuple[CancelOutcome, dict]:
+    """POST /shipments/{order_id}/cancel: the same decision, answered to the order service
+    before it calls the order cancelled; returns the outcome and the shipment as it is now."""
+    with engine.begin() as connection:
+        outcome = _cancel(connection, order=CancelledOrder(order_id=order_id, email=""), correlation_id=None)
+        shipment = db.select_shipments(connection, order_id=order_id, limit=1)[0]
+    return outcome, shipment
+
+
+def _cancel(connection: sa.Connection, *, order: CancelledOrder, correlation_id: str | None) -> CancelOutcome:
+    """Stops the order's shipment unless it already left: PENDING becomes CANCELLED (the
+    dispatcher only takes PENDING), DISPATCHED stays, and an order with no shipment yet
+    gets a CANCELLED one so that its order.confirmed, arriving late, creates nothing. The
+    row lock makes this atomic against the dispatcher."""
+    outcome = cancel_outcome(current=db.lock_shipment_status(connection, order_id=order.order_id))
+    if outcome is CancelOutcome.TOMBSTONE and not db.insert_cancelled(
+        connection, shipment_id=str(uuid.uuid4()), order=order, correlation_id=correlation_id
+    ):
+        # An order.confirmed committed its shipment meanwhile: cancel that one instead.
+        outcome = cancel_outcome(current=db.lock_shipment_status(connection, order_id=order.order_id))
+    if outcome is CancelOutcome.CANCELLED:
+        db.mark_cancelled(connection, order_id=order.order_id)
+    if outcome is CancelOutcome.TOO_LATE:
+        log.warning("order %s was cancelled after its shipment was dispatched", order.order_id)
+    else:
+        log.info("order %s cancelled: shipment %s", order.order_id, outcome)
+    return outcome
 
 
 def dispatch_due_shipments(*, engine: sa.Engine, limit: int = 100) -> int:

@@ -24,7 +24,13 @@ SCHEMA_BASE = "https://order-pipeline.example/contracts/"
 
 
 def test_the_catalog_covers_the_events_of_the_pipeline():
-    assert set(EVENT_TYPES) == {"order.confirmed", "order.rejected", "order.failed", "shipment.dispatched"}
+    assert set(EVENT_TYPES) == {
+        "order.confirmed",
+        "order.rejected",
+        "order.failed",
+        "order.cancelled",
+        "shipment.dispatched",
+    }
 
 
 @pytest.mark.parametrize("event_type", EVENT_TYPES)
@@ -131,6 +137,30 @@ def test_every_contracted_event_is_routed_and_every_routed_event_has_a_contract(
     # A published event that no queue binds is unroutable (mandatory): the outbox would retry it forever.
     routed = {key for spec in EVENT_QUEUES.values() for key in spec.routing_keys}
     assert routed == set(EVENT_TYPES)
+
+
+def test_each_event_reaches_the_queues_of_its_consumers():
+    consumers = {
+        event_type: sorted(name for name, spec in EVENT_QUEUES.items() if event_type in spec.routing_keys)
+        for event_type in EVENT_TYPES
+    }
+
+    assert consumers == {
+        "order.confirmed": ["notification.events", "warehouse.orders"],
+        "order.rejected": ["notification.events"],
+        "order.failed": ["notification.events"],
+        "order.cancelled": ["notification.events", "warehouse.orders"],
+        "shipment.dispatched": ["notification.events", "order.shipments"],
+    }
+
+
+@pytest.mark.parametrize("reason", [None, "", 7])
+def test_an_order_cancelled_needs_a_reason_code(reason):
+    example = example_event("order.cancelled")
+    example["data"]["reason"] = reason
+    with pytest.raises(ValidationError) as caught:
+        validate_event(example)
+    assert list(caught.value.absolute_path) == ["data", "reason"]
 
 
 def test_the_readme_catalogs_every_event_and_shows_a_valid_example():

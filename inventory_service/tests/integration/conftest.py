@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -22,3 +23,8 @@ def inventory_app(database_url) -> Iterator[Flask]:
 @pytest.fixture
 def inventory_client(inventory_app: Flask) -> FlaskClient:
     return inventory_app.test_client()
+
+
+@pytest.fixture
+def inventory_engine(inventory_app: Flask) -> sa.Engine:
+    return inventory_app.extensions[ENGINE_KEY]

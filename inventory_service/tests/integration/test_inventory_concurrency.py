@@ -6,29 +6,23 @@ import threading
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from flask import Flask
+import requests
 from flask.testing import FlaskClient
 
-from inventory_service.tests.integration.stock import put_product, reserve, stock, total_units
-
-
-def run_at_once(app: Flask, *, calls: list[Callable[[FlaskClient], Any]]) -> list[Any]:
-    """Each call gets its own test client; a barrier releases them together to maximise overlap."""
-    barrier = threading.Barrier(len(calls))
-
-    def run(call: Callable[[FlaskClient], Any]) -> Any:
-        client = app.test_client()
-        barrier.wait(timeout=30)
-        return call(client)
-
-    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
-        return list(pool.map(run, calls))
-
-
-def status_and_code(response) -> tuple[int, str | None]:
-    return response.status_code, response.get_json().get("code")
+from inventory_service import handlers
+from inventory_service.tests.integration.stock import (
+    assert_books_balance,
+    put_product,
+    reserve,
+    run_at_once,
+    served,
+    status_and_code,
+    stock,
+    total_units,
+)
 
 
 def test_thirty_buyers_for_ten_units_sell_exactly_ten(inventory_app, inventory_client):
@@ -93,3 +87,69 @@ def test_multi_line_orders_in_opposite_orders_do_not_deadlock(inventory_app, inv
     assert codes == [201] * 20
     assert stock(inventory_client, sku="SKU-BLUE-MUG")["reserved"] == 20
     assert stock(inventory_client, sku="SKU-TEA-TOWEL")["reserved"] == 20
+
+
+def test_fifty_buyers_over_http_for_ten_units_get_exactly_ten(
+    inventory_app, inventory_client, inventory_engine
+):
+    put_product(inventory_client, sku="SKU-LAST-TEN", available=10)
+    barrier = threading.Barrier(50)
+
+    def buy(n: int) -> tuple[int, str | None]:
+        with requests.Session() as session:
+            barrier.wait(timeout=30)
+            response = session.post(
+                f"{base_url}/reservations",
+                json={"order_id": f"buyer-{n}", "items": [{"sku": "SKU-LAST-TEN", "quantity": 1}]},
+                headers={"Idempotency-Key": f"reserve:buyer-{n}"},
+                timeout=(2, 30),
+            )
+        return response.status_code, response.json().get("code")
+
+    with served(inventory_app) as base_url, ThreadPoolExecutor(max_workers=50) as pool:
+        outcomes = Counter(pool.map(buy, range(50)))
+
+    assert outcomes == {(201, None): 10, (409, "out-of-stock"): 40}
+    assert stock(inventory_client, sku="SKU-LAST-TEN") == {"available": 0, "reserved": 10, "sold": 0}
+    assert_books_balance(inventory_client, inventory_engine, sku="SKU-LAST-TEN", total=10)
+
+
+def test_every_writer_at_once_on_the_same_skus_never_deadlocks(
+    inventory_app, inventory_client, inventory_engine
+):
+    """Reserves naming the SKUs in opposite orders, commits, releases, restocks and expirers
+    all lock the same product rows: a lock-order mistake shows up as a deadlock (503 here)."""
+    for sku in ("SKU-AAA", "SKU-ZZZ"):
+        put_product(inventory_client, sku=sku, available=1000)
+    both = [{"sku": "SKU-AAA", "quantity": 1}, {"sku": "SKU-ZZZ", "quantity": 2}]
+    for n in range(10):
+        reserve(inventory_client, order_id=f"done-{n}", items=both)
+        inventory_client.post(f"/reservations/done-{n}/commit")
+        reserve(inventory_client, order_id=f"held-{n}", items=both)
+    later = datetime.now(UTC) + timedelta(hours=1)
+
+    def new_order(n: int) -> Callable[[FlaskClient], Any]:
+        items = both if n % 2 else list(reversed(both))
+        return lambda client: status_and_code(reserve(client, order_id=f"new-{n}", items=items))
+
+    def post(path: str, key: str | None = None) -> Callable[[FlaskClient], Any]:
+        headers = {"Idempotency-Key": key} if key else {}
+        return lambda client: status_and_code(client.post(path, headers=headers))
+
+    def expire(_client: FlaskClient) -> tuple[int, None]:
+        handlers.expire_reservations(engine=inventory_engine, now=later, limit=2)
+        return 200, None
+
+    calls = (
+        [new_order(n) for n in range(20)]
+        + [post(f"/reservations/done-{n}/restock", f"restock:done-{n}") for n in range(10)]
+        + [post(f"/reservations/held-{n}/{'commit' if n % 2 else 'release'}") for n in range(10)]
+        + [expire] * 6
+    )
+    outcomes = Counter(status for status, _ in run_at_once(inventory_app, calls=calls))
+
+    # 409: a commit or release that lost to an expirer. Never a 5xx (deadlock, or anything else).
+    assert set(outcomes) <= {200, 201, 409}, outcomes
+    assert outcomes[201] == 20
+    for sku, total in (("SKU-AAA", 1000), ("SKU-ZZZ", 1000)):
+        assert_books_balance(inventory_client, inventory_engine, sku=sku, total=total)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from inventory_service import db
 from inventory_service.tests.integration.stock import put_product, reserve, stock
 
 
@@ -74,3 +78,8 @@ def test_readyz_checks_the_database(inventory_client):
 
     assert response.status_code == 200
     assert response.get_json() == {"status": "ready", "checks": ["database"]}
+
+
+def test_the_migrations_create_exactly_the_tables_db_py_declares(inventory_engine):
+    with inventory_engine.connect() as connection:
+        assert compare_metadata(MigrationContext.configure(connection), db.metadata) == []

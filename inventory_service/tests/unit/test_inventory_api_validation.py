@@ -9,6 +9,8 @@ from inventory_service.domain import (
     IllegalTransition,
     OutOfStock,
     ReservationCommitted,
+    ReservationNotCommitted,
+    ReservationRestocked,
     ReservationStatus,
     UnknownSku,
 )
@@ -120,3 +122,38 @@ def test_domain_errors_map_to_stable_codes():
     assert (unknown["status"], unknown["code"], unknown["sku"]) == (422, "unknown-sku", "B")
     assert (committed.status, committed.code) == (409, "reservation-committed")
     assert (generic.status, generic.code) == (409, "illegal-transition")
+
+
+def test_restock_conflicts_map_to_stable_codes():
+    not_committed = to_problem(
+        ReservationNotCommitted(
+            order_id="o", current=ReservationStatus.RESERVED, wanted=ReservationStatus.RESTOCKED
+        )
+    )
+    restocked = to_problem(
+        ReservationRestocked(
+            order_id="o", current=ReservationStatus.RESTOCKED, wanted=ReservationStatus.COMMITTED
+        )
+    )
+
+    assert (not_committed.status, not_committed.code) == (409, "reservation-not-committed")
+    assert (restocked.status, restocked.code) == (409, "reservation-restocked")
+
+
+@pytest.mark.parametrize("header", [None, "restock:other", "reserve:o-1", "o-1"])
+def test_a_restock_without_its_own_key_is_refused_before_the_database(client, header):
+    headers = {"Idempotency-Key": header} if header else {}
+
+    response = client.post("/reservations/o-1/restock", headers=headers)
+
+    assert response.status_code == 400
+    assert response.content_type == PROBLEM
+    assert response.get_json()["code"] == "invalid-idempotency-key"
+
+
+def test_the_hold_comes_from_the_environment(monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", UNREACHABLE)
+    monkeypatch.setenv("RESERVATION_HOLD_SECONDS", "42")
+
+    assert create_app().config["RESERVATION_HOLD_SECONDS"] == 42.0
+    assert create_app({"DATABASE_URL": UNREACHABLE}).config["RESERVATION_HOLD_SECONDS"] == 600.0

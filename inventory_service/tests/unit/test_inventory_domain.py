@@ -14,17 +14,22 @@ from inventory_service.domain import (
     RequestedLine,
     Reservation,
     ReservationCommitted,
+    ReservationNotCommitted,
     ReservationReleased,
     ReservationRequest,
+    ReservationRestocked,
     ReservationStatus,
     ReservedLine,
     check_idempotency_key,
     check_replay,
+    check_restock_idempotency_key,
     commit_target,
     merge_lines,
     parse_product_spec,
     parse_reservation_request,
     release_target,
+    restock_target,
+    units_by_sku,
     validate_sku,
 )
 
@@ -166,3 +171,42 @@ def test_total_is_the_sum_of_lines():
     )
 
     assert reservation(status=ReservationStatus.RESERVED, lines=lines).total_cents == 399
+
+
+def test_restock_transitions():
+    assert restock_target(order_id="o", current=ReservationStatus.COMMITTED) is ReservationStatus.RESTOCKED
+    assert restock_target(order_id="o", current=ReservationStatus.RESTOCKED) is None
+    with pytest.raises(ReservationNotCommitted):
+        restock_target(order_id="o", current=ReservationStatus.RESERVED)
+    with pytest.raises(ReservationReleased):
+        restock_target(order_id="o", current=ReservationStatus.RELEASED)
+
+
+def test_a_restocked_reservation_can_be_neither_committed_released_nor_reserved_again():
+    restocked = reservation(
+        status=ReservationStatus.RESTOCKED, lines=(ReservedLine(sku="A", quantity=1, unit_price_cents=5),)
+    )
+    with pytest.raises(ReservationRestocked):
+        commit_target(order_id="o", current=ReservationStatus.RESTOCKED)
+    with pytest.raises(ReservationRestocked):
+        release_target(order_id="o", current=ReservationStatus.RESTOCKED)
+    same_items = ReservationRequest(order_id="o-1", lines=restocked.requested_lines())
+    with pytest.raises(ReservationRestocked):
+        check_replay(existing=restocked, request=same_items)
+
+
+def test_the_restock_key_is_derived_from_the_order():
+    check_restock_idempotency_key(header="restock:o-1", order_id="o-1")
+    for header in (None, "", "restock:o-2", "reserve:o-1", "commit:o-1"):
+        with pytest.raises(InvalidIdempotencyKey):
+            check_restock_idempotency_key(header=header, order_id="o-1")
+
+
+def test_units_by_sku_sums_lines_of_several_reservations():
+    lines = [
+        ReservedLine(sku="B", quantity=1, unit_price_cents=5),
+        ReservedLine(sku="A", quantity=2, unit_price_cents=5),
+        ReservedLine(sku="B", quantity=3, unit_price_cents=7),
+    ]
+
+    assert units_by_sku(lines=lines) == {"A": 2, "B": 4}

@@ -72,6 +72,33 @@ def test_each_kind_of_news_about_an_order_is_its_own_notification(engine):
     assert sorted(row.kind for row in rows(engine)) == ["order_confirmed", "order_shipped"]
 
 
+def test_a_cancellation_is_its_own_notification_after_the_confirmation(engine):
+    order_id = "o-cancelled"
+    for event_type in ("order.confirmed", "order.cancelled"):
+        assert handlers.record_notification(engine=engine, envelope=event_of(event_type, order_id=order_id))
+
+    kinds = {row.kind: row for row in rows(engine)}
+    assert sorted(kinds) == ["order_cancelled", "order_confirmed"]
+    assert kinds["order_cancelled"].subject == f"Your order {order_id} has been cancelled"
+    assert "because you asked us to cancel it" in kinds["order_cancelled"].body
+
+
+def test_a_confirmation_arriving_after_the_cancellation_is_not_told(engine):
+    order_id = "o-reordered"
+    cancellation = event_of("order.cancelled", order_id=order_id)
+    cancelled = handlers.record_notification(engine=engine, envelope=cancellation)
+    late = event_of("order.confirmed", order_id=order_id)
+
+    assert handlers.record_notification(engine=engine, envelope=late) is None
+
+    assert [(row.id, row.kind) for row in rows(engine)] == [(cancelled, "order_cancelled")]
+    with engine.connect() as connection:
+        handled = connection.execute(
+            sa.select(db.inbox.table.c.message_id).where(db.inbox.table.c.message_id == late.id)
+        ).all()
+    assert len(handled) == 1  # remembered as handled: a redelivery is not reconsidered
+
+
 def test_send_sends_once_and_marks_sent(engine):
     envelope = event_of("shipment.dispatched")
     notification_id = handlers.record_notification(engine=engine, envelope=envelope)

@@ -94,3 +94,17 @@ def test_each_event_becomes_exactly_one_email(engine, publisher, smtp, worker, t
     assert {email["To"] for email in smtp.received} == {"ada@example.com"}
     assert (tmp_path / "alive").exists()  # the consumer step keeps the liveness file fresh
     assert worker.poll() is None
+
+
+def test_an_order_cancelled_reaches_the_worker_and_becomes_one_email(engine, publisher, smtp, worker):
+    cancelled = event_of("order.cancelled")  # routed to notification.events by its own binding
+    order_id = cancelled.data["order_id"]
+    publisher.publish(cancelled)
+
+    wait_until(
+        lambda: statuses(engine, order_id) == {"order_cancelled": "SENT"}, timeout=60, what="the email sent"
+    )
+    [email] = [e for e in smtp.received if order_id in e["Subject"]]
+    assert email["Subject"] == f"Your order {order_id} has been cancelled"
+    assert email["Message-ID"] == f"<{order_id}.order_cancelled@order-pipeline.local>"
+    assert worker.poll() is None

@@ -4,6 +4,8 @@ import pytest
 
 from contracts import EVENT_TYPES, example_event
 from notification_service.domain import (
+    SUPERSEDED_BY,
+    Email,
     InvalidEvent,
     NotificationKind,
     describe_reason,
@@ -19,6 +21,7 @@ def test_every_event_type_of_the_catalog_maps_to_a_kind():
         "order.confirmed": NotificationKind.ORDER_CONFIRMED,
         "order.rejected": NotificationKind.ORDER_REJECTED,
         "order.failed": NotificationKind.ORDER_FAILED,
+        "order.cancelled": NotificationKind.ORDER_CANCELLED,
         "shipment.dispatched": NotificationKind.ORDER_SHIPPED,
     }
 
@@ -63,6 +66,32 @@ def test_a_confirmation_without_a_total_still_reads_well():
 def test_a_rejection_or_failure_tells_the_reason(event_type, reason, sentence):
     data = {"order_id": "o-1", "email": "a@example.com", "reason": reason}
     assert sentence in draft_notification(event_type=event_type, data=data).email.body
+
+
+def test_a_cancellation_tells_why_and_that_nothing_ships_or_stays_charged():
+    draft = draft_notification(event_type="order.cancelled", data=example_event("order.cancelled")["data"])
+
+    assert draft.kind is NotificationKind.ORDER_CANCELLED
+    assert draft.email == Email(
+        subject="Your order 5f0c1a9e-8d2b-4c3e-b7a6-1e2d3c4b5a69 has been cancelled",
+        body="Your order 5f0c1a9e-8d2b-4c3e-b7a6-1e2d3c4b5a69 has been cancelled because you asked us "
+        "to cancel it. It will not be shipped, and if you were charged for it, the payment is refunded.\n",
+    )
+
+
+def test_a_cancellation_with_an_unknown_or_missing_reason_still_reads_well():
+    unknown = {"order_id": "o-1", "email": "a@example.com", "reason": "reservation_expired"}
+    missing = {"order_id": "o-1", "email": "a@example.com"}
+
+    def body(data: dict) -> str:
+        return draft_notification(event_type="order.cancelled", data=data).email.body
+
+    assert "because reservation expired." in body(unknown)
+    assert "because of a problem on our side." in body(missing)
+
+
+def test_only_a_cancellation_supersedes_a_confirmation():
+    assert SUPERSEDED_BY == {NotificationKind.ORDER_CONFIRMED: NotificationKind.ORDER_CANCELLED}
 
 
 def test_a_shipment_names_the_shipment():

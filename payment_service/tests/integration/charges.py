@@ -37,3 +37,9 @@ def stored_rows(app: Flask, *, order_id: str) -> list[tuple[str, str | None]]:
             {"order_id": order_id},
         )
         return [tuple(row) for row in rows]
+
+
+def refund(client: FlaskClient, *, order_id: str, key: str | None = None):
+    return client.post(
+        "/refunds", json={"order_id": order_id}, headers={"Idempotency-Key": key or f"refund:{order_id}"}
+    )

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from payment_service import db
+from payment_service.api import ENGINE_KEY
 from payment_service.tests.integration.charges import charge
 
 
@@ -43,3 +48,8 @@ def test_an_unknown_payment_is_a_404_problem(payment_client):
 
 def test_readyz_checks_the_database(payment_client):
     assert payment_client.get("/readyz").get_json() == {"status": "ready", "checks": ["database"]}
+
+
+def test_the_migrations_create_exactly_the_tables_db_py_declares(payment_app):
+    with payment_app.extensions[ENGINE_KEY].connect() as connection:
+        assert compare_metadata(MigrationContext.configure(connection), db.metadata) == []

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from payment_service.api import create_app, to_problem
-from payment_service.domain import IdempotencyKeyReused, PaymentNotFound
+from payment_service.api import DELAY_KEY, create_app, to_problem
+from payment_service.config import ConfigurationError, settings_from_env
+from payment_service.domain import (
+    IdempotencyKeyReused,
+    OrderNotCharged,
+    PaymentNotFound,
+    PaymentNotRefundable,
+    PaymentStatus,
+)
 
 # Nothing listens on port 1: a request that reached the database would answer 503, not 4xx.
 UNREACHABLE = "postgresql+psycopg2://nobody:nothing@127.0.0.1:1/nowhere?connect_timeout=1"
@@ -81,6 +88,65 @@ def test_a_request_that_needs_the_database_gets_a_503_when_it_is_down(client):
 def test_domain_errors_map_to_stable_codes():
     reused = to_problem(IdempotencyKeyReused(order_id="o-1"))
     missing = to_problem(PaymentNotFound(payment_id="p-1"))
+    not_charged = to_problem(OrderNotCharged(order_id="o-1"))
+    declined = to_problem(PaymentNotRefundable(order_id="o-1", status=PaymentStatus.DECLINED))
 
     assert (reused.status, reused.code) == (422, "idempotency-key-reused")
     assert (missing.status, missing.code) == (404, "payment-not-found")
+    assert (not_charged.status, not_charged.code) == (404, "payment-not-found")
+    assert (declined.status, declined.code) == (409, "payment-not-refundable")
+
+
+@pytest.mark.parametrize("header", [None, "refund:o-2", "charge:o-1", "o-1"])
+def test_a_refund_without_its_own_key_is_a_400(client, header):
+    headers = {"Idempotency-Key": header} if header else {}
+
+    response = client.post("/refunds", json={"order_id": "o-1"}, headers=headers)
+
+    assert response.status_code == 400
+    assert response.content_type == PROBLEM
+    assert response.get_json()["code"] == "invalid-idempotency-key"
+
+
+@pytest.mark.parametrize("body", [{}, {"order_id": ""}, {"order_id": 12}])
+def test_a_refund_without_an_order_id_is_a_422(client, body):
+    response = client.post("/refunds", json=body, headers={"Idempotency-Key": "refund:o-1"})
+
+    assert (response.status_code, response.get_json()["code"]) == (422, "validation-error")
+    assert response.get_json()["errors"][0]["field"] == "order_id"
+
+
+def test_a_refund_with_a_malformed_body_is_a_400(client):
+    response = client.post(
+        "/refunds", data="{", content_type="application/json", headers={"Idempotency-Key": "refund:o-1"}
+    )
+
+    assert (response.status_code, response.get_json()["code"]) == (400, "invalid-json")
+
+
+@pytest.mark.parametrize("query", ["order_id=", "order_id=" + "x" * 101])
+def test_an_empty_or_overlong_order_filter_is_a_422_not_every_payment(client, query):
+    response = client.get(f"/payments?{query}")
+
+    assert (response.status_code, response.get_json()["code"]) == (422, "validation-error")
+
+
+def test_the_timeout_token_delay_comes_from_the_environment(monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", UNREACHABLE)
+    monkeypatch.setenv("PAYMENT_TIMEOUT_TOKEN_DELAY_SECONDS", "1.5")
+
+    assert create_app().config[DELAY_KEY] == 1.5
+    assert create_app({"DATABASE_URL": UNREACHABLE}).config[DELAY_KEY] == 5.0
+
+
+def test_settings_default_and_refuse_a_bad_delay():
+    assert settings_from_env({"DATABASE_URL": "x"}).timeout_token_delay_seconds == 5.0
+    assert (
+        settings_from_env(
+            {"DATABASE_URL": "x", "PAYMENT_TIMEOUT_TOKEN_DELAY_SECONDS": "0"}
+        ).timeout_token_delay_seconds
+        == 0.0
+    )
+    for bad in ("-1", "soon", "61"):
+        with pytest.raises(ConfigurationError, match="PAYMENT_TIMEOUT_TOKEN_DELAY_SECONDS"):
+            settings_from_env({"DATABASE_URL": "x", "PAYMENT_TIMEOUT_TOKEN_DELAY_SECONDS": bad})

@@ -14,12 +14,18 @@ from payment_service.domain import (
     InvalidIdempotencyKey,
     InvalidInput,
     Payment,
+    PaymentNotRefundable,
     PaymentStatus,
+    RefundRequest,
     SimulatedGateway,
     check_idempotency_key,
+    check_refund_idempotency_key,
     check_replay,
     outcome_status,
     parse_charge_request,
+    parse_refund_request,
+    refund_target,
+    slow_answer_seconds,
 )
 
 REQUEST = ChargeRequest(order_id="o-1", amount_cents=1500, currency="EUR", payment_token="tok_visa")
@@ -124,3 +130,52 @@ def test_an_empty_body_names_every_field():
         parse_charge_request(body={})
 
     assert {error.field for error in invalid.value.errors} == set(VALID_BODY)
+
+
+def test_tok_timeout_is_approved_like_a_good_card():
+    decision = SimulatedGateway().charge(request=replace(REQUEST, payment_token="tok_timeout"))
+
+    assert decision == GatewayDecision(approved=True)
+
+
+def test_only_the_first_answer_to_a_slow_token_is_late():
+    slow = replace(stored(REQUEST), payment_token="tok_timeout")
+
+    assert slow_answer_seconds(payment=slow, replayed=False, delay_seconds=5.0) == 5.0
+    assert slow_answer_seconds(payment=slow, replayed=True, delay_seconds=5.0) == 0.0
+    assert slow_answer_seconds(payment=stored(REQUEST), replayed=False, delay_seconds=5.0) == 0.0
+
+
+def test_a_refund_moves_captured_to_refunded_once():
+    captured = stored(REQUEST)
+    refunded = replace(captured, status=PaymentStatus.REFUNDED, refunded_at=NOW)
+
+    assert refund_target(payment=captured) is PaymentStatus.REFUNDED
+    assert refund_target(payment=refunded) is None
+
+
+def test_a_declined_payment_cannot_be_refunded():
+    declined = replace(stored(REQUEST), status=PaymentStatus.DECLINED, decline_code="generic_decline")
+
+    with pytest.raises(PaymentNotRefundable):
+        refund_target(payment=declined)
+
+
+def test_the_refund_key_is_derived_from_the_order_of_the_body():
+    assert RefundRequest(order_id="o-1").idempotency_key == "refund:o-1"
+    check_refund_idempotency_key(header="refund:o-1", order_id="o-1")
+    for header in (None, "", "refund:o-2", "charge:o-1"):
+        with pytest.raises(InvalidIdempotencyKey):
+            check_refund_idempotency_key(header=header, order_id="o-1")
+
+
+@pytest.mark.parametrize("body", [{}, {"order_id": ""}, {"order_id": 7}, {"order_id": "x" * 101}])
+def test_a_refund_needs_an_order_id(body):
+    with pytest.raises(InvalidInput) as invalid:
+        parse_refund_request(body=body)
+
+    assert [error.field for error in invalid.value.errors] == ["order_id"]
+
+
+def test_a_refund_request_ignores_fields_it_does_not_read():
+    assert parse_refund_request(body={"order_id": "o-1", "reason": "cancelled"}) == RefundRequest("o-1")

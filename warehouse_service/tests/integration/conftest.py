@@ -30,3 +30,10 @@ def order_confirmed(*, order_id: str | None = None, event_id: str | None = None)
     event["id"] = event_id or str(uuid.uuid4())
     event["data"]["order_id"] = event["subject"] = event["correlationid"] = order_id
     return envelope_from_dict(event)
+
+
+def order_cancelled(*, order_id: str, event_id: str | None = None) -> Envelope:
+    event = example_event("order.cancelled")
+    event["id"] = event_id or str(uuid.uuid4())
+    event["data"]["order_id"] = event["subject"] = event["correlationid"] = order_id
+    return envelope_from_dict(event)

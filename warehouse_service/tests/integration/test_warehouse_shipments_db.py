@@ -133,7 +133,16 @@ def test_the_api_lists_and_shows_shipments(engine):
     listed = client.get(f"/shipments?order_id={envelope.data['order_id']}")
     assert listed.status_code == 200
     [shipment] = listed.json
-    assert set(shipment) == {"id", "order_id", "status", "email", "items", "created_at", "dispatched_at"}
+    assert set(shipment) == {
+        "id",
+        "order_id",
+        "status",
+        "email",
+        "items",
+        "created_at",
+        "dispatched_at",
+        "cancelled_at",
+    }
     assert (shipment["id"], shipment["status"], shipment["dispatched_at"]) == (shipment_id, "PENDING", None)
     assert len(client.get("/shipments").json) == 2
     assert client.get("/shipments?order_id=nobody").json == []

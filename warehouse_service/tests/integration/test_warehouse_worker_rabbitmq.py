@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from contracts import validate_event
 from messaging.broker import ConfirmedPublisher, connection_parameters
 from messaging.topology import EVENTS_EXCHANGE
 from warehouse_service import db
-from warehouse_service.tests.integration.conftest import order_confirmed
+from warehouse_service.tests.integration.conftest import order_cancelled, order_confirmed
 
 ROOT = Path(__file__).resolve().parents[3]
 QUEUE = "warehouse.orders"
@@ -153,3 +154,20 @@ def test_the_worker_ships_once_dead_letters_poison_and_keeps_going(
     assert message_count(url, QUEUE) == 0
     assert worker.poll() is None, "the worker must still run"
     assert (tmp_path / "alive").exists()  # the consumer step keeps the liveness file fresh
+
+
+def test_the_worker_receives_order_cancelled_and_never_ships_that_order(engine, publisher, worker):
+    cancelled = order_cancelled(order_id=str(uuid.uuid4()))
+    order_id = cancelled.data["order_id"]
+    marker = order_confirmed()
+    publisher.publish(cancelled)  # routed to warehouse.orders by the order.cancelled binding
+    publisher.publish(order_confirmed(order_id=order_id))  # the confirmation, arriving late
+    publisher.publish(marker)  # handled after the late confirmation: events of a queue come in order
+
+    wait_until(
+        lambda: dispatched_once(engine, marker.data["order_id"]), timeout=60, what="the marker order shipped"
+    )
+    [shipment] = shipments_of(engine, order_id)
+    assert (shipment.status, shipment.dispatched_at) == ("CANCELLED", None)
+    assert dispatched_events_of(engine, order_id) == []
+    assert worker.poll() is None

@@ -60,3 +60,21 @@ def test_the_app_needs_a_database_url_when_given_no_engine(monkeypatch):
         create_app({"DATABASE_URL": "postgresql+psycopg2://u:p@127.0.0.1:1/w"}).name
         == "warehouse_service.api"
     )
+
+
+@pytest.mark.parametrize("header", [None, "cancel:other", "o-1", "restock:o-1"])
+def test_a_cancel_without_its_own_key_is_refused_before_the_database(client, header):
+    headers = {"Idempotency-Key": header} if header else {}
+
+    response = client.post("/shipments/o-1/cancel", headers=headers)
+
+    assert response.status_code == 400
+    assert response.json["code"] == "invalid-idempotency-key"
+
+
+def test_a_cancel_of_an_overlong_order_id_is_a_validation_error(client):
+    order_id = "x" * 101
+
+    response = client.post(f"/shipments/{order_id}/cancel", headers={"Idempotency-Key": f"cancel:{order_id}"})
+
+    assert (response.status_code, response.json["code"]) == (422, "validation-error")

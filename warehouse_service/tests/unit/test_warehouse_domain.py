@@ -6,9 +6,14 @@ import pytest
 
 from contracts import example_event
 from warehouse_service.domain import (
+    CancelledOrder,
+    CancelOutcome,
     DispatchedShipment,
     InvalidOrderEvent,
     ShipmentLine,
+    ShipmentStatus,
+    cancel_outcome,
+    cancelled_order_from_event,
     dispatched_event_data,
     shipment_request_from_event,
 )
@@ -74,3 +79,28 @@ def test_a_naive_dispatch_time_is_refused():
     )
     with pytest.raises(ValueError, match="timezone"):
         dispatched_event_data(shipment)
+
+
+def test_reads_the_order_and_address_from_the_cancellation_example():
+    assert cancelled_order_from_event(example_event("order.cancelled")["data"]) == CancelledOrder(
+        order_id="5f0c1a9e-8d2b-4c3e-b7a6-1e2d3c4b5a69", email="ada@example.com"
+    )
+
+
+def test_a_cancellation_needs_only_the_order_id():
+    assert cancelled_order_from_event({"order_id": "o-1"}) == CancelledOrder(order_id="o-1", email="")
+    for data in ({}, {"order_id": ""}, {"order_id": 7, "email": "a@example.com"}):
+        with pytest.raises(InvalidOrderEvent):
+            cancelled_order_from_event(data)
+
+
+def test_what_a_cancellation_does_to_each_shipment_state():
+    assert {
+        state: cancel_outcome(current=state)
+        for state in (None, ShipmentStatus.PENDING, ShipmentStatus.DISPATCHED, ShipmentStatus.CANCELLED)
+    } == {
+        None: CancelOutcome.TOMBSTONE,
+        ShipmentStatus.PENDING: CancelOutcome.CANCELLED,
+        ShipmentStatus.DISPATCHED: CancelOutcome.TOO_LATE,
+        ShipmentStatus.CANCELLED: CancelOutcome.ALREADY_CANCELLED,
+    }

@@ -53,6 +53,25 @@ def test_an_order_confirmed_without_order_id_is_poison_before_any_transaction():
         )
 
 
+def test_an_order_cancelled_without_order_id_is_poison_before_any_transaction():
+    event = example_event("order.cancelled")
+    del event["data"]["order_id"]
+    with pytest.raises(PoisonEvent, match="order_id"):
+        handlers.handle_event(
+            engine=UnusableEngine(), envelope=envelope_from_dict(event), dispatch_delay_seconds=0
+        )
+
+
+def test_an_order_cancelled_is_acted_on_not_ignored():
+    # The unusable engine proves the handler reaches for the database (it would ignore silently).
+    with pytest.raises(AssertionError, match="must not touch the database"):
+        handlers.handle_event(
+            engine=UnusableEngine(),
+            envelope=envelope_from_dict(example_event("order.cancelled")),
+            dispatch_delay_seconds=0,
+        )
+
+
 def test_the_consumer_dead_letters_such_an_event_and_acks_ignored_ones():
     def handle(envelope):
         handlers.handle_event(engine=UnusableEngine(), envelope=envelope, dispatch_delay_seconds=0)

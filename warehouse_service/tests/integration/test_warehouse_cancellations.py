@@ -1,0 +1,180 @@
+"""order.cancelled against a real PostgreSQL: a shipment not dispatched yet never will be."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable
+
+import sqlalchemy as sa
+
+from warehouse_service import db, handlers
+from warehouse_service.api import create_app
+from warehouse_service.domain import CancelOutcome
+from warehouse_service.tests.integration.conftest import order_cancelled, order_confirmed
+
+
+def shipment_of(engine: sa.Engine, order_id: str) -> sa.Row:
+    with engine.connect() as connection:
+        [row] = connection.execute(sa.select(db.shipments).where(db.shipments.c.order_id == order_id)).all()
+        return row
+
+
+def dispatched_events(engine: sa.Engine) -> list[str]:
+    with engine.connect() as connection:
+        envelopes = connection.execute(sa.select(db.outbox.table.c.envelope)).scalars()
+        return [envelope["data"]["order_id"] for envelope in envelopes]
+
+
+def confirm(engine: sa.Engine, order_id: str, *, delay: float = 0) -> str | None:
+    envelope = order_confirmed(order_id=order_id)
+    return handlers.create_shipment(engine=engine, envelope=envelope, dispatch_delay_seconds=delay)
+
+
+def cancel(engine: sa.Engine, order_id: str) -> CancelOutcome | None:
+    return handlers.cancel_shipment(engine=engine, envelope=order_cancelled(order_id=order_id))
+
+
+def test_a_pending_shipment_is_cancelled_and_never_dispatched(engine):
+    confirm(engine, "o-pending")
+
+    assert cancel(engine, "o-pending") is CancelOutcome.CANCELLED
+    assert handlers.dispatch_due_shipments(engine=engine) == 0
+
+    shipment = shipment_of(engine, "o-pending")
+    assert (shipment.status, shipment.dispatched_at) == ("CANCELLED", None)
+    assert shipment.cancelled_at is not None
+    assert dispatched_events(engine) == []
+
+
+def test_a_dispatched_shipment_stays_dispatched(engine):
+    confirm(engine, "o-gone")
+    assert handlers.dispatch_due_shipments(engine=engine) == 1
+
+    assert cancel(engine, "o-gone") is CancelOutcome.TOO_LATE
+
+    shipment = shipment_of(engine, "o-gone")
+    assert (shipment.status, shipment.cancelled_at) == ("DISPATCHED", None)
+    assert dispatched_events(engine) == ["o-gone"]
+
+
+def test_a_cancel_before_the_confirmation_leaves_a_tombstone_the_confirmation_cannot_revive(engine):
+    assert cancel(engine, "o-early") is CancelOutcome.TOMBSTONE
+
+    assert confirm(engine, "o-early") is None  # the late order.confirmed
+    assert handlers.dispatch_due_shipments(engine=engine) == 0
+
+    shipment = shipment_of(engine, "o-early")
+    assert (shipment.status, shipment.items, shipment.email) == ("CANCELLED", [], "ada@example.com")
+    assert dispatched_events(engine) == []
+
+
+def test_the_same_cancel_twice_is_handled_once_and_another_one_changes_nothing(engine):
+    confirm(engine, "o-twice", delay=3600)
+    envelope = order_cancelled(order_id="o-twice")
+
+    first = handlers.cancel_shipment(engine=engine, envelope=envelope)
+    redelivered = handlers.cancel_shipment(engine=engine, envelope=envelope)
+    another = cancel(engine, "o-twice")
+
+    assert (first, redelivered, another) == (CancelOutcome.CANCELLED, None, CancelOutcome.ALREADY_CANCELLED)
+    with engine.connect() as connection:
+        handled = connection.execute(
+            sa.select(sa.func.count()).where(db.inbox.table.c.event_type == "order.cancelled")
+        ).scalar_one()
+    assert handled == 2
+
+
+def run_together(*calls: Callable[[], object]) -> list[BaseException]:
+    start = threading.Barrier(len(calls))
+    errors: list[BaseException] = []
+
+    def run(call: Callable[[], object]) -> None:
+        try:
+            start.wait(timeout=10)
+            call()
+        except BaseException as error:  # noqa: BLE001 - surfaced by the caller's assertion
+            errors.append(error)
+
+    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return errors
+
+
+def test_a_cancel_racing_its_confirmation_always_wins(engine):
+    orders = [str(uuid.uuid4()) for _ in range(20)]
+    for order_id in orders:
+        errors = run_together(lambda o=order_id: confirm(engine, o), lambda o=order_id: cancel(engine, o))
+        assert errors == []
+
+    assert {shipment_of(engine, order_id).status for order_id in orders} == {"CANCELLED"}
+    assert handlers.dispatch_due_shipments(engine=engine) == 0
+
+
+def test_cancels_racing_the_dispatcher_either_stop_a_shipment_or_leave_it_dispatched(engine):
+    orders = [str(uuid.uuid4()) for _ in range(40)]
+    for order_id in orders:
+        confirm(engine, order_id)
+
+    def dispatch_all() -> None:
+        while handlers.dispatch_due_shipments(engine=engine, limit=1):
+            pass
+
+    def cancel_all() -> None:
+        # From the newest: the dispatcher starts from the oldest, so the two meet on the way.
+        for order_id in reversed(orders):
+            cancel(engine, order_id)
+
+    assert run_together(dispatch_all, cancel_all) == []
+    dispatch_all()
+
+    statuses = {order_id: shipment_of(engine, order_id).status for order_id in orders}
+    assert set(statuses.values()) <= {"CANCELLED", "DISPATCHED"}
+    events = dispatched_events(engine)
+    assert sorted(events) == sorted(o for o, status in statuses.items() if status == "DISPATCHED")
+
+
+def cancel_over_http(client, order_id: str):
+    return client.post(f"/shipments/{order_id}/cancel", headers={"Idempotency-Key": f"cancel:{order_id}"})
+
+
+def test_the_order_service_can_cancel_a_pending_shipment_synchronously(engine):
+    client = create_app({"ENGINE": engine}).test_client()
+    confirm(engine, "o-sync", delay=3600)
+
+    first = cancel_over_http(client, "o-sync")
+    again = cancel_over_http(client, "o-sync")
+
+    assert first.status_code == 200
+    assert (first.json["order_id"], first.json["status"]) == ("o-sync", "CANCELLED")
+    assert first.json["cancelled_at"] is not None
+    assert (again.status_code, again.json) == (200, first.json)
+    # The order.cancelled that follows finds the work done.
+    assert cancel(engine, "o-sync") is CancelOutcome.ALREADY_CANCELLED
+
+
+def test_a_synchronous_cancel_before_the_confirmation_blocks_the_shipment(engine):
+    client = create_app({"ENGINE": engine}).test_client()
+
+    response = cancel_over_http(client, "o-sync-early")
+
+    assert (response.status_code, response.json["status"], response.json["items"]) == (200, "CANCELLED", [])
+    assert confirm(engine, "o-sync-early") is None
+    assert handlers.dispatch_due_shipments(engine=engine) == 0
+
+
+def test_a_synchronous_cancel_after_dispatch_is_a_409_and_changes_nothing(engine):
+    client = create_app({"ENGINE": engine}).test_client()
+    confirm(engine, "o-sync-gone")
+    handlers.dispatch_due_shipments(engine=engine)
+
+    response = cancel_over_http(client, "o-sync-gone")
+
+    assert response.status_code == 409
+    assert response.content_type == "application/problem+json"
+    assert response.json["code"] == "shipment-dispatched"
+    assert response.json["shipment"]["status"] == "DISPATCHED"
+    assert shipment_of(engine, "o-sync-gone").status == "DISPATCHED"
