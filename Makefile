@@ -2,7 +2,7 @@
 PY ?= $(if $(wildcard .venv/bin/python),.venv/bin/python,python3)
 COMPOSE ?= docker compose
 
-.PHONY: install up down logs ps test unit integration e2e lint format clean
+.PHONY: install up down logs ps test unit integration e2e chaos lint format clean
 
 install:  ## a virtualenv with the runtime and test dependencies
 	python3 -m venv .venv
@@ -37,8 +37,11 @@ integration:
 e2e: up
 	$(PY) -m pytest -m e2e
 
-test: lint up  ## everything: lint, unit, integration (throwaway containers), e2e (the stack)
-	$(PY) -m pytest -m "unit or integration or e2e" --durations=10
+chaos: up  ## break the stack on purpose; prints the reliability table (CHAOS_SEED=... to replay)
+	$(PY) -m pytest -m chaos -s
+
+test: lint up  ## everything: lint, unit, integration (throwaway containers), e2e and chaos (the stack)
+	$(PY) -m pytest -m "unit or integration or e2e or chaos" --durations=15
 
 clean: down
 	rm -rf .pytest_cache .ruff_cache

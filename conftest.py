@@ -22,7 +22,9 @@ TEST_LABEL = {"order-pipeline.tests": "integration"}
 def pytest_collection_modifyitems(items):
     for item in items:
         path = Path(item.fspath).relative_to(ROOT).as_posix()
-        if path.startswith("e2e_tests/"):
+        if path.startswith("e2e_tests/chaos/"):
+            item.add_marker(pytest.mark.chaos)
+        elif path.startswith("e2e_tests/"):
             item.add_marker(pytest.mark.e2e)
         elif "/integration/" in path:
             item.add_marker(pytest.mark.integration)

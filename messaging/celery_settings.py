@@ -19,7 +19,10 @@ def reliable_settings(*, broker_url: str, task_queue: str) -> dict:
         "task_reject_on_worker_lost": True,
         "task_acks_on_failure_or_timeout": False,  # failed task -> rejected -> dead-letter queue
         "worker_prefetch_multiplier": 1,
-        "worker_cancel_long_running_tasks_on_connection_loss": True,
+        # Our tasks are idempotent: let a running one finish when the broker goes away (its ack
+        # is lost, the redelivery finds the work done). Cancelling it mid-way, e.g. between an
+        # SMTP send and recording it, is what would make a second email.
+        "worker_cancel_long_running_tasks_on_connection_loss": False,
         "task_queues": [kombu_queue(task_queue)],
         "task_default_queue": task_queue,
         "task_default_exchange": TASKS_EXCHANGE,

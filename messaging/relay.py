@@ -12,10 +12,12 @@ import logging
 import os
 import random
 import select
+import signal
 import threading
 import time
 
 import pika.exceptions
+import psycopg2
 import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -27,6 +29,8 @@ from messaging.outbox import NOTIFY_CHANNEL, Outbox, outbox_table
 log = logging.getLogger("relay")
 NOT_DELIVERED = (pika.exceptions.UnroutableError, pika.exceptions.NackError)
 BROKER_DOWN = (pika.exceptions.AMQPError, OSError)
+# The LISTEN connection is a raw driver connection: its errors are psycopg2's, not SQLAlchemy's.
+DATABASE_DOWN = (SQLAlchemyError, psycopg2.Error)
 
 
 class OutboxRelay:
@@ -81,7 +85,7 @@ class OutboxRelay:
                 self._touch()
                 if confirmed < self.batch_size:
                     self._wait_for_new_rows(stop)
-            except (*BROKER_DOWN, SQLAlchemyError) as error:
+            except (*BROKER_DOWN, *DATABASE_DOWN) as error:
                 failures += 1
                 delay = min(5.0, 0.2 * 2**failures) * random.uniform(0.5, 1.0)
                 log.warning("relay pass failed (%r); retrying in %.1fs", error, delay)
@@ -127,8 +131,12 @@ def main() -> None:
         liveness_file=os.environ.get("LIVENESS_FILE", "/tmp/alive"),
         pause_before_mark_seconds=float(os.environ.get("RELAY_PAUSE_BEFORE_MARK_SECONDS", "0")),
     )
+    stop = threading.Event()
+    # PID 1 in its container: without a handler SIGTERM is ignored and `docker stop` must kill.
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     log.info("relay started")
-    relay.run_forever(threading.Event())
+    relay.run_forever(stop)
+    log.info("relay stopped")
 
 
 if __name__ == "__main__":

@@ -26,6 +26,8 @@ notifications = sa.Table(
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),  # successful sends
     sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
     sa.Column("sent_at", sa.DateTime(timezone=True)),
+    # Set while a sender has the mail in hand; a claim older than the lease is a dead sender's.
+    sa.Column("claimed_at", sa.DateTime(timezone=True)),
     # One email per order and kind, however many events (ids) say the same thing.
     sa.UniqueConstraint("order_id", "kind", name="notifications_order_id_kind_key"),
     sa.CheckConstraint(
@@ -65,15 +67,28 @@ def has_notification(connection: sa.Connection, *, order_id: str, kind: Notifica
     return connection.execute(query).first() is not None
 
 
-def lock_pending(connection: sa.Connection, *, notification_id: str) -> sa.Row | None:
-    """The row, locked, if it is still PENDING and no other sender holds it (SKIP LOCKED)."""
+def claim_pending(connection: sa.Connection, *, notification_id: str, lease_seconds: float) -> sa.Row | None:
+    """Takes a PENDING notification for sending, unless another sender claimed it within the
+    lease. Committed before the mail goes out: no lock or transaction is held across SMTP."""
+    lease_expired = notifications.c.claimed_at < sa.func.now() - sa.func.make_interval(
+        0, 0, 0, 0, 0, 0, lease_seconds
+    )
     return connection.execute(
-        sa.select(notifications)
+        notifications.update()
         .where(
-            notifications.c.id == notification_id, notifications.c.status == NotificationStatus.PENDING.value
+            notifications.c.id == notification_id,
+            notifications.c.status == NotificationStatus.PENDING.value,
+            sa.or_(notifications.c.claimed_at.is_(None), lease_expired),
         )
-        .with_for_update(skip_locked=True)
+        .values(claimed_at=sa.func.now())
+        .returning(*notifications.c)
     ).first()
+
+
+def release_claim(connection: sa.Connection, *, notification_id: str) -> None:
+    connection.execute(
+        notifications.update().where(notifications.c.id == notification_id).values(claimed_at=None)
+    )
 
 
 def mark_sent(connection: sa.Connection, *, notification_id: str) -> None:

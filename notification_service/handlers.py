@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
@@ -56,22 +58,54 @@ def record_notification(*, engine: sa.Engine, envelope: Envelope) -> str | None:
     return notification_id if created else None
 
 
+SEND_LEASE_SECONDS = 120.0  # longer than an SMTP timeout plus every retry of recording SENT
+RECORD_SENT_ATTEMPTS = 8
+
+
 def send_notification(*, engine: sa.Engine, mailer: Mailer, notification_id: str) -> bool:
-    """Sends a PENDING notification and marks it SENT; False when there was nothing to send
-    (already sent, unknown, or another sender holds it). The row stays locked while the
-    mail goes out, so two senders never both send; a mailer error rolls back (still PENDING)."""
+    """Sends a PENDING notification once and records it SENT; False when there was nothing to
+    send (already sent, unknown, or another sender has it).
+
+    Two phases, so a database restart can never make us send twice: claim (committed), send,
+    then record SENT, retried until the database answers. Only a crash between the SMTP
+    server's acceptance and that record can resend, after the lease (the mail keeps its
+    Message-ID, so mail clients fold the copy)."""
     with engine.begin() as connection:
-        row = db.lock_pending(connection, notification_id=notification_id)
-        if row is None:
-            return False
+        row = db.claim_pending(connection, notification_id=notification_id, lease_seconds=SEND_LEASE_SECONDS)
+    if row is None:
+        return False
+    try:
         mailer.send(
             to=row.recipient,
             subject=row.subject,
             body=row.body,
             message_id=message_id(order_id=row.order_id, kind=row.kind),
         )
-        db.mark_sent(connection, notification_id=notification_id)
+    except Exception:
+        with contextlib.suppress(sa.exc.SQLAlchemyError), engine.begin() as connection:
+            db.release_claim(connection, notification_id=notification_id)  # let a retry resend soon
+        raise
+    _record_sent(engine, notification_id)
     return True
+
+
+def _record_sent(engine: sa.Engine, notification_id: str) -> None:
+    for attempt in range(RECORD_SENT_ATTEMPTS):
+        try:
+            with engine.begin() as connection:
+                db.mark_sent(connection, notification_id=notification_id)
+            return
+        except sa.exc.OperationalError as error:
+            if attempt == RECORD_SENT_ATTEMPTS - 1:
+                raise
+            delay = min(8.0, 0.25 * 2**attempt)  # the mail is out: wait for the database, don't resend
+            log.warning(
+                "notification %s sent; recording it failed (%r), again in %.1fs",
+                notification_id,
+                error,
+                delay,
+            )
+            time.sleep(delay)
 
 
 def pending_notification_ids(*, engine: sa.Engine, older_than_seconds: float, limit: int = 100) -> list[str]:

@@ -129,6 +129,39 @@ def test_a_failing_mailer_leaves_the_notification_pending(engine):
     assert len(mailer.sent) == 1
 
 
+def test_a_database_outage_after_the_mail_left_never_sends_it_twice(engine, monkeypatch):
+    notification_id = handlers.record_notification(engine=engine, envelope=event_of("order.failed"))
+    mailer, real_mark_sent, failures = RecordingMailer(), db.mark_sent, []
+
+    def mark_sent_while_postgres_restarts(connection, **kwargs):
+        if len(failures) < 2:
+            failures.append(1)
+            raise sa.exc.OperationalError(
+                "UPDATE", {}, Exception("server closed the connection unexpectedly")
+            )
+        real_mark_sent(connection, **kwargs)
+
+    monkeypatch.setattr(db, "mark_sent", mark_sent_while_postgres_restarts)
+    monkeypatch.setattr(handlers.time, "sleep", lambda seconds: None)  # no real backoff in a test
+
+    assert handlers.send_notification(engine=engine, mailer=mailer, notification_id=notification_id) is True
+    assert handlers.send_notification(engine=engine, mailer=mailer, notification_id=notification_id) is False
+
+    assert len(mailer.sent) == 1 and len(failures) == 2
+    [row] = rows(engine)
+    assert row.status == "SENT"
+
+
+def test_a_claimed_notification_is_not_sent_by_a_second_sender(engine):
+    notification_id = handlers.record_notification(engine=engine, envelope=event_of("order.failed"))
+    with engine.begin() as connection:  # a sender that died with the mail in hand, just now
+        db.claim_pending(connection, notification_id=notification_id, lease_seconds=60)
+    mailer = RecordingMailer()
+
+    assert handlers.send_notification(engine=engine, mailer=mailer, notification_id=notification_id) is False
+    assert mailer.sent == []
+
+
 def test_two_concurrent_senders_send_one_email(engine):
     notification_id = handlers.record_notification(engine=engine, envelope=event_of("order.confirmed"))
     release = threading.Event()
