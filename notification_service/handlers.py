@@ -58,7 +58,7 @@ def record_notification(*, engine: sa.Engine, envelope: Envelope) -> str | None:
     return notification_id if created else None
 
 
-SEND_LEASE_SECONDS = 120.0  # longer than an SMTP timeout plus every retry of recording SENT
+SEND_LEASE_SECONDS = 45.0  # > SMTP timeout (10 s) + every retry of recording SENT (~24 s)
 RECORD_SENT_ATTEMPTS = 8
 
 

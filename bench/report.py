@@ -1,0 +1,211 @@
+"""Turning raw step results into numbers, a printed table, and bench-results.json."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from bench.load import StepResult
+from bench.measure import percentile
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1000, 1)
+
+
+def summarize(step: StepResult) -> dict[str, Any]:
+    """Latency percentiles over every finished request (errors included: a client waited for
+    them too); error rate over every attempt, unsent open-loop slots included."""
+    attempted = step.attempted
+    failed = attempted - step.confirmed
+    return {
+        "mode": step.mode,
+        "concurrency": step.concurrency,
+        "target_rate": None if step.target_rate is None else round(step.target_rate, 1),
+        "seconds": round(step.seconds, 2),
+        "attempted": attempted,
+        "confirmed": step.confirmed,
+        "confirmed_per_s": round(step.confirmed / step.seconds, 1) if step.seconds > 0 else 0.0,
+        "p50_ms": _ms(percentile(step.latencies, 50)),
+        "p95_ms": _ms(percentile(step.latencies, 95)),
+        "p99_ms": _ms(percentile(step.latencies, 99)),
+        "error_rate_pct": round(100 * failed / attempted, 2) if attempted else 0.0,
+        "errors": dict(step.errors),
+        "not_sent": step.not_sent,
+        "generator_cpu_pct": round(100 * step.generator_cpu_seconds / step.seconds, 1)
+        if step.seconds
+        else None,
+    }
+
+
+def _fmt(value: Any, width: int) -> str:
+    if isinstance(value, str):
+        return value.ljust(width)  # names read better left-aligned, numbers right-aligned
+    text = "-" if value is None else (f"{value:.1f}" if isinstance(value, float) else str(value))
+    return text.rjust(width)
+
+
+def _table(title: str, header: list[tuple[str, int]], lines: list[list[Any]]) -> str:
+    names = [name.ljust(width) if i == 0 else name.rjust(width) for i, (name, width) in enumerate(header)]
+    out = [f"\n{title}", "  ".join(names)]
+    out += ["  ".join(_fmt(v, w) for v, (_, w) in zip(line, header, strict=True)) for line in lines]
+    return "\n".join(out)
+
+
+def render(results: dict[str, Any]) -> str:
+    parts: list[str] = []
+    m = results.get("machine", {})
+    parts.append(
+        f"machine: {m.get('cores')} cores, {m.get('ram_gib')} GiB RAM; load path: {m.get('load_path')}; "
+        f"profile: {'quick' if results.get('quick') else 'full'}; took {results.get('took_s')} s"
+    )
+    steps = results.get("closed_loop", [])
+    if steps:
+        parts.append(
+            _table(
+                "closed loop POST /orders (tok_visa, 1 line)",
+                [
+                    ("conc", 5),
+                    ("sent", 6),
+                    ("conf/s", 7),
+                    ("p50ms", 7),
+                    ("p95ms", 7),
+                    ("p99ms", 7),
+                    ("err%", 6),
+                    ("gen cpu%", 8),
+                    ("settle s", 8),
+                ],
+                [
+                    [
+                        s["concurrency"],
+                        s["attempted"],
+                        s["confirmed_per_s"],
+                        s["p50_ms"],
+                        s["p95_ms"],
+                        s["p99_ms"],
+                        s["error_rate_pct"],
+                        s["generator_cpu_pct"],
+                        s.get("settle_s"),
+                    ]
+                    for s in steps
+                ],
+            )
+        )
+        parts.append(
+            f"max sustained rate (best closed-loop step): {results.get('max_rate')} confirmed orders/s"
+        )
+    steps = results.get("open_loop", [])
+    if steps:
+        parts.append(
+            _table(
+                "open loop (latency from the scheduled send time)",
+                [
+                    ("load", 5),
+                    ("target/s", 8),
+                    ("conf/s", 7),
+                    ("p50ms", 7),
+                    ("p95ms", 7),
+                    ("p99ms", 8),
+                    ("err%", 6),
+                    ("unsent", 6),
+                    ("settle s", 8),
+                ],
+                [
+                    [
+                        f"{int(100 * s['fraction'])}%",
+                        s["target_rate"],
+                        s["confirmed_per_s"],
+                        s["p50_ms"],
+                        s["p95_ms"],
+                        s["p99_ms"],
+                        s["error_rate_pct"],
+                        s["not_sent"],
+                        s.get("settle_s"),
+                    ]
+                    for s in steps
+                ],
+            )
+        )
+    lag = results.get("event_lag")
+    if lag and lag.get("orders"):
+        lines = [
+            [
+                name,
+                lag[key]["n"],
+                lag[key]["missing"],
+                lag[key]["p50_ms"],
+                lag[key]["p99_ms"],
+                lag[key]["max_ms"],
+            ]
+            for name, key in (
+                ("CONFIRMED -> shipment row", "to_shipment"),
+                ("CONFIRMED -> order_confirmed sent", "to_email"),
+            )
+        ]
+        parts.append(
+            _table(
+                f"event lag at {lag.get('rate')} orders/s ({lag.get('load_confirmed_per_s')} confirmed/s)",
+                [("path", 34), ("n", 5), ("miss", 5), ("p50ms", 8), ("p99ms", 8), ("maxms", 8)],
+                lines,
+            )
+        )
+    rounds = results.get("backlog", [])
+    lines = []
+    for r in rounds:
+        for q in r.get("queues", []):
+            lines.append(
+                [
+                    r["warehouse_workers"],
+                    r["orders_confirmed"],
+                    r["placement_orders_per_s"],
+                    q["queue"],
+                    q["depth_at_start"],
+                    q["events"],
+                    q["drain_seconds"],
+                    q["events_per_s"],
+                    q["steady_events_per_s"],
+                    r["finished"],
+                ]
+            )
+    if lines:
+        parts.append(
+            _table(
+                "backlog drain (consumers stopped, N orders placed, consumers started)",
+                [
+                    ("wh", 3),
+                    ("orders", 6),
+                    ("place/s", 7),
+                    ("queue", 20),
+                    ("depth", 6),
+                    ("events", 6),
+                    ("drain s", 7),
+                    ("ev/s", 7),
+                    ("steady/s", 8),
+                    ("done", 5),
+                ],
+                lines,
+            )
+        )
+    usage = results.get("resources", {}).get("containers", {})
+    if usage:
+        ordered = sorted(usage.items(), key=lambda kv: -(kv[1]["cpu_mean_pct"] or 0))
+        parts.append(
+            _table(
+                f"docker stats during the throughput phase (100% = one core); host CPU busy "
+                f"{results['resources'].get('host_cpu_pct')}% of all cores; host processes (% of a core): "
+                f"{results['resources'].get('host_processes_cpu_pct')}",
+                [("container", 22), ("samples", 7), ("cpu mean%", 9), ("cpu max%", 9), ("mem peak MiB", 12)],
+                [
+                    [name, u["samples"], u["cpu_mean_pct"], u["cpu_max_pct"], u["mem_peak_mib"]]
+                    for name, u in ordered
+                ],
+            )
+        )
+    if results.get("errors"):
+        parts.append("\nphase errors: " + json.dumps(results["errors"]))
+    return "\n".join(parts)
+
+
+def write(results: dict[str, Any], path: Path) -> None:
+    path.write_text(json.dumps(results, indent=2, default=str) + "\n")
