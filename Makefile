@@ -2,7 +2,7 @@
 PY ?= $(if $(wildcard .venv/bin/python),.venv/bin/python,python3)
 COMPOSE ?= docker compose
 
-.PHONY: install up down logs ps test unit integration e2e chaos lint format clean
+.PHONY: install up down logs ps test unit integration e2e chaos bench lint format clean
 
 install:  ## a virtualenv with the runtime and test dependencies
 	python3 -m venv .venv
@@ -39,6 +39,9 @@ e2e: up
 
 chaos: up  ## break the stack on purpose; prints the reliability table (CHAOS_SEED=... to replay)
 	$(PY) -m pytest -m chaos -s
+
+bench: up  ## throughput, latency, event lag, backlog drain, resources (BENCH_QUICK=1 for a short run)
+	$(PY) -m bench.run
 
 test: lint up  ## everything: lint, unit, integration (throwaway containers), e2e and chaos (the stack)
 	$(PY) -m pytest -m "unit or integration or e2e or chaos" --durations=15

@@ -212,14 +212,21 @@ def rows(database: str, sql: str, **params: Any) -> list[dict[str, Any]]:
         engine.dispose()
 
 
-def wait_queues_empty(queues: tuple[str, ...], *, timeout: float, interval: float = 1.0) -> float | None:
-    """Seconds until every queue shows 0 ready messages and the order outbox is sent; None on timeout."""
+def wait_queues_empty(
+    queues: tuple[str, ...], *, timeout: float, interval: float = 1.0, emails: bool = False
+) -> float | None:
+    """Seconds until every queue shows 0 ready messages and the order outbox is sent (and with
+    `emails`, no notification is still PENDING); None on timeout."""
     start = time.monotonic()
     while time.monotonic() - start < timeout:
         try:
             depths = queue_state(queues)
             unsent = rows("order_service", "SELECT count(*) AS n FROM outbox WHERE sent_at IS NULL")[0]["n"]
-            if unsent == 0 and all(ready == 0 for ready, _ in depths.values()):
+            # Emails are sent by Celery tasks after the event is consumed: an empty
+            # notification.events queue does not mean the emails went out.
+            pending_sql = "SELECT count(*) AS n FROM notifications WHERE status = 'PENDING'"
+            pending = rows("notification_service", pending_sql)[0]["n"] if emails else 0
+            if unsent == 0 and pending == 0 and all(ready == 0 for ready, _ in depths.values()):
                 return time.monotonic() - start
         except Exception:  # noqa: BLE001 - the broker may be busy for a moment; keep polling
             pass

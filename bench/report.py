@@ -171,7 +171,8 @@ def render(results: dict[str, Any]) -> str:
     if lines:
         parts.append(
             _table(
-                "backlog drain (consumers stopped, N orders placed, consumers started)",
+                "backlog drain (consumers stopped, N orders placed, consumers started); ev/s = events / "
+                "drain s; steady/s = first..last DB effect (shipment row; email sent)",
                 [
                     ("wh", 3),
                     ("orders", 6),
