@@ -39,6 +39,11 @@ def summarize(step: StepResult) -> dict[str, Any]:
     }
 
 
+def _cpu_ms_per_order(cpu_pct: float | None, rate: float | None) -> float | None:
+    """CPU time per confirmed order: mean CPU over the sampled steps / their mean rate."""
+    return round(cpu_pct * 10 / rate, 1) if cpu_pct and rate else None
+
+
 def _fmt(value: Any, width: int) -> str:
     if isinstance(value, str):
         return value.ljust(width)  # names read better left-aligned, numbers right-aligned
@@ -150,6 +155,7 @@ def render(results: dict[str, Any]) -> str:
                 lines,
             )
         )
+    parts.extend(_flows(results.get("flows")))
     rounds = results.get("backlog", [])
     lines = []
     for r in rounds:
@@ -196,9 +202,23 @@ def render(results: dict[str, Any]) -> str:
                 f"docker stats during the throughput phase (100% = one core); host CPU busy "
                 f"{results['resources'].get('host_cpu_pct')}% of all cores; host processes (% of a core): "
                 f"{results['resources'].get('host_processes_cpu_pct')}",
-                [("container", 22), ("samples", 7), ("cpu mean%", 9), ("cpu max%", 9), ("mem peak MiB", 12)],
                 [
-                    [name, u["samples"], u["cpu_mean_pct"], u["cpu_max_pct"], u["mem_peak_mib"]]
+                    ("container", 22),
+                    ("samples", 7),
+                    ("cpu mean%", 9),
+                    ("cpu max%", 9),
+                    ("mem peak MiB", 12),
+                    ("cpu ms/order", 12),
+                ],  # fmt: skip
+                [
+                    [
+                        name,
+                        u["samples"],
+                        u["cpu_mean_pct"],
+                        u["cpu_max_pct"],
+                        u["mem_peak_mib"],
+                        _cpu_ms_per_order(u["cpu_mean_pct"], results.get("sampled_rate")),
+                    ]  # fmt: skip
                     for name, u in ordered
                 ],
             )
@@ -206,6 +226,36 @@ def render(results: dict[str, Any]) -> str:
     if results.get("errors"):
         parts.append("\nphase errors: " + json.dumps(results["errors"]))
     return "\n".join(parts)
+
+
+def _flows(flows: dict[str, Any] | None) -> list[str]:
+    if not flows or "sync" not in flows:
+        return []
+    lines = []
+    for name in ("hybrid", "sync"):
+        flow = flows[name]
+        steady, down = flow["open"], flow["warehouse_down"]
+        lines.append([name, flow["max_rate"], steady["p50_ms"], steady["p99_ms"], steady["error_rate_pct"],
+                      down["p50_ms"], down["p99_ms"], down["error_rate_pct"]])  # fmt: skip
+    return [
+        _table(
+            f"hybrid vs all-synchronous (ORDER_FLOW=sync); open loop at {flows['rate']} orders/s, "
+            "then again with warehouse-api and warehouse-worker stopped",
+            [
+                ("flow", 7),
+                ("max/s", 6),
+                ("p50ms", 7),
+                ("p99ms", 7),
+                ("err%", 5),
+                ("down p50", 8),
+                ("down p99", 8),
+                ("down err%", 9),
+            ],  # fmt: skip
+            lines,
+        ),
+        f"hybrid/sync throughput: {flows['throughput_ratio']}x; "
+        f"sync/hybrid p99 at the same rate: {flows['p99_ratio_sync_over_hybrid']}x",
+    ]
 
 
 def write(results: dict[str, Any], path: Path) -> None:

@@ -4,8 +4,10 @@ Phases, each bounded in count and time:
 1. throughput: closed loop at a few concurrencies (the best is the max sustained rate),
    then open loop at fractions of it;
 2. event lag at a steady fraction of that rate (CONFIRMED -> shipment row / email sent);
-3. backlog drain with the consumers stopped, with one and then two warehouse workers;
-4. docker stats of every container during phase 1.
+3. hybrid against all-synchronous (ORDER_FLOW=sync): throughput, p99 at the same rate, and
+   p99 with the warehouse stopped, for both flows (bench/flows.py);
+4. backlog drain with the consumers stopped, with one and then two warehouse workers;
+5. docker stats of every container during phase 1.
 A phase that fails is recorded and the next one still runs; results are written whatever happens.
 """
 
@@ -17,7 +19,7 @@ import traceback
 import uuid
 from typing import Any
 
-from bench import backlog, measure, report
+from bench import backlog, flows, measure, report
 from bench.config import Settings, load_settings
 from bench.load import LoadProcess, create_skus
 from e2e_tests.stack import ROOT, URLS, wait_for_stack
@@ -73,7 +75,10 @@ def throughput(load: LoadProcess, settings: Settings, results: dict[str, Any]) -
                 results["open_loop"].append(step)
                 print(f"  open {rate:.1f}/s: {step['confirmed_per_s']}/s, p99 {step['p99_ms']} ms")
     finally:
-        # Whatever steps ran, their resource figures are kept.
+        # Whatever steps ran, their resource figures are kept, with the rate they served.
+        steps = results["closed_loop"] + results["open_loop"]
+        seconds = sum(step["seconds"] for step in steps)
+        results["sampled_rate"] = round(sum(s["confirmed"] for s in steps) / seconds, 2) if seconds else None
         results["resources"] = {
             "containers": sampler.summary(),
             "host_cpu_pct": _round(sampler.host_cpu_percent),
@@ -111,6 +116,7 @@ def main() -> int:
         "errors": {},
     }
     wait_for_stack(timeout=120)
+    flows.ensure_hybrid()
     run_id = uuid.uuid4().hex[:8]
     results["run_id"] = run_id
     skus = create_skus(URLS.inventory, count=settings.skus, stock=settings.stock_per_sku, run_id=run_id)
@@ -118,6 +124,18 @@ def main() -> int:
     phases = (
         ("throughput", lambda: throughput(load, settings, results)),
         ("event_lag", lambda: event_lag(load, settings, results)),
+        (
+            "flows",
+            lambda: results.__setitem__(
+                "flows",
+                flows.flows_phase(
+                    load,
+                    settings,
+                    hybrid_max_rate=results.get("max_rate") or 10.0,
+                    settle=lambda: settle(settings),
+                ),
+            ),
+        ),
         (
             "backlog",
             lambda: results["backlog"].extend(

@@ -9,8 +9,11 @@ from alembic import command
 from alembic.config import Config
 
 
-def make_engine(url: str, *, pool_size: int = 5) -> sa.Engine:
-    # pre_ping: a Postgres restart leaves dead pooled connections; test each before use.
+def make_engine(url: str, *, pool_size: int = 10) -> sa.Engine:
+    # pool_size: at least the threads a process runs (gunicorn's WEB_THREADS, 8), or the
+    # overflow connections are opened and closed again on every request (a Postgres fork and
+    # a SCRAM handshake each). pre_ping: a Postgres restart leaves dead pooled connections;
+    # test each before use.
     return sa.create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=10, pool_recycle=300)
 
 

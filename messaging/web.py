@@ -9,6 +9,8 @@ import sqlalchemy as sa
 from flask import Blueprint, Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from messaging.envelope import Envelope, MalformedEvent, envelope_from_json
+
 PROBLEM_BASE = "https://order-pipeline.example/problems/"
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 
@@ -45,6 +47,30 @@ def json_body() -> dict[str, Any]:
     if not isinstance(body, dict):
         raise Problem(status=400, code="invalid-json", title="The body must be a JSON object")
     return body
+
+
+MAX_EVENT_ID_LENGTH = 100  # contracts/envelope.schema.json; also the width of the inbox's key
+
+
+def envelope_body() -> Envelope:
+    """The event a request carries as its body (an Envelope's to_dict() as JSON), read as the
+    AMQP consumers read a message, whatever the content type (CloudEvents' structured
+    application/cloudevents+json included). Anything else is 422 malformed-event."""
+    try:
+        envelope = envelope_from_json(request.get_data())
+        # The consumers trust the producers behind the broker; over HTTP anyone can post, so
+        # check what the contract promises before it reaches a database column.
+        if len(envelope.id) > MAX_EVENT_ID_LENGTH:
+            raise MalformedEvent(f"id must be at most {MAX_EVENT_ID_LENGTH} characters")
+        for name in ("correlationid", "subject"):
+            if not isinstance(getattr(envelope, name), str | None):
+                raise MalformedEvent(f"{name} must be a string")
+    # Overflow: a dataversion of 1e400; recursion: absurdly nested JSON. Bad input, not a 500.
+    except (MalformedEvent, OverflowError, RecursionError) as error:
+        raise Problem(
+            status=422, code="malformed-event", title="The body is not an event", detail=str(error)
+        ) from error
+    return envelope
 
 
 def install_error_handlers(app: Flask) -> None:

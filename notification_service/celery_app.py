@@ -35,7 +35,8 @@ def engine() -> sa.Engine:
     return make_engine(settings.database_url, pool_size=2)  # created on first use: no connection at import
 
 
-def mailer() -> SmtpMailer:
+@lru_cache(maxsize=1)
+def mailer() -> SmtpMailer:  # one per process: it keeps its SMTP connection open between emails
     return SmtpMailer(host=settings.smtp_host, port=settings.smtp_port, sender=settings.mail_from)
 
 
@@ -45,6 +46,7 @@ def _forget_parent_connections(**_: object) -> None:
     # close) the parent's sockets: drop them without closing, as SQLAlchemy advises.
     if engine.cache_info().currsize:
         engine().dispose(close=False)
+    mailer.cache_clear()
 
 
 def enqueue_send(notification_id: str) -> None:

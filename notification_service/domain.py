@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import Any
 
 MESSAGE_ID_DOMAIN = "order-pipeline.local"
+EMAIL_ADDRESS = re.compile(r"[^@\s]+@[^@\s]+")  # the contracts' "email" format; no whitespace
 
 
 class NotificationKind(StrEnum):
@@ -74,7 +75,11 @@ def draft_notification(*, event_type: str, data: dict[str, Any]) -> Notification
     order_id, recipient = data.get("order_id"), data.get("email")
     if not isinstance(order_id, str) or not order_id:
         raise InvalidEvent("data.order_id must be a non-empty string")
-    if not isinstance(recipient, str) or "@" not in recipient:
+    # Both go into header lines (Subject, To), where a line break makes the mail unsendable:
+    # refuse it now, not after it is recorded and every send (and the sweep) fails.
+    if "\r" in order_id or "\n" in order_id:
+        raise InvalidEvent("data.order_id must not contain line breaks")
+    if not isinstance(recipient, str) or not EMAIL_ADDRESS.fullmatch(recipient):
         raise InvalidEvent("data.email must be an email address")
     return NotificationDraft(
         order_id=order_id,

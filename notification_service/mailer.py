@@ -1,14 +1,25 @@
-"""SMTP adapter: one connection per email (sends are rare; no connection to keep alive)."""
+"""SMTP adapter: one connection per thread, kept open between emails.
+
+Opening a connection costs far more than sending on it (MailDev greets about 100 ms after
+the connect, measured from inside the stack, against ~3 ms for a send), so a connection is
+reused. A reused connection is checked with NOOP first and replaced if the server dropped
+it, so a stale connection never turns into a half-sent email; it is also retired once idle
+for longer than servers usually keep one (MailDev and Postfix close after about a minute).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import smtplib
+import threading
+import time
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime
 
 SMTP_TIMEOUT_SECONDS = 10.0
+MAX_IDLE_SECONDS = 30.0
 # Header lines up to RFC 5322's hard limit: with the default 78 a Message-ID built from a
 # UUID gets folded onto a continuation line, which naive readers see with a leading space,
 # and receivers deduplicate on that header.
@@ -17,9 +28,17 @@ POLICY = SMTP.clone(max_line_length=998)
 
 class SmtpMailer:
     def __init__(
-        self, *, host: str, port: int, sender: str, timeout_seconds: float = SMTP_TIMEOUT_SECONDS
+        self,
+        *,
+        host: str,
+        port: int,
+        sender: str,
+        timeout_seconds: float = SMTP_TIMEOUT_SECONDS,
+        max_idle_seconds: float = MAX_IDLE_SECONDS,
     ) -> None:
         self.host, self.port, self.sender, self.timeout_seconds = host, port, sender, timeout_seconds
+        self.max_idle_seconds = max_idle_seconds
+        self._local = threading.local()  # smtplib.SMTP is not thread-safe: one per thread
 
     def send(self, *, to: str, subject: str, body: str, message_id: str) -> None:
         """Raises smtplib.SMTPException or OSError (timeouts included) unless the server took it."""
@@ -30,6 +49,37 @@ class SmtpMailer:
         message["Message-ID"] = message_id
         message["Date"] = format_datetime(datetime.now(UTC))
         message.set_content(body)
-        # The timeout covers connect and every read: a hung server must not hold the task forever.
-        with smtplib.SMTP(self.host, self.port, timeout=self.timeout_seconds) as smtp:
+        smtp = self._connection()
+        try:
             smtp.send_message(message)
+        except (smtplib.SMTPException, OSError):
+            self.close()  # in an unknown state now: the next email starts on a fresh one
+            raise
+        self._local.last_used = time.monotonic()
+
+    def close(self) -> None:
+        smtp = getattr(self._local, "smtp", None)
+        self._local.smtp = None
+        if smtp is not None:
+            with contextlib.suppress(smtplib.SMTPException, OSError):
+                smtp.quit()
+            smtp.close()
+
+    def _connection(self) -> smtplib.SMTP:
+        smtp = getattr(self._local, "smtp", None)
+        if smtp is not None and not self._still_usable(smtp):
+            self.close()
+            smtp = None
+        if smtp is None:
+            # The timeout covers connect and every read: a hung server must not hold the task forever.
+            smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout_seconds)
+            self._local.smtp = smtp
+        return smtp
+
+    def _still_usable(self, smtp: smtplib.SMTP) -> bool:
+        if time.monotonic() - self._local.last_used > self.max_idle_seconds:
+            return False
+        try:
+            return smtp.noop()[0] == 250
+        except (smtplib.SMTPException, OSError):
+            return False

@@ -13,9 +13,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import pybreaker
 import requests
 from urllib3.exceptions import NewConnectionError
+
+from messaging.envelope import Envelope
+from order_service.breaker import CircuitBreaker, CircuitOpen
 
 
 class DownstreamUnavailable(Exception):
@@ -84,11 +86,10 @@ class ServiceClient:
         self.attempts = settings.attempts
         # Only DownstreamUnavailable counts as a failure: a 4xx answer (a decline, out of
         # stock) is the dependency working, so it never opens the circuit.
-        self.breaker = pybreaker.CircuitBreaker(
-            fail_max=settings.breaker_failures,
-            reset_timeout=settings.breaker_reset_seconds,
-            throw_new_error_on_trip=False,
-            name=name,
+        self.breaker = CircuitBreaker(
+            failures=settings.breaker_failures,
+            reset_seconds=settings.breaker_reset_seconds,
+            counts_as_failure=DownstreamUnavailable,
         )
         self._local = threading.local()  # a Session per thread: keep-alive without sharing state
 
@@ -105,9 +106,9 @@ class ServiceClient:
         the server, so the caller can look the outcome up instead of repeating the write."""
         try:
             return self.breaker.call(self._call_with_retries, method, path, json, key, retry_unknown)
-        except pybreaker.CircuitBreakerError as error:
+        except CircuitOpen as error:
             raise DownstreamUnavailable(
-                self.name, maybe_applied=False, detail="circuit open", retry_after=self.breaker.reset_timeout
+                self.name, maybe_applied=False, detail="circuit open", retry_after=self.breaker.reset_seconds
             ) from error
 
     def _call_with_retries(
@@ -248,3 +249,19 @@ class WarehouseClient:
         one); refused with `shipment-dispatched` once it left."""
         response = self.client.call("POST", f"/shipments/{order_id}/cancel", key=f"cancel:{order_id}")
         return _ok_or_refused(self.client, response, refusals=("shipment-dispatched",))
+
+
+class EventReceiverClient:
+    """ORDER_FLOW=sync only: hands an event to a service's `POST /events` and waits for it to
+    be handled, instead of publishing it. The receiver's inbox makes a repeat harmless, so
+    retrying is safe (the event id is the key)."""
+
+    def __init__(self, client: ServiceClient, *, event_types: frozenset[str]) -> None:
+        self.client, self.event_types = client, event_types
+
+    def deliver(self, envelope: Envelope) -> None:
+        if envelope.type not in self.event_types:
+            return
+        response = self.client.call("POST", "/events", json=envelope.to_dict(), key=envelope.id)
+        if response.status_code != 200:
+            raise _unexpected(self.client, response)

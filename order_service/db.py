@@ -91,11 +91,14 @@ def record_response(
 
 def insert_order(
     connection: sa.Connection, *, values: dict[str, Any], cause: str, hold_seconds: float
-) -> None:
-    connection.execute(orders.insert().values(**values, next_attempt_at=_in(hold_seconds)))
+) -> sa.Row:
+    order = connection.execute(
+        orders.insert().values(**values, next_attempt_at=_in(hold_seconds)).returning(*orders.c)
+    ).one()
     connection.execute(
         order_transitions.insert().values(order_id=values["id"], to_status=values["status"], cause=cause)
     )
+    return order
 
 
 def get_order(connection: sa.Connection, *, order_id: str, for_update: bool = False) -> sa.Row:
@@ -117,11 +120,12 @@ def transition(
     The sweeper leaves the order alone for `hold_seconds` (the live request is on it)."""
     current = get_order(connection, order_id=order_id, for_update=True)
     check_transition(current=current.status, target=target)
-    connection.execute(
+    moved = connection.execute(
         orders.update()
         .where(orders.c.id == order_id)
         .values(status=target, updated_at=sa.func.now(), next_attempt_at=_in(hold_seconds), **changes)
-    )
+        .returning(*orders.c)
+    ).one()
     connection.execute(
         order_transitions.insert().values(
             order_id=order_id,
@@ -131,7 +135,7 @@ def transition(
             attempt=current.attempts,
         )
     )
-    return get_order(connection, order_id=order_id)
+    return moved
 
 
 def update_order(connection: sa.Connection, *, order_id: str, **changes: Any) -> None:

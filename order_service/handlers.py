@@ -51,14 +51,14 @@ def place_order(*, deps: Dependencies, idempotency_key: str, body: dict[str, Any
     with deps.engine.begin() as connection:
         if not db.claim_idempotency_key(connection, key=idempotency_key, fingerprint=fingerprint):
             return _replay(connection, key=idempotency_key, fingerprint=fingerprint)
-        db.insert_order(
+        order = db.insert_order(
             connection,
             values=_new_order(order_id, command, deps.currency),
             cause="POST /orders",
             hold_seconds=deps.hold_seconds,
         )
         db.record_response(connection, key=idempotency_key, order_id=order_id, status=None, body=None)
-    reply = reply_for(saga.advance(deps, order_id))
+    reply = reply_for(saga.advance(deps, order_id, order))
     if reply.status != 202:  # an unknown outcome is not an answer worth replaying
         with deps.engine.begin() as connection:
             db.record_response(

@@ -27,6 +27,7 @@ from order_service.clients import (
     Captured,
     Declined,
     DownstreamUnavailable,
+    EventReceiverClient,
     InventoryClient,
     PaymentClient,
     ReservationRefused,
@@ -55,10 +56,31 @@ class Dependencies:
     currency: str
     hold_seconds: float = 10.0  # how long the sweeper leaves an order to the request working on it
     step_pause_seconds: float = 0.0  # test hook: widens the windows the chaos suite kills order-api in
+    # ORDER_FLOW=sync (the benchmark's baseline): who gets each event over HTTP; empty = outbox.
+    event_receivers: tuple[EventReceiverClient, ...] = ()
+
+
+# What the warehouse and notification workers consume of the order service's events.
+WAREHOUSE_EVENTS = frozenset({"order.confirmed", "order.cancelled"})
+NOTIFICATION_EVENTS = frozenset({"order.confirmed", "order.rejected", "order.failed", "order.cancelled"})
 
 
 def build_dependencies(settings: Settings, engine: Any = None) -> Dependencies:
     """The wiring both composition roots share: the API and the worker (sweeper)."""
+    receivers = ()
+    if settings.flow == "sync":
+        receivers = (
+            EventReceiverClient(
+                ServiceClient(name="warehouse", base_url=settings.warehouse_url, settings=settings.warehouse),
+                event_types=WAREHOUSE_EVENTS,
+            ),
+            EventReceiverClient(
+                ServiceClient(
+                    name="notification", base_url=settings.notification_url, settings=settings.notification
+                ),
+                event_types=NOTIFICATION_EVENTS,
+            ),
+        )
     return Dependencies(
         engine=engine or make_engine(settings.database_url),
         inventory=InventoryClient(
@@ -73,12 +95,14 @@ def build_dependencies(settings: Settings, engine: Any = None) -> Dependencies:
         currency=settings.currency,
         hold_seconds=settings.stale_after_seconds,
         step_pause_seconds=settings.step_pause_seconds,
+        event_receivers=receivers,
     )
 
 
-def advance(deps: Dependencies, order_id: str) -> sa.Row:
-    """Drive the order forward until it is final or waiting on something; then settle."""
-    order = load(deps, order_id)
+def advance(deps: Dependencies, order_id: str, order: sa.Row | None = None) -> sa.Row:
+    """Drive the order forward until it is final or waiting on something; then settle.
+    `order`: the row as the caller just wrote it, which saves reading it again."""
+    order = order if order is not None else load(deps, order_id)
     for _ in range(len(STEPS) + 1):
         step = STEPS.get(order.status)
         if step is None:
@@ -195,12 +219,16 @@ STEPS = {
 
 def settle(deps: Dependencies, order: sa.Row) -> sa.Row:
     """Run the compensations a final order still owes: release/restock the stock, refund."""
+    action = stock_action(order.status)
+    owes_stock = bool(action) and not order.stock_settled
+    owes_refund = order.status in (OrderStatus.FAILED, OrderStatus.CANCELLED) and not order.payment_settled
+    if not (owes_stock or owes_refund):
+        return order  # the common case: nothing owed, nothing to read again
     try:
-        action = stock_action(order.status)
-        if action and not order.stock_settled:
+        if owes_stock:
             getattr(deps.inventory, action)(order_id=order.id)
             _record(deps, order.id, stock_settled=True)
-        if order.status in (OrderStatus.FAILED, OrderStatus.CANCELLED) and not order.payment_settled:
+        if owes_refund:
             deps.payment.refund(order_id=order.id)
             _record(deps, order.id, payment_settled=True)
     except DownstreamUnavailable as error:
@@ -256,8 +284,29 @@ def finish(
             hold_seconds=deps.hold_seconds,
             **changes,
         )
-        db.outbox.add(connection, order_event(event, moved))
+        envelope = order_event(event, moved)
+        if not deps.event_receivers:
+            db.outbox.add(connection, envelope)
+    if deps.event_receivers:
+        deliver_inline(deps, envelope)
     return moved
+
+
+def deliver_inline(deps: Dependencies, envelope: Envelope) -> None:
+    """ORDER_FLOW=sync, the benchmark's all-synchronous baseline: the request waits while the
+    warehouse and the notification service handle the event. One that cannot be reached
+    gets it the hybrid way instead (outbox, then RabbitMQ; inboxes drop the copy the other
+    already has), after the request has paid for the timeouts. A crash between the commit
+    and these calls loses the event: the dual write the outbox exists to avoid, and one
+    reason this flow is only a baseline."""
+    for receiver in deps.event_receivers:
+        try:
+            receiver.deliver(envelope)
+        except DownstreamUnavailable as error:
+            log.warning("event %s: inline delivery failed (%s); queued in the outbox", envelope.id, error)
+            with deps.engine.begin() as connection:
+                db.outbox.add(connection, envelope)
+            return
 
 
 def order_event(event_type: str, order: sa.Row) -> Envelope:

@@ -1,4 +1,5 @@
-"""The warehouse API (Flask app factory): read-only views of shipments."""
+"""The warehouse API (Flask app factory): views of shipments, the order service's cancel call,
+and POST /events, the HTTP binding of the events the worker consumes (ORDER_FLOW=sync)."""
 
 from __future__ import annotations
 
@@ -8,14 +9,25 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Blueprint, Flask, current_app, jsonify, request
 
+from messaging.consumer import PoisonEvent
 from messaging.database import make_engine
-from messaging.web import Problem, database_check, health_blueprint, install_error_handlers, query_int
+from messaging.web import (
+    Problem,
+    database_check,
+    envelope_body,
+    health_blueprint,
+    install_error_handlers,
+    query_int,
+)
 from warehouse_service import handlers
-from warehouse_service.config import settings_from_env
+from warehouse_service.config import Settings, settings_from_env
 from warehouse_service.domain import CancelOutcome, ShipmentNotFound
 
 MAX_ORDER_ID_LENGTH = 100
+DISPATCH_DELAY_KEY = "DISPATCH_DELAY_SECONDS"
+DEFAULTS = Settings(database_url="")
 shipments = Blueprint("shipments", __name__)
+events = Blueprint("events", __name__)
 
 
 def _engine() -> sa.Engine:
@@ -73,16 +85,47 @@ def cancel_shipment(order_id: str):
     return shipment
 
 
+@events.post("/events")
+def receive_event():
+    """The same handler as the worker's consumer step, inbox included: a repeated event id
+    does nothing and still answers 200, as a redelivered message is acked."""
+    envelope = envelope_body()
+    try:
+        handlers.handle_event(
+            engine=_engine(),
+            envelope=envelope,
+            dispatch_delay_seconds=current_app.config[DISPATCH_DELAY_KEY],
+        )
+    except PoisonEvent as error:  # what the consumer dead-letters
+        raise _invalid_event(str(error)) from error
+    except (ValueError, sa.exc.DataError) as error:
+        # A value PostgreSQL cannot store (a NUL character): rolled back, nothing recorded.
+        current_app.logger.warning("event %s refused by the database: %s", envelope.id, error)
+        raise _invalid_event("the event holds a value that cannot be stored") from error
+    return {"event_id": envelope.id, "type": envelope.type}
+
+
+def _invalid_event(detail: str) -> Problem:
+    return Problem(status=422, code="invalid-event", title="The event's data is invalid", detail=detail)
+
+
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """`test_config` may carry DATABASE_URL or ENGINE, and DISPATCH_DELAY_SECONDS; without
+    DATABASE_URL or ENGINE, the settings come from the environment (as the worker's do)."""
     app = Flask(__name__)
     config = dict(test_config or {})
     engine = config.get("ENGINE")
+    if engine is None and not config.get("DATABASE_URL"):
+        settings = settings_from_env(os.environ)
+        config["DATABASE_URL"] = settings.database_url
+        config.setdefault(DISPATCH_DELAY_KEY, settings.dispatch_delay_seconds)
+    config.setdefault(DISPATCH_DELAY_KEY, DEFAULTS.dispatch_delay_seconds)
     if engine is None:
-        url = config.get("DATABASE_URL") or settings_from_env(os.environ).database_url
-        engine = make_engine(url)
+        engine = make_engine(config["DATABASE_URL"])
     app.config.update(config)
     app.extensions["warehouse_engine"] = engine
     install_error_handlers(app)
     app.register_blueprint(health_blueprint(checks={"database": database_check(engine)}))
     app.register_blueprint(shipments)
+    app.register_blueprint(events)
     return app

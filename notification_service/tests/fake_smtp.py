@@ -16,6 +16,7 @@ class _Session(socketserver.StreamRequestHandler):
         self.wfile.write(line.encode() + b"\r\n")
 
     def handle(self) -> None:
+        self.server.connections += 1
         if self.server.silent:
             self.rfile.readline()  # a hung server: accept, then never answer
             return
@@ -32,6 +33,8 @@ class _Session(socketserver.StreamRequestHandler):
                 self.reply("354 end with <CRLF>.<CRLF>")
                 self.server.received.append(message_from_bytes(self._read_data(), policy=default))
                 self.reply("250 queued")
+                if self.server.hang_up_after_mail:
+                    return  # like a server closing an idle session: the client finds out later
             elif command == "QUIT":
                 self.reply("221 bye")
                 return
@@ -49,10 +52,13 @@ class FakeSmtpServer(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, *, refuse: bool = False, silent: bool = False) -> None:
+    def __init__(
+        self, *, refuse: bool = False, silent: bool = False, hang_up_after_mail: bool = False
+    ) -> None:
         super().__init__(("127.0.0.1", 0), _Session)
-        self.refuse, self.silent = refuse, silent
+        self.refuse, self.silent, self.hang_up_after_mail = refuse, silent, hang_up_after_mail
         self.received: list[Message] = []
+        self.connections = 0
         self._thread = threading.Thread(target=self.serve_forever, daemon=True)
 
     @property

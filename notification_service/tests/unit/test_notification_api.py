@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
+from contracts import example_event
 from messaging.database import make_engine
 from notification_service.api import create_app
+from notification_service.mailer import SmtpMailer
 
 
 class UnusableEngine:
@@ -15,9 +19,15 @@ class UnusableEngine:
     begin = connect
 
 
+class UnusableMailer:
+    def send(self, **_: str) -> None:
+        raise AssertionError("nothing may be sent for this input")
+
+
 @pytest.fixture
 def client():
-    return create_app({"ENGINE": UnusableEngine(), "TESTING": True}).test_client()
+    config = {"ENGINE": UnusableEngine(), "MAILER": UnusableMailer(), "TESTING": True}
+    return create_app(config).test_client()
 
 
 def test_an_overlong_order_id_is_a_validation_error(client):
@@ -42,3 +52,70 @@ def test_readyz_fails_when_the_database_is_unreachable():
     response = create_app({"ENGINE": engine}).test_client().get("/readyz")
     assert response.status_code == 503
     assert response.json["code"] == "not-ready"
+
+
+def post_event(client, event):
+    body = event if isinstance(event, (bytes, str)) else json.dumps(event)
+    return client.post("/events", data=body, content_type="application/json")
+
+
+def test_an_event_customers_do_not_hear_about_is_answered_without_database_or_mail(client):
+    event = {**example_event("order.confirmed"), "type": "inventory.restocked"}
+
+    response = post_event(client, event)
+
+    assert response.status_code == 200
+    assert response.json == {"event_id": event["id"], "notification_id": None, "sent": False}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"",
+        b"{not json",
+        "[]",
+        {key: value for key, value in example_event("order.failed").items() if key != "type"},
+        {**example_event("order.failed"), "data": "order o-1 failed"},
+        {**example_event("order.failed"), "id": "x" * 101},
+        {**example_event("order.failed"), "dataversion": 1e400},
+    ],
+    ids=lambda body: repr(body)[:40],
+)
+def test_a_body_that_is_no_envelope_is_malformed_before_the_database(client, body):
+    response = post_event(client, body)
+
+    assert response.status_code == 422
+    assert response.content_type == "application/problem+json"
+    assert response.json["code"] == "malformed-event"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"email": "ada@example.com"},
+        {"order_id": "o-1", "email": "nobody"},
+        {"order_id": "o-1", "email": "ada@example.com\nBcc: everyone@example.com"},
+        {"order_id": "o-1\r\nBcc: everyone@example.com", "email": "ada@example.com"},
+    ],
+)
+def test_an_event_with_invalid_data_is_refused_before_the_database(client, data):
+    response = post_event(client, {**example_event("order.failed"), "data": data})
+
+    assert response.status_code == 422
+    assert response.content_type == "application/problem+json"
+    assert response.json["code"] == "invalid-event"
+
+
+def test_the_mailer_comes_from_the_environment_like_the_workers(monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg2://u:p@127.0.0.1:1/n")
+    monkeypatch.setenv("SMTP_HOST", "smtp.example")
+    monkeypatch.setenv("SMTP_PORT", "2525")
+    monkeypatch.setenv("MAIL_FROM", "shop@example.com")
+
+    mailer = create_app().extensions["notification_mailer"]
+
+    assert isinstance(mailer, SmtpMailer)
+    assert (mailer.host, mailer.port, mailer.sender) == ("smtp.example", 2525, "shop@example.com")
+    injected = UnusableMailer()
+    app = create_app({"ENGINE": UnusableEngine(), "MAILER": injected})
+    assert app.extensions["notification_mailer"] is injected

@@ -109,6 +109,8 @@ def test_a_shipment_names_the_shipment():
         {"order_id": "", "email": "a@example.com"},
         {"order_id": "o-1"},
         {"order_id": "o-1", "email": "nobody"},
+        {"order_id": "o-1", "email": "a@example.com\r\nBcc: everyone@example.com"},
+        {"order_id": "o-1\nBcc: everyone@example.com", "email": "a@example.com"},
     ],
 )
 def test_an_event_without_order_or_address_is_invalid(data):

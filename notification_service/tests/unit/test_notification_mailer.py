@@ -48,3 +48,48 @@ def test_a_hung_server_times_out_instead_of_holding_the_task():
 
 def test_the_default_timeout_is_ten_seconds():
     assert SmtpMailer(host="maildev", port=1025, sender="o@x.local").timeout_seconds == 10.0
+
+
+def _send(mailer: SmtpMailer, n: int) -> None:
+    mailer.send(to="a@example.com", subject=f"s{n}", body="b", message_id=f"<m{n}@x.local>")
+
+
+def test_one_connection_carries_many_emails():
+    with FakeSmtpServer() as server:
+        mailer = SmtpMailer(host="127.0.0.1", port=server.port, sender="o@x.local")
+        for n in range(3):
+            _send(mailer, n)
+        mailer.close()
+    assert [email["Subject"] for email in server.received] == ["s0", "s1", "s2"]
+    assert server.connections == 1
+
+
+def test_a_connection_the_server_dropped_is_replaced_before_sending():
+    with FakeSmtpServer(hang_up_after_mail=True) as server:
+        mailer = SmtpMailer(host="127.0.0.1", port=server.port, sender="o@x.local")
+        for n in range(3):
+            _send(mailer, n)  # no error: the NOOP check finds the dead connection first
+    assert [email["Subject"] for email in server.received] == ["s0", "s1", "s2"]
+    assert server.connections == 3
+
+
+def test_a_connection_idle_for_too_long_is_not_reused():
+    with FakeSmtpServer() as server:
+        mailer = SmtpMailer(host="127.0.0.1", port=server.port, sender="o@x.local", max_idle_seconds=0)
+        for n in range(2):
+            _send(mailer, n)
+        mailer.close()
+    assert len(server.received) == 2
+    assert server.connections == 2
+
+
+def test_after_a_failed_send_the_next_email_gets_a_fresh_connection():
+    with FakeSmtpServer(refuse=True) as server:
+        mailer = SmtpMailer(host="127.0.0.1", port=server.port, sender="o@x.local")
+        with pytest.raises(smtplib.SMTPException):
+            _send(mailer, 0)
+        server.refuse = False
+        _send(mailer, 1)
+        mailer.close()
+    assert [email["Subject"] for email in server.received] == ["s1"]
+    assert server.connections == 2

@@ -13,7 +13,7 @@ def engine(database_url):
     engine.dispose()
 
 
-def make_deps(engine, inventory=None, payment=None, warehouse=None, hold_seconds=10.0):
+def make_deps(engine, inventory=None, payment=None, warehouse=None, hold_seconds=10.0, receivers=()):
     return saga.Dependencies(
         engine=engine,
         inventory=inventory or FakeInventory(),
@@ -21,6 +21,7 @@ def make_deps(engine, inventory=None, payment=None, warehouse=None, hold_seconds
         warehouse=warehouse or FakeWarehouse(),
         currency="EUR",
         hold_seconds=hold_seconds,
+        event_receivers=receivers,
     )
 
 

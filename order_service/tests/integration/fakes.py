@@ -79,3 +79,18 @@ class FakeWarehouse:
     def cancel_shipment(self, *, order_id):
         self.calls.append(order_id)
         return Refused(code="shipment-dispatched") if self.dispatched else None
+
+
+class FakeEventReceiver:
+    """A warehouse or notification `POST /events` for ORDER_FLOW=sync."""
+
+    def __init__(self, *, event_types, down=False):
+        self.event_types, self.down = event_types, down
+        self.delivered: list = []
+
+    def deliver(self, envelope):
+        if envelope.type not in self.event_types:
+            return
+        if self.down:
+            raise DownstreamUnavailable("warehouse", maybe_applied=False, detail="down")
+        self.delivered.append(envelope)

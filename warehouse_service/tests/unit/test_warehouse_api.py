@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
+from contracts import example_event
 from messaging.database import make_engine
+from messaging.envelope import new_event
 from warehouse_service.api import create_app
 
 
@@ -78,3 +82,93 @@ def test_a_cancel_of_an_overlong_order_id_is_a_validation_error(client):
     response = client.post(f"/shipments/{order_id}/cancel", headers={"Idempotency-Key": f"cancel:{order_id}"})
 
     assert (response.status_code, response.json["code"]) == (422, "validation-error")
+
+
+def post_event(client, event):
+    body = event if isinstance(event, (bytes, str)) else json.dumps(event)
+    return client.post("/events", data=body, content_type="application/json")
+
+
+def test_an_event_the_warehouse_does_not_read_is_handled_without_the_database(client):
+    event = example_event("shipment.dispatched")
+
+    response = post_event(client, event)
+
+    assert response.status_code == 200
+    assert response.json == {"event_id": event["id"], "type": "shipment.dispatched"}
+
+
+def test_the_envelope_of_new_event_is_accepted_as_is(client):
+    envelope = new_event(type="inventory.restocked", source="inventory_service", data={"sku": "SKU-1"})
+
+    response = client.post("/events", data=envelope.to_json(), content_type="application/cloudevents+json")
+
+    assert (response.status_code, response.json["event_id"]) == (200, envelope.id)
+
+
+def without(name: str) -> dict:
+    event = example_event("order.confirmed")
+    del event[name]
+    return event
+
+
+def changed(**attributes) -> dict:
+    return {**example_event("order.confirmed"), **attributes}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"",
+        b"{not json",
+        b"\xff\xfe",
+        "[]",
+        "null",
+        without("id"),
+        without("data"),
+        changed(data=[]),
+        changed(id=""),
+        changed(id="x" * 101),
+        changed(type=7),
+        changed(dataversion="one"),
+        changed(dataversion=1e400),
+        changed(correlationid={"order": "o-1"}),
+        changed(subject=["o-1"]),
+        "[" * 100_000 + "]" * 100_000,
+    ],
+    ids=lambda body: repr(body)[:40],
+)
+def test_a_body_that_is_no_envelope_is_malformed_before_the_database(client, body):
+    response = post_event(client, body)
+
+    assert response.status_code == 422
+    assert response.content_type == "application/problem+json"
+    assert response.json["code"] == "malformed-event"
+
+
+@pytest.mark.parametrize(
+    ("event_type", "data"),
+    [
+        ("order.confirmed", {"email": "ada@example.com", "items": []}),
+        ("order.confirmed", {"order_id": "o-1", "items": []}),
+        ("order.confirmed", {"order_id": "o-1", "email": "ada@example.com", "items": [{"sku": "A"}]}),
+        ("order.confirmed", {"order_id": "o-1", "email": "ada@example.com", "items": "SKU-1"}),
+        ("order.cancelled", {"order_id": ""}),
+    ],
+)
+def test_an_event_with_invalid_data_is_refused_before_the_database(client, event_type, data):
+    event = {**example_event(event_type), "data": data}
+
+    response = post_event(client, event)
+
+    assert response.status_code == 422
+    assert response.content_type == "application/problem+json"
+    assert response.json["code"] == "invalid-event"
+
+
+def test_the_dispatch_delay_comes_from_the_environment_like_the_workers(monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg2://u:p@127.0.0.1:1/w")
+    monkeypatch.setenv("DISPATCH_DELAY_SECONDS", "7.5")
+
+    assert create_app().config["DISPATCH_DELAY_SECONDS"] == 7.5
+    assert create_app({"ENGINE": UnusableEngine()}).config["DISPATCH_DELAY_SECONDS"] == 2.0

@@ -1,0 +1,88 @@
+"""A circuit breaker per dependency, shared by every request thread of a process.
+
+Why not pybreaker: its `call` holds one lock for the whole protected call, so all threads
+of a gunicorn worker queued behind each other on every inventory or payment request
+(profiled: 39 % of the order API's samples were threads waiting on that lock, and the
+throughput stayed flat from 4 to 32 clients). Here the lock guards only the counters.
+
+closed --`failures` consecutive failures--> open --`reset_seconds`--> half-open: one probe
+call goes through (the others fail fast); its success closes the circuit, a failure opens it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+CLOSED, OPEN, HALF_OPEN = "closed", "open", "half-open"
+
+
+class CircuitOpen(Exception):
+    pass
+
+
+class CircuitBreaker:
+    def __init__(
+        self,
+        *,
+        failures: int,
+        reset_seconds: float,
+        counts_as_failure: type[BaseException] = Exception,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.failures, self.reset_seconds = failures, reset_seconds
+        self.counts_as_failure, self.clock = counts_as_failure, clock
+        self._lock = threading.Lock()
+        self._consecutive_failures = 0
+        self._opened_at: float | None = None
+        self._probing = False
+
+    @property
+    def current_state(self) -> str:
+        with self._lock:
+            if self._opened_at is None:
+                return CLOSED
+            return HALF_OPEN if self._probing or self._cooled_down() else OPEN
+
+    def call(self, func: Callable[..., T], *args: object) -> T:
+        probe = self._admit()
+        try:
+            result = func(*args)
+        except self.counts_as_failure:
+            self._record(success=False, probe=probe)
+            raise
+        except BaseException:
+            if probe:  # not the dependency's fault: let the next call probe instead
+                with self._lock:
+                    self._probing = False
+            raise
+        self._record(success=True, probe=probe)
+        return result
+
+    def _cooled_down(self) -> bool:
+        return self._opened_at is not None and self.clock() - self._opened_at >= self.reset_seconds
+
+    def _admit(self) -> bool:
+        """True when this call is the half-open probe; CircuitOpen when it may not go at all."""
+        with self._lock:
+            if self._opened_at is None:
+                return False
+            if self._probing or not self._cooled_down():
+                raise CircuitOpen
+            self._probing = True
+            return True
+
+    def _record(self, *, success: bool, probe: bool) -> None:
+        with self._lock:
+            if probe:
+                self._probing = False
+            if success:
+                self._consecutive_failures, self._opened_at = 0, None
+                return
+            self._consecutive_failures += 1
+            if probe or self._consecutive_failures >= self.failures:
+                self._opened_at = self.clock()
