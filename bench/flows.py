@@ -12,8 +12,6 @@ The phase always leaves the stack as compose.yaml describes it (hybrid, warehous
 
 from __future__ import annotations
 
-import os
-import subprocess
 from collections.abc import Callable
 from typing import Any
 
@@ -21,31 +19,9 @@ from bench import report
 from bench.backlog import wait_healthy
 from bench.config import Settings
 from bench.load import LoadProcess
-from e2e_tests.stack import ROOT, containers
+from e2e_tests.stack import containers, current_flow, set_flow
 
-ORDER_SERVICES = ("order-api", "order-worker")
 WAREHOUSE_SERVICES = ("warehouse-api", "warehouse-worker")
-
-
-def set_flow(flow: str) -> None:
-    """Recreates the order API and worker with ORDER_FLOW=flow (compose sees the changed env)."""
-    result = subprocess.run(
-        ["docker", "compose", "up", "-d", "--no-deps", *ORDER_SERVICES],
-        cwd=ROOT,
-        env=os.environ | {"ORDER_FLOW": flow},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"compose up ORDER_FLOW={flow}: {result.stderr[-2000:]}")
-    for service in ORDER_SERVICES:
-        wait_healthy(service, 1)
-
-
-def current_flow() -> str:
-    env = containers("order-api")[0].attrs["Config"]["Env"]
-    return next((v.split("=", 1)[1] for v in env if v.startswith("ORDER_FLOW=")), "hybrid")
 
 
 def ensure_hybrid() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,6 +91,29 @@ def is_healthy(service: str) -> bool:
     return bool(found) and all(
         c.reload() or c.attrs["State"].get("Health", {}).get("Status") == "healthy" for c in found
     )
+
+
+def current_flow() -> str:
+    """The order service's ORDER_FLOW (hybrid unless the container was created with sync)."""
+    env = containers("order-api")[0].attrs["Config"]["Env"]
+    return next((v.split("=", 1)[1] for v in env if v.startswith("ORDER_FLOW=")), "hybrid")
+
+
+def set_flow(flow: str, timeout: float = 180) -> None:
+    """Recreates the order API and worker with ORDER_FLOW=flow (compose sees the changed env)."""
+    services = ("order-api", "order-worker")
+    result = subprocess.run(
+        ["docker", "compose", "up", "-d", "--no-deps", *services],
+        cwd=ROOT,
+        env=os.environ | {"ORDER_FLOW": flow},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"compose up ORDER_FLOW={flow}: {result.stderr[-2000:]}")
+    for service in services:
+        wait_until(lambda service=service: is_healthy(service), timeout=timeout, what=f"{service} healthy")
 
 
 def wait_for_stack(timeout: float = 240) -> None:
