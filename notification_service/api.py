@@ -98,10 +98,6 @@ def _invalid_event(detail: str) -> Problem:
     return Problem(status=422, code="invalid-event", title="The event's data is invalid", detail=detail)
 
 
-def _mailer(settings: Settings) -> SmtpMailer:
-    return SmtpMailer(host=settings.smtp_host, port=settings.smtp_port, sender=settings.mail_from)
-
-
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """`test_config` may carry DATABASE_URL or ENGINE, and MAILER (anything with the mailer's
     send()); without DATABASE_URL or ENGINE, the settings come from the environment."""
@@ -111,13 +107,14 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     if engine is None and not config.get("DATABASE_URL"):
         settings = settings_from_env(os.environ)
         config["DATABASE_URL"] = settings.database_url
-        config.setdefault("MAILER", _mailer(settings))
+        config.setdefault("MAILER", SmtpMailer.from_settings(settings))
     if engine is None:
         engine = make_engine(config["DATABASE_URL"])
     app.config.update(config)
     app.extensions["notification_engine"] = engine
     # A test that sends nothing may pass no MAILER: this one connects only when it sends.
-    app.extensions["notification_mailer"] = config.get("MAILER") or _mailer(Settings(database_url=""))
+    mailer = config.get("MAILER") or SmtpMailer.from_settings(Settings(database_url=""))
+    app.extensions["notification_mailer"] = mailer
     install_error_handlers(app)
     app.register_blueprint(health_blueprint(checks={"database": database_check(engine)}))
     app.register_blueprint(notifications)

@@ -37,7 +37,7 @@ def engine() -> sa.Engine:
 
 @lru_cache(maxsize=1)
 def mailer() -> SmtpMailer:  # one per process: it keeps its SMTP connection open between emails
-    return SmtpMailer(host=settings.smtp_host, port=settings.smtp_port, sender=settings.mail_from)
+    return SmtpMailer.from_settings(settings)
 
 
 @worker_process_init.connect

@@ -18,6 +18,8 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime
 
+from notification_service.config import Settings
+
 SMTP_TIMEOUT_SECONDS = 10.0
 MAX_IDLE_SECONDS = 30.0
 # Header lines up to RFC 5322's hard limit: with the default 78 a Message-ID built from a
@@ -39,6 +41,10 @@ class SmtpMailer:
         self.host, self.port, self.sender, self.timeout_seconds = host, port, sender, timeout_seconds
         self.max_idle_seconds = max_idle_seconds
         self._local = threading.local()  # smtplib.SMTP is not thread-safe: one per thread
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SmtpMailer:
+        return cls(host=settings.smtp_host, port=settings.smtp_port, sender=settings.mail_from)
 
     def send(self, *, to: str, subject: str, body: str, message_id: str) -> None:
         """Raises smtplib.SMTPException or OSError (timeouts included) unless the server took it."""

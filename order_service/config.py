@@ -48,7 +48,7 @@ class Settings:
     warehouse: ClientSettings = field(default_factory=lambda: _client_settings({}, "WAREHOUSE"))
     notification: ClientSettings = field(default_factory=lambda: _client_settings({}, "NOTIFICATION"))
     # hybrid: events through the outbox and RabbitMQ. sync: the benchmark's baseline, which
-    # POSTs each event to the warehouse and notification APIs inline (see saga.announce).
+    # POSTs each event to the warehouse and notification APIs inline (see saga.deliver_inline).
     flow: str = "hybrid"
     currency: str = "EUR"
     # The sweeper resumes an in-flight order untouched for this long (the request died).

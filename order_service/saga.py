@@ -20,6 +20,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from messaging import topology
 from messaging.database import make_engine
 from messaging.envelope import Envelope, new_event
 from order_service import db
@@ -60,9 +61,9 @@ class Dependencies:
     event_receivers: tuple[EventReceiverClient, ...] = ()
 
 
-# What the warehouse and notification workers consume of the order service's events.
-WAREHOUSE_EVENTS = frozenset({"order.confirmed", "order.cancelled"})
-NOTIFICATION_EVENTS = frozenset({"order.confirmed", "order.rejected", "order.failed", "order.cancelled"})
+# What the warehouse and notification workers consume: their queues' bindings.
+WAREHOUSE_EVENTS = frozenset(topology.EVENT_QUEUES["warehouse.orders"].routing_keys)
+NOTIFICATION_EVENTS = frozenset(topology.EVENT_QUEUES["notification.events"].routing_keys)
 
 
 def build_dependencies(settings: Settings, engine: Any = None) -> Dependencies:
