@@ -13,6 +13,7 @@ A phase that fails is recorded and the next one still runs; results are written 
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 import traceback
@@ -148,8 +149,12 @@ def main() -> int:
             ),
         ),
     )
+    # BENCH_PHASES=backlog,flows runs only those (for a quick look at one change).
+    wanted = [name for name in os.environ.get("BENCH_PHASES", "").split(",") if name]
     try:
         for name, phase in phases:
+            if wanted and name not in wanted:
+                continue
             print(f"{name} ...")
             phase_started = time.monotonic()
             try:

@@ -22,7 +22,7 @@ from notification_service.mailer import SmtpMailer
 
 EVENT_QUEUE = "notification.events"
 TASK_QUEUE = "notification.tasks"
-SEND_TASK = "notification_service.tasks.send_notification"
+SEND_TASK = "notification_service.tasks.send_notifications"
 RESEND_TASK = "notification_service.tasks.resend_pending_notifications"
 RESEND_EVERY_SECONDS = 10.0
 RESEND_OLDER_THAN_SECONDS = 15.0  # younger rows are most likely still in the queue or being retried
@@ -49,15 +49,19 @@ def _forget_parent_connections(**_: object) -> None:
     mailer.cache_clear()
 
 
-def enqueue_send(notification_id: str) -> None:
+def enqueue_sends(notification_ids: list[str]) -> None:
     # Imported here, not at the top: tasks.py imports this module for `app`.
-    from notification_service.tasks import send_notification_task
+    from notification_service.tasks import send_notifications_task
 
-    send_notification_task.delay(notification_id)
+    send_notifications_task.delay(notification_ids)
 
 
 def on_event(envelope: Envelope) -> None:
-    handlers.handle_event(engine=engine(), envelope=envelope, enqueue_send=enqueue_send)
+    handlers.handle_event(engine=engine(), envelope=envelope, enqueue_sends=enqueue_sends)
+
+
+def on_events(envelopes: list[Envelope]) -> None:
+    handlers.handle_events(engine=engine(), envelopes=envelopes, enqueue_sends=enqueue_sends)
 
 
 app = Celery("notification_service", include=["notification_service.tasks"])
@@ -69,5 +73,7 @@ app.conf.beat_schedule = {
     }
 }
 app.steps["consumer"].add(
-    event_consumer_step(queue_name=EVENT_QUEUE, handle=on_event, liveness_file=settings.liveness_file)
+    event_consumer_step(
+        queue_name=EVENT_QUEUE, handle=on_event, handle_batch=on_events, liveness_file=settings.liveness_file
+    )
 )

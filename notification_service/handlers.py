@@ -15,7 +15,13 @@ import sqlalchemy as sa
 from messaging.consumer import PoisonEvent
 from messaging.envelope import Envelope
 from notification_service import db
-from notification_service.domain import SUPERSEDED_BY, InvalidEvent, draft_notification, message_id
+from notification_service.domain import (
+    SUPERSEDED_BY,
+    InvalidEvent,
+    NotificationDraft,
+    draft_notification,
+    message_id,
+)
 
 log = logging.getLogger(__name__)
 
@@ -24,37 +30,60 @@ class Mailer(Protocol):
     def send(self, *, to: str, subject: str, body: str, message_id: str) -> None: ...
 
 
-def handle_event(*, engine: sa.Engine, envelope: Envelope, enqueue_send: Callable[[str], None]) -> None:
-    """The consumer step's handler: record (and commit) first, then ask a task to send."""
-    notification_id = record_notification(engine=engine, envelope=envelope)
-    if notification_id is None:
+EnqueueSends = Callable[[list[str]], None]
+SEND_CHUNK = 10  # notifications per send task: fewer publishes, still spread over the pool
+
+
+def handle_event(*, engine: sa.Engine, envelope: Envelope, enqueue_sends: EnqueueSends) -> None:
+    handle_events(engine=engine, envelopes=[envelope], enqueue_sends=enqueue_sends)
+
+
+def handle_events(*, engine: sa.Engine, envelopes: list[Envelope], enqueue_sends: EnqueueSends) -> None:
+    """The consumer step's handler: record (and commit) first, in one transaction for all
+    the events, then ask tasks to send."""
+    drafts = [(envelope, draft) for envelope in envelopes if (draft := _draft(envelope)) is not None]
+    if not drafts:
         return
-    try:
-        enqueue_send(notification_id)
-    except Exception as error:  # noqa: BLE001 - committed already; the sweeper sends it later
-        log.warning("could not enqueue notification %s (%r); the sweeper will", notification_id, error)
+    with engine.begin() as connection:
+        ids = [id_ for envelope, draft in drafts if (id_ := _record(connection, envelope, draft)) is not None]
+    for start in range(0, len(ids), SEND_CHUNK):
+        try:
+            enqueue_sends(ids[start : start + SEND_CHUNK])
+        except Exception as error:  # noqa: BLE001 - committed already; the sweeper sends them later
+            log.warning("could not enqueue %d notifications (%r); the sweeper will", len(ids) - start, error)
+            return
 
 
 def record_notification(*, engine: sa.Engine, envelope: Envelope) -> str | None:
     """Records a PENDING notification; returns its id, or None when the event type is not
     one customers hear about, this event (inbox) or this order+kind was already recorded,
     or later news about the order makes it wrong (a confirmation after the cancellation)."""
+    draft = _draft(envelope)
+    if draft is None:
+        return None
+    with engine.begin() as connection:
+        return _record(connection, envelope, draft)
+
+
+def _draft(envelope: Envelope) -> NotificationDraft | None:
     try:
         draft = draft_notification(event_type=envelope.type, data=envelope.data)
     except InvalidEvent as error:
         raise PoisonEvent(str(error)) from error
     if draft is None:
         log.info("no notification for %s event %s", envelope.type, envelope.id)
+    return draft
+
+
+def _record(connection: sa.Connection, envelope: Envelope, draft: NotificationDraft) -> str | None:
+    if not db.inbox.first_delivery(connection, message_id=envelope.id, event_type=envelope.type):
+        return None
+    later = SUPERSEDED_BY.get(draft.kind)
+    if later is not None and db.has_notification(connection, order_id=draft.order_id, kind=later):
+        log.info("not telling order %s is %s: it is already %s", draft.order_id, draft.kind, later)
         return None
     notification_id = str(uuid.uuid4())
-    with engine.begin() as connection:
-        if not db.inbox.first_delivery(connection, message_id=envelope.id, event_type=envelope.type):
-            return None
-        later = SUPERSEDED_BY.get(draft.kind)
-        if later is not None and db.has_notification(connection, order_id=draft.order_id, kind=later):
-            log.info("not telling order %s is %s: it is already %s", draft.order_id, draft.kind, later)
-            return None
-        created = db.insert_notification(connection, notification_id=notification_id, draft=draft)
+    created = db.insert_notification(connection, notification_id=notification_id, draft=draft)
     return notification_id if created else None
 
 

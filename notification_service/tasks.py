@@ -1,4 +1,4 @@
-"""The notification Celery tasks: send one email; sweep for PENDING ones whose send was lost."""
+"""The notification Celery tasks: send a few emails; sweep for PENDING ones whose send was lost."""
 
 from __future__ import annotations
 
@@ -29,8 +29,12 @@ log = logging.getLogger(__name__)
     retry_backoff_max=60,
     max_retries=8,
 )
-def send_notification_task(self, notification_id: str) -> bool:
-    return handlers.send_notification(engine=engine(), mailer=mailer(), notification_id=notification_id)
+def send_notifications_task(self, notification_ids: list[str]) -> int:
+    """Sends each in turn; a retry after a failure finds the ones already sent and skips them."""
+    return sum(
+        handlers.send_notification(engine=engine(), mailer=mailer(), notification_id=notification_id)
+        for notification_id in notification_ids
+    )
 
 
 @app.task(bind=True, name=RESEND_TASK)

@@ -45,6 +45,12 @@ def on_event(envelope: Envelope) -> None:
     )
 
 
+def on_events(envelopes: list[Envelope]) -> None:
+    handlers.handle_events(
+        engine=engine(), envelopes=envelopes, dispatch_delay_seconds=settings.dispatch_delay_seconds
+    )
+
+
 app = Celery("warehouse_service", include=["warehouse_service.tasks"])
 app.conf.update(reliable_settings(broker_url=settings.broker_url, task_queue=TASK_QUEUE))
 app.conf.beat_schedule = {
@@ -54,5 +60,7 @@ app.conf.beat_schedule = {
     }
 }
 app.steps["consumer"].add(
-    event_consumer_step(queue_name=EVENT_QUEUE, handle=on_event, liveness_file=settings.liveness_file)
+    event_consumer_step(
+        queue_name=EVENT_QUEUE, handle=on_event, handle_batch=on_events, liveness_file=settings.liveness_file
+    )
 )

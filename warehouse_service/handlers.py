@@ -21,6 +21,7 @@ from warehouse_service.domain import (
     DispatchedShipment,
     InvalidOrderEvent,
     ShipmentNotFound,
+    ShipmentRequest,
     cancel_outcome,
     cancelled_order_from_event,
     dispatched_event_data,
@@ -34,47 +35,82 @@ def handle_event(*, engine: sa.Engine, envelope: Envelope, dispatch_delay_second
     """The consumer step's handler: acts on order.confirmed and order.cancelled, acks
     anything else unread (a binding added later must not dead-letter events the warehouse
     has no use for)."""
-    if envelope.type == ORDER_CONFIRMED:
-        create_shipment(engine=engine, envelope=envelope, dispatch_delay_seconds=dispatch_delay_seconds)
-    elif envelope.type == ORDER_CANCELLED:
-        cancel_shipment(engine=engine, envelope=envelope)
-    else:
-        log.info("ignoring %s event %s", envelope.type, envelope.id)
+    handle_events(engine=engine, envelopes=[envelope], dispatch_delay_seconds=dispatch_delay_seconds)
+
+
+def handle_events(*, engine: sa.Engine, envelopes: list[Envelope], dispatch_delay_seconds: float) -> None:
+    """Several events in one transaction, in their order: all take effect or none does.
+    Every event is read first, so a poison one fails the batch before any transaction."""
+    readings = [(envelope, reading) for envelope in envelopes if (reading := _read(envelope)) is not None]
+    if not readings:
+        return
+    with engine.begin() as connection:
+        for envelope, reading in readings:
+            if isinstance(reading, CancelledOrder):
+                _cancel_for_event(connection, envelope=envelope, order=reading)
+            else:
+                _create(
+                    connection,
+                    envelope=envelope,
+                    request=reading,
+                    dispatch_delay_seconds=dispatch_delay_seconds,
+                )
 
 
 def create_shipment(*, engine: sa.Engine, envelope: Envelope, dispatch_delay_seconds: float) -> str | None:
     """Records a PENDING shipment for an order.confirmed event; returns its id, or None
     when this event (inbox) or this order (unique order_id) was already handled."""
+    request = _read(envelope)
+    with engine.begin() as connection:
+        return _create(
+            connection, envelope=envelope, request=request, dispatch_delay_seconds=dispatch_delay_seconds
+        )
+
+
+def cancel_shipment(*, engine: sa.Engine, envelope: Envelope) -> CancelOutcome | None:
+    """order.cancelled: see `_cancel`. None when this event was already handled (inbox)."""
+    order = _read(envelope)
+    with engine.begin() as connection:
+        return _cancel_for_event(connection, envelope=envelope, order=order)
+
+
+def _read(envelope: Envelope) -> ShipmentRequest | CancelledOrder | None:
+    """What the event asks of the warehouse; None for events it has no use for."""
     try:
-        request = shipment_request_from_event(envelope.data)
+        if envelope.type == ORDER_CONFIRMED:
+            return shipment_request_from_event(envelope.data)
+        if envelope.type == ORDER_CANCELLED:
+            return cancelled_order_from_event(envelope.data)
     except InvalidOrderEvent as error:
         raise PoisonEvent(str(error)) from error
+    log.info("ignoring %s event %s", envelope.type, envelope.id)
+    return None
+
+
+def _create(
+    connection: sa.Connection, *, envelope: Envelope, request: ShipmentRequest, dispatch_delay_seconds: float
+) -> str | None:
+    if not db.inbox.first_delivery(connection, message_id=envelope.id, event_type=envelope.type):
+        return None
     shipment_id = str(uuid.uuid4())
-    with engine.begin() as connection:
-        if not db.inbox.first_delivery(connection, message_id=envelope.id, event_type=envelope.type):
-            return None
-        created = db.insert_shipment(
-            connection,
-            shipment_id=shipment_id,
-            request=request,
-            correlation_id=envelope.correlationid,
-            dispatch_delay=timedelta(seconds=dispatch_delay_seconds),
-        )
+    created = db.insert_shipment(
+        connection,
+        shipment_id=shipment_id,
+        request=request,
+        correlation_id=envelope.correlationid,
+        dispatch_delay=timedelta(seconds=dispatch_delay_seconds),
+    )
     if not created:
         log.info("order %s already has a shipment (maybe a cancelled one); nothing to do", request.order_id)
     return shipment_id if created else None
 
 
-def cancel_shipment(*, engine: sa.Engine, envelope: Envelope) -> CancelOutcome | None:
-    """order.cancelled: see `_cancel`. None when this event was already handled (inbox)."""
-    try:
-        order = cancelled_order_from_event(envelope.data)
-    except InvalidOrderEvent as error:
-        raise PoisonEvent(str(error)) from error
-    with engine.begin() as connection:
-        if not db.inbox.first_delivery(connection, message_id=envelope.id, event_type=envelope.type):
-            return None
-        return _cancel(connection, order=order, correlation_id=envelope.correlationid)
+def _cancel_for_event(
+    connection: sa.Connection, *, envelope: Envelope, order: CancelledOrder
+) -> CancelOutcome | None:
+    if not db.inbox.first_delivery(connection, message_id=envelope.id, event_type=envelope.type):
+        return None
+    return _cancel(connection, order=order, correlation_id=envelope.correlationid)
 
 
 def cancel_shipment_now(*, engine: sa.Engine, order_id: str) -> tuple[CancelOutcome, dict]:

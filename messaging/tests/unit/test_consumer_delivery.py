@@ -1,8 +1,9 @@
 """How one delivery is settled: ack after the effect, dead-letter poison, back off on failure."""
 
 import pytest
+from sqlalchemy.exc import OperationalError
 
-from messaging.consumer import PoisonEvent, deliver, retry_delay
+from messaging.consumer import PoisonEvent, deliver, deliver_batch, retry_delay
 from messaging.envelope import new_event
 
 
@@ -73,3 +74,90 @@ def test_a_failing_handler_gets_the_message_back_after_a_backoff():
 
 def test_backoff_grows_and_is_capped():
     assert [retry_delay(n) for n in range(7)] == [0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 15.0]
+
+
+class NamedMessage(FakeMessage):
+    def __init__(self, message_id, headers=None):
+        super().__init__(headers)
+        self.properties = {"message_id": message_id}
+
+
+def batch_of(*bodies):
+    return [(body, NamedMessage(f"m{i}")) for i, body in enumerate(bodies)]
+
+
+def event_for(order_id):
+    return new_event(type="order.confirmed", source="test", data={"order_id": order_id}).to_dict()
+
+
+def refuse_one_at_a_time(envelope):
+    raise AssertionError("the batch handler should have been enough")
+
+
+def test_a_batch_is_handled_in_one_call_and_acked_after_it_returns():
+    deliveries, batches = batch_of(event_for("o1"), b"garbage", event_for("o2")), []
+
+    outcomes = deliver_batch(
+        deliveries=deliveries,
+        handle=refuse_one_at_a_time,
+        handle_batch=lambda envelopes: batches.append([e.data["order_id"] for e in envelopes]),
+        retry_later=None,
+    )
+
+    assert batches == [["o1", "o2"]]
+    assert outcomes == ["acked", "dead-lettered", "acked"]
+    assert [m.settled for _, m in deliveries] == [["ack"], ["reject(requeue=False)"], ["ack"]]
+
+
+def test_a_poison_event_fails_the_batch_then_only_itself_is_dead_lettered():
+    def handle_batch(envelopes):
+        raise PoisonEvent("one of them")
+
+    def handle(envelope):
+        if envelope.data["order_id"] == "bad":
+            raise PoisonEvent("this one")
+        handled.append(envelope.data["order_id"])
+
+    deliveries, handled = batch_of(event_for("o1"), event_for("bad"), event_for("o3")), []
+
+    outcomes = deliver_batch(
+        deliveries=deliveries, handle=handle, handle_batch=handle_batch, retry_later=None
+    )
+
+    assert outcomes == ["acked", "dead-lettered", "acked"]
+    assert handled == ["o1", "o3"]
+
+
+def test_a_transient_failure_of_one_event_backs_off_only_that_one():
+    def handle(envelope):
+        if envelope.data["order_id"] == "o2":
+            raise ConnectionError("its row is locked for too long")
+
+    scheduled = []
+    outcomes = deliver_batch(
+        deliveries=batch_of(event_for("o1"), event_for("o2")),
+        handle=handle,
+        handle_batch=lambda envelopes: handle(envelopes[1]),
+        retry_later=lambda delay, requeue: scheduled.append(delay),
+    )
+
+    assert (outcomes, scheduled) == (["acked", "retrying"], [retry_delay(0)])
+
+
+def test_an_unreachable_database_puts_the_whole_batch_back_without_trying_each():
+    def handle_batch(envelopes):
+        raise OperationalError("SELECT 1", {}, ConnectionRefusedError("postgres is restarting"))
+
+    deliveries, scheduled = batch_of(event_for("o1"), event_for("o2")), []
+
+    outcomes = deliver_batch(
+        deliveries=deliveries,
+        handle=refuse_one_at_a_time,
+        handle_batch=handle_batch,
+        retry_later=lambda delay, requeue: scheduled.append(requeue),
+    )
+
+    assert outcomes == ["retrying", "retrying"]
+    for requeue in scheduled:
+        requeue()
+    assert [m.settled for _, m in deliveries] == [["requeue"], ["requeue"]]

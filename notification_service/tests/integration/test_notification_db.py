@@ -205,16 +205,16 @@ def test_the_sweeper_sees_only_old_pending_notifications(engine):
 def test_handle_event_enqueues_the_new_notification_once(engine):
     envelope = event_of("order.confirmed")
     enqueued: list[str] = []
-    handlers.handle_event(engine=engine, envelope=envelope, enqueue_send=enqueued.append)
-    handlers.handle_event(engine=engine, envelope=envelope, enqueue_send=enqueued.append)
+    handlers.handle_event(engine=engine, envelope=envelope, enqueue_sends=enqueued.extend)
+    handlers.handle_event(engine=engine, envelope=envelope, enqueue_sends=enqueued.extend)
     assert enqueued == [rows(engine)[0].id]
 
 
 def test_a_failed_enqueue_still_acks_because_the_row_is_committed(engine):
-    def broker_down(_: str) -> None:
+    def broker_down(_: list[str]) -> None:
         raise ConnectionError("broker unreachable")
 
-    handlers.handle_event(engine=engine, envelope=event_of("order.failed"), enqueue_send=broker_down)
+    handlers.handle_event(engine=engine, envelope=event_of("order.failed"), enqueue_sends=broker_down)
     [row] = rows(engine)
     assert row.status == "PENDING"  # left for the sweeper
     assert handlers.pending_notification_ids(engine=engine, older_than_seconds=0) == [row.id]

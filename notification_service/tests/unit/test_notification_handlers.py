@@ -32,13 +32,13 @@ class FakeMessage:
         self.settled = "requeue" if requeue else "reject"
 
 
-def refuse_enqueue(notification_id: str) -> None:
-    raise AssertionError(f"nothing should be sent, got {notification_id}")
+def refuse_enqueue(notification_ids: list[str]) -> None:
+    raise AssertionError(f"nothing should be sent, got {notification_ids}")
 
 
 def test_an_event_customers_do_not_hear_about_is_acked_untouched():
     envelope = new_event(type="inventory.restocked", source="inventory_service", data={"sku": "SKU-1"})
-    handlers.handle_event(engine=UnusableEngine(), envelope=envelope, enqueue_send=refuse_enqueue)
+    handlers.handle_event(engine=UnusableEngine(), envelope=envelope, enqueue_sends=refuse_enqueue)
     assert handlers.record_notification(engine=UnusableEngine(), envelope=envelope) is None
 
 
@@ -56,7 +56,7 @@ def test_the_consumer_dead_letters_poison():
     message = FakeMessage()
 
     def handle(envelope):
-        handlers.handle_event(engine=UnusableEngine(), envelope=envelope, enqueue_send=refuse_enqueue)
+        handlers.handle_event(engine=UnusableEngine(), envelope=envelope, enqueue_sends=refuse_enqueue)
 
     assert deliver(body=event, message=message, handle=handle, retry_later=None) == "dead-lettered"
     assert message.settled == "reject"

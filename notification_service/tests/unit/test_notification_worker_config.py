@@ -13,7 +13,7 @@ PROBE = """
 import json
 from notification_service.celery_app import app, mailer
 import notification_service.tasks
-send = app.tasks["notification_service.tasks.send_notification"]
+send = app.tasks["notification_service.tasks.send_notifications"]
 print(json.dumps({
     "task_default_queue": app.conf.task_default_queue,
     "beat": {name: [e["task"], e["schedule"], e.get("options", {})]

@@ -171,3 +171,23 @@ def test_the_worker_receives_order_cancelled_and_never_ships_that_order(engine, 
     assert (shipment.status, shipment.dispatched_at) == ("CANCELLED", None)
     assert dispatched_events_of(engine, order_id) == []
     assert worker.poll() is None
+
+
+def test_a_backlog_is_drained_many_events_per_transaction_each_shipped_once(engine, publisher, request):
+    events = [order_confirmed() for _ in range(300)]
+    for event in events:
+        publisher.publish(event)
+    order_ids = [event.data["order_id"] for event in events]
+    request.getfixturevalue("worker")  # started only now: the queue holds the whole backlog
+
+    def shipments() -> list[sa.Row]:
+        with engine.connect() as connection:
+            query = sa.select(db.shipments.c.order_id, db.shipments.c.created_at)
+            return connection.execute(query.where(db.shipments.c.order_id.in_(order_ids))).all()
+
+    wait_until(lambda: len(shipments()) >= len(events), timeout=60, what="a shipment for every order")
+    rows = shipments()
+    assert sorted(row.order_id for row in rows) == sorted(order_ids)  # each order once
+    # created_at is the transaction's start (now()): one distinct value per commit.
+    commits = len({row.created_at for row in rows})
+    assert commits <= len(events) / 5, f"{commits} commits for {len(events)} events"
