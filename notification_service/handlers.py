@@ -31,7 +31,7 @@ class Mailer(Protocol):
 
 
 EnqueueSends = Callable[[list[str]], None]
-SEND_CHUNK = 10  # notifications per send task: fewer publishes, still spread over the pool
+SEND_CHUNK = 3  # notifications per send task: fewer publishes, yet a burst spreads over the pool
 
 
 def handle_event(*, engine: sa.Engine, envelope: Envelope, enqueue_sends: EnqueueSends) -> None:
