@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterable
+
+from celery.app.trace import LOG_RECEIVED, LOG_SUCCESS
+
 from messaging.topology import TASKS_EXCHANGE, kombu_queue
 
 
@@ -38,3 +43,30 @@ def reliable_settings(*, broker_url: str, task_queue: str) -> dict:
         "worker_send_task_events": False,
         "worker_hijack_root_logger": False,
     }
+
+
+# Where Celery says "Scheduler: Sending due task", "Task ... received" and "... succeeded".
+ROUTINE_TASK_LOGGERS = ("celery.beat", "celery.worker.strategy", "celery.app.trace")
+BEAT_SENDING = "Scheduler: Sending due task %s (%s)"
+
+
+class HideTicks(logging.Filter):
+    """Drops the received / succeeded / sending-due lines of the named (periodic) tasks: at
+    several ticks a second they would bury everything else. Their failures still show."""
+
+    def __init__(self, task_names: Iterable[str]) -> None:
+        super().__init__()
+        self.task_names = frozenset(task_names)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg in (LOG_RECEIVED, LOG_SUCCESS):  # args: {"name": task, ...}
+            return record.args.get("name") not in self.task_names
+        if record.msg == BEAT_SENDING:  # args: (entry name, task)
+            return record.args[1] not in self.task_names
+        return True
+
+
+def hide_periodic_ticks(beat_schedule: dict) -> None:
+    ticks = HideTicks(entry["task"] for entry in beat_schedule.values())
+    for name in ROUTINE_TASK_LOGGERS:
+        logging.getLogger(name).addFilter(ticks)

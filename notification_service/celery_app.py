@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from celery import Celery
 from celery.signals import worker_process_init
 
-from messaging.celery_settings import reliable_settings
+from messaging.celery_settings import hide_periodic_ticks, reliable_settings
 from messaging.consumer import event_consumer_step
 from messaging.database import make_engine
 from messaging.envelope import Envelope
@@ -72,6 +72,7 @@ app.conf.beat_schedule = {
         "schedule": RESEND_EVERY_SECONDS,
     }
 }
+hide_periodic_ticks(app.conf.beat_schedule)
 app.steps["consumer"].add(
     event_consumer_step(
         queue_name=EVENT_QUEUE, handle=on_event, handle_batch=on_events, liveness_file=settings.liveness_file

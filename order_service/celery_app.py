@@ -12,7 +12,7 @@ from functools import lru_cache
 from celery import Celery
 from celery.signals import worker_process_init
 
-from messaging.celery_settings import reliable_settings
+from messaging.celery_settings import hide_periodic_ticks, reliable_settings
 from messaging.consumer import event_consumer_step
 from messaging.envelope import Envelope
 from order_service import handlers
@@ -46,6 +46,7 @@ app.conf.beat_schedule = {
         "schedule": settings.sweep_every_seconds,
     },
 }
+hide_periodic_ticks(app.conf.beat_schedule)
 app.steps["consumer"].add(
     event_consumer_step(
         queue_name="order.shipments", handle=on_shipment_event, liveness_file=settings.liveness_file

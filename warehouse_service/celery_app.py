@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from celery import Celery
 from celery.signals import worker_process_init
 
-from messaging.celery_settings import reliable_settings
+from messaging.celery_settings import hide_periodic_ticks, reliable_settings
 from messaging.consumer import event_consumer_step
 from messaging.database import make_engine
 from messaging.envelope import Envelope
@@ -56,9 +56,10 @@ app.conf.update(reliable_settings(broker_url=settings.broker_url, task_queue=TAS
 app.conf.beat_schedule = {
     "dispatch-due-shipments": {
         "task": "warehouse_service.tasks.dispatch_due_shipments",
-        "schedule": 1.0,
+        "schedule": settings.dispatch_every_seconds,
     }
 }
+hide_periodic_ticks(app.conf.beat_schedule)
 app.steps["consumer"].add(
     event_consumer_step(
         queue_name=EVENT_QUEUE, handle=on_event, handle_batch=on_events, liveness_file=settings.liveness_file

@@ -12,6 +12,9 @@ class Settings:
     database_url: str
     broker_url: str = "amqp://guest:guest@rabbitmq:5672/%2F"
     dispatch_delay_seconds: float = 2.0  # how long a shipment waits in PENDING (packing time)
+    # How often due shipments are dispatched: often, so each tick is a small burst of events
+    # (once a second made bursts that queued the notification emails behind them).
+    dispatch_every_seconds: float = 0.25
     liveness_file: str = "/tmp/alive"
 
 
@@ -21,5 +24,6 @@ def settings_from_env(environ: Mapping[str, str] = os.environ) -> Settings:
         database_url=environ["DATABASE_URL"],
         broker_url=environ.get("BROKER_URL", defaults.broker_url),
         dispatch_delay_seconds=float(environ.get("DISPATCH_DELAY_SECONDS", defaults.dispatch_delay_seconds)),
+        dispatch_every_seconds=float(environ.get("DISPATCH_EVERY_SECONDS", defaults.dispatch_every_seconds)),
         liveness_file=environ.get("LIVENESS_FILE", defaults.liveness_file),
     )

@@ -48,7 +48,7 @@ def test_the_worker_module_wires_queues_schedule_and_retries_without_connecting(
         "broker_url": "amqp://nobody:secret@127.0.0.1:1/%2F",
         "task_default_queue": "warehouse.tasks",
         "acks_late": True,
-        "beat": {"dispatch-due-shipments": ["warehouse_service.tasks.dispatch_due_shipments", 1.0, {}]},
+        "beat": {"dispatch-due-shipments": ["warehouse_service.tasks.dispatch_due_shipments", 0.25, {}]},
         "consumer_steps": ["EventConsumerStep[warehouse.orders]"],
         "task": [5, True, ["OperationalError"]],
     }
