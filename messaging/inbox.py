@@ -28,3 +28,18 @@ class Inbox:
             .on_conflict_do_nothing(index_elements=["message_id"])
         )
         return result.rowcount == 1
+
+    def first_deliveries(self, connection: sa.Connection, messages: list[tuple[str, str]]) -> set[str]:
+        """The ids, of these (message_id, event_type), seen for the first time: one statement
+        for a whole batch. Same transaction as the effects, as for `first_delivery`."""
+        if not messages:
+            return set()
+        result = connection.execute(
+            insert(self.table)
+            .values(
+                [{"message_id": message_id, "event_type": event_type} for message_id, event_type in messages]
+            )
+            .on_conflict_do_nothing(index_elements=["message_id"])
+            .returning(self.table.c.message_id)
+        )
+        return set(result.scalars())

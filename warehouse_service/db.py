@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -53,29 +54,40 @@ SHIPMENT_COLUMNS = (
 )
 
 
-def insert_shipment(
-    connection: sa.Connection,
-    *,
-    shipment_id: str,
-    request: ShipmentRequest,
-    correlation_id: str | None,
-    dispatch_delay: timedelta,
-) -> bool:
-    """False when the order already has a shipment."""
+@dataclass(frozen=True)
+class NewShipment:
+    shipment_id: str
+    request: ShipmentRequest
+    correlation_id: str | None
+
+
+def insert_shipments(
+    connection: sa.Connection, new: list[NewShipment], *, dispatch_delay: timedelta
+) -> set[str]:
+    """One statement for them all; returns the ids of the shipments created (an order that
+    already has a shipment keeps it, and two for one order here make one)."""
+    if not new:
+        return set()
     result = connection.execute(
         insert(shipments)
         .values(
-            id=shipment_id,
-            order_id=request.order_id,
-            email=request.email,
-            items=[line.to_dict() for line in request.lines],
-            correlation_id=correlation_id,
-            # The database's clock, the same one the dispatcher compares against.
-            dispatch_after=sa.func.now() + dispatch_delay,
+            [
+                {
+                    "id": shipment.shipment_id,
+                    "order_id": shipment.request.order_id,
+                    "email": shipment.request.email,
+                    "items": [line.to_dict() for line in shipment.request.lines],
+                    "correlation_id": shipment.correlation_id,
+                    # The database's clock, the same one the dispatcher compares against.
+                    "dispatch_after": sa.func.now() + dispatch_delay,
+                }
+                for shipment in new
+            ]
         )
         .on_conflict_do_nothing(index_elements=["order_id"])
+        .returning(shipments.c.id)
     )
-    return result.rowcount == 1
+    return set(result.scalars())
 
 
 def lock_shipment_status(connection: sa.Connection, *, order_id: str) -> ShipmentStatus | None:

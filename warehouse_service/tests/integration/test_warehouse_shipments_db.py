@@ -12,7 +12,7 @@ from contracts import validate_event
 from messaging.envelope import envelope_from_dict
 from warehouse_service import db, handlers
 from warehouse_service.api import create_app
-from warehouse_service.tests.integration.conftest import order_confirmed
+from warehouse_service.tests.integration.conftest import order_cancelled, order_confirmed
 
 
 def count(engine: sa.Engine, table: sa.Table, *where) -> int:
@@ -156,3 +156,25 @@ def test_the_api_lists_and_shows_shipments(engine):
     assert missing.status_code == 404
     assert missing.json["code"] == "shipment-not-found"
     assert client.get("/readyz").status_code == 200
+
+
+def test_a_batch_has_the_effect_of_its_events_one_by_one_in_order(engine):
+    first = order_confirmed()
+    x = first.data["order_id"]
+    other_event_same_order = order_confirmed(order_id=x)
+    y = order_confirmed()
+    z_cancelled = order_cancelled(order_id=order_confirmed().data["order_id"])
+    z = z_cancelled.data["order_id"]
+    z_confirmed_late = order_confirmed(order_id=z)
+    batch = [first, first, other_event_same_order, y, z_cancelled, z_confirmed_late]
+
+    handlers.handle_events(engine=engine, envelopes=batch, dispatch_delay_seconds=60)
+    handlers.handle_events(engine=engine, envelopes=batch, dispatch_delay_seconds=60)  # redelivered
+
+    statuses = {
+        order: [row.status for row in shipment_rows(engine, order)] for order in (x, y.data["order_id"], z)
+    }
+    assert statuses == {x: ["PENDING"], y.data["order_id"]: ["PENDING"], z: ["CANCELLED"]}
+    with engine.connect() as connection:
+        handled = set(connection.execute(sa.select(db.inbox.table.c.message_id)).scalars())
+    assert handled == {event.id for event in batch}
