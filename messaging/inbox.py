@@ -22,12 +22,7 @@ class Inbox:
 
     def first_delivery(self, connection: sa.Connection, *, message_id: str, event_type: str) -> bool:
         """True the first time; write the effect in the same transaction, so both commit or neither."""
-        result = connection.execute(
-            insert(self.table)
-            .values(message_id=message_id, event_type=event_type)
-            .on_conflict_do_nothing(index_elements=["message_id"])
-        )
-        return result.rowcount == 1
+        return message_id in self.first_deliveries(connection, [(message_id, event_type)])
 
     def first_deliveries(self, connection: sa.Connection, messages: list[tuple[str, str]]) -> set[str]:
         """The ids, of these (message_id, event_type), seen for the first time: one statement

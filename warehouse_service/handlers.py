@@ -60,9 +60,10 @@ def create_shipment(*, engine: sa.Engine, envelope: Envelope, dispatch_delay_sec
     when this event (inbox) or this order (unique order_id) was already handled."""
     request = _read(envelope)
     with engine.begin() as connection:
-        return _create(
-            connection, envelope=envelope, request=request, dispatch_delay_seconds=dispatch_delay_seconds
+        created = _create_all(
+            connection, [(envelope, request)], dispatch_delay_seconds=dispatch_delay_seconds
         )
+    return created.get(request.order_id)
 
 
 def cancel_shipment(*, engine: sa.Engine, envelope: Envelope) -> CancelOutcome | None:
@@ -83,13 +84,6 @@ def _read(envelope: Envelope) -> ShipmentRequest | CancelledOrder | None:
         raise PoisonEvent(str(error)) from error
     log.info("ignoring %s event %s", envelope.type, envelope.id)
     return None
-
-
-def _create(
-    connection: sa.Connection, *, envelope: Envelope, request: ShipmentRequest, dispatch_delay_seconds: float
-) -> str | None:
-    created = _create_all(connection, [(envelope, request)], dispatch_delay_seconds=dispatch_delay_seconds)
-    return created.get(request.order_id)
 
 
 def _create_all(
