@@ -67,34 +67,37 @@ def has_notification(connection: sa.Connection, *, order_id: str, kind: Notifica
     return connection.execute(query).first() is not None
 
 
-def claim_pending(connection: sa.Connection, *, notification_id: str, lease_seconds: float) -> sa.Row | None:
-    """Takes a PENDING notification for sending, unless another sender claimed it within the
+def claim_pending(
+    connection: sa.Connection, *, notification_ids: list[str], lease_seconds: float
+) -> list[sa.Row]:
+    """Takes those still PENDING for sending, unless another sender claimed them within the
     lease. Committed before the mail goes out: no lock or transaction is held across SMTP."""
     lease_expired = notifications.c.claimed_at < sa.func.now() - sa.func.make_interval(
         0, 0, 0, 0, 0, 0, lease_seconds
     )
-    return connection.execute(
+    claimed = connection.execute(
         notifications.update()
         .where(
-            notifications.c.id == notification_id,
+            notifications.c.id.in_(notification_ids),
             notifications.c.status == NotificationStatus.PENDING.value,
             sa.or_(notifications.c.claimed_at.is_(None), lease_expired),
         )
         .values(claimed_at=sa.func.now())
         .returning(*notifications.c)
-    ).first()
+    )
+    return sorted(claimed, key=lambda row: notification_ids.index(row.id))  # in the order asked
 
 
-def release_claim(connection: sa.Connection, *, notification_id: str) -> None:
+def release_claims(connection: sa.Connection, *, notification_ids: list[str]) -> None:
     connection.execute(
-        notifications.update().where(notifications.c.id == notification_id).values(claimed_at=None)
+        notifications.update().where(notifications.c.id.in_(notification_ids)).values(claimed_at=None)
     )
 
 
-def mark_sent(connection: sa.Connection, *, notification_id: str) -> None:
+def mark_sent(connection: sa.Connection, *, notification_ids: list[str]) -> None:
     connection.execute(
         notifications.update()
-        .where(notifications.c.id == notification_id)
+        .where(notifications.c.id.in_(notification_ids))
         .values(
             status=NotificationStatus.SENT.value,
             sent_at=sa.func.now(),

@@ -31,10 +31,7 @@ log = logging.getLogger(__name__)
 )
 def send_notifications_task(self, notification_ids: list[str]) -> int:
     """Sends each in turn; a retry after a failure finds the ones already sent and skips them."""
-    return sum(
-        handlers.send_notification(engine=engine(), mailer=mailer(), notification_id=notification_id)
-        for notification_id in notification_ids
-    )
+    return handlers.send_notifications(engine=engine(), mailer=mailer(), notification_ids=notification_ids)
 
 
 @app.task(bind=True, name=RESEND_TASK)
@@ -47,9 +44,11 @@ def resend_pending_notifications(self) -> int:
         pending = handlers.pending_notification_ids(
             engine=engine(), older_than_seconds=RESEND_OLDER_THAN_SECONDS
         )
-        for notification_id in pending:
-            sent += handlers.send_notification(
-                engine=engine(), mailer=mailer(), notification_id=notification_id
+        for start in range(0, len(pending), handlers.SEND_CHUNK):
+            sent += handlers.send_notifications(
+                engine=engine(),
+                mailer=mailer(),
+                notification_ids=pending[start : start + handlers.SEND_CHUNK],
             )
     except (smtplib.SMTPException, OSError, OperationalError) as error:
         log.warning("sweep stopped after %d sends, will retry in %ss: %r", sent, RESEND_EVERY_SECONDS, error)

@@ -38,6 +38,10 @@ def on_shipment_event(envelope: Envelope) -> None:
     handlers.record_shipment_dispatched(engine=dependencies().engine, envelope=envelope)
 
 
+def on_shipment_events(envelopes: list[Envelope]) -> None:
+    handlers.record_shipments_dispatched(engine=dependencies().engine, envelopes=envelopes)
+
+
 app = Celery("order_service", include=["order_service.tasks"])
 app.conf.update(reliable_settings(broker_url=settings.broker_url, task_queue="order.tasks"))
 app.conf.beat_schedule = {
@@ -49,6 +53,9 @@ app.conf.beat_schedule = {
 hide_periodic_ticks(app.conf.beat_schedule)
 app.steps["consumer"].add(
     event_consumer_step(
-        queue_name="order.shipments", handle=on_shipment_event, liveness_file=settings.liveness_file
+        queue_name="order.shipments",
+        handle=on_shipment_event,
+        handle_batch=on_shipment_events,
+        liveness_file=settings.liveness_file,
     )
 )

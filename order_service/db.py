@@ -9,7 +9,14 @@ from sqlalchemy.dialects.postgresql import JSONB, insert
 
 from messaging.inbox import Inbox, inbox_table
 from messaging.outbox import Outbox, outbox_table
-from order_service.domain import FINAL_STATUSES, IN_FLIGHT_STATUSES, OrderNotFound, check_transition
+from order_service.domain import (
+    FINAL_STATUSES,
+    IN_FLIGHT_STATUSES,
+    IllegalTransition,
+    OrderNotFound,
+    check_transition,
+    sources_of,
+)
 
 metadata = sa.MetaData()
 
@@ -65,16 +72,6 @@ outbox = Outbox(outbox_table(metadata))
 inbox = Inbox(inbox_table(metadata))
 
 
-def claim_idempotency_key(connection: sa.Connection, *, key: str, fingerprint: str) -> bool:
-    """True if this request is the first with the key (the row is ours)."""
-    result = connection.execute(
-        insert(idempotency_keys)
-        .values(key=key, fingerprint=fingerprint)
-        .on_conflict_do_nothing(index_elements=["key"])
-    )
-    return result.rowcount == 1
-
-
 def get_idempotency_key(connection: sa.Connection, *, key: str) -> sa.Row | None:
     return connection.execute(sa.select(idempotency_keys).where(idempotency_keys.c.key == key)).first()
 
@@ -90,15 +87,37 @@ def record_response(
 
 
 def insert_order(
-    connection: sa.Connection, *, values: dict[str, Any], cause: str, hold_seconds: float
-) -> sa.Row:
-    order = connection.execute(
-        orders.insert().values(**values, next_attempt_at=_in(hold_seconds)).returning(*orders.c)
-    ).one()
-    connection.execute(
-        order_transitions.insert().values(order_id=values["id"], to_status=values["status"], cause=cause)
+    connection: sa.Connection,
+    *,
+    idempotency_key: str,
+    fingerprint: str,
+    values: dict[str, Any],
+    cause: str,
+    hold_seconds: float,
+) -> sa.Row | None:
+    """The new order, its first transition and the idempotency key that names it, in one
+    statement (the key's foreign key is checked at the statement's end, when the order
+    exists). None when an earlier request holds the key: the caller must roll back, which
+    takes the order back with it. A concurrent request with the key waits for ours to end."""
+    new_order = orders.insert().values(**values, next_attempt_at=_in(hold_seconds)).returning(*orders.c)
+    new_order = new_order.cte("new_order")
+    first_transition = order_transitions.insert().from_select(
+        ["order_id", "to_status", "cause"], sa.select(new_order.c.id, new_order.c.status, sa.literal(cause))
     )
-    return order
+    claim = (
+        insert(idempotency_keys)
+        .values(key=idempotency_key, fingerprint=fingerprint, order_id=values["id"])
+        .on_conflict_do_nothing(index_elements=["key"])
+        .returning(idempotency_keys.c.key)
+        .cte("claim")
+    )
+    claimed = sa.select(sa.func.count()).select_from(claim).scalar_subquery()
+    row = connection.execute(
+        sa.select(*new_order.c, claimed.label("key_claimed")).add_cte(
+            first_transition.cte("first_transition")
+        )
+    ).one()
+    return row if row.key_claimed else None
 
 
 def get_order(connection: sa.Connection, *, order_id: str, for_update: bool = False) -> sa.Row:
@@ -116,26 +135,42 @@ def _in(seconds: float) -> sa.ColumnElement:
 def transition(
     connection: sa.Connection, *, order_id: str, target: str, cause: str, hold_seconds: float, **changes: Any
 ) -> sa.Row:
-    """Guarded state change: locks the row, checks the state machine, records the transition.
+    """Guarded state change: locks the row, moves it only from a status the state machine
+    allows, records the transition. One statement (three before: a third of the order API's
+    statements per order); only when nothing moved is the row read again, to say why.
     The sweeper leaves the order alone for `hold_seconds` (the live request is on it)."""
-    current = get_order(connection, order_id=order_id, for_update=True)
-    check_transition(current=current.status, target=target)
-    moved = connection.execute(
-        orders.update()
+    current = (
+        sa.select(orders.c.id, orders.c.status, orders.c.attempts)
         .where(orders.c.id == order_id)
-        .values(status=target, updated_at=sa.func.now(), next_attempt_at=_in(hold_seconds), **changes)
-        .returning(*orders.c)
-    ).one()
-    connection.execute(
-        order_transitions.insert().values(
-            order_id=order_id,
-            from_status=current.status,
-            to_status=target,
-            cause=cause[:200],
-            attempt=current.attempts,
-        )
+        .with_for_update()  # waits for a concurrent transition, then sees its result
+        .cte("current")
     )
-    return moved
+    moved = (
+        orders.update()
+        .where(orders.c.id == current.c.id, current.c.status.in_(sources_of(target)))
+        .values(status=target, updated_at=sa.func.now(), next_attempt_at=_in(hold_seconds), **changes)
+        .returning(
+            *orders.c, current.c.status.label("from_status"), current.c.attempts.label("from_attempts")
+        )
+        .cte("moved")
+    )
+    logged = order_transitions.insert().from_select(
+        ["order_id", "from_status", "to_status", "cause", "attempt"],
+        sa.select(
+            moved.c.id,
+            moved.c.from_status,
+            sa.literal(target),
+            sa.literal(cause[:200]),
+            moved.c.from_attempts,
+        ),
+    )
+    row = connection.execute(
+        sa.select(*(moved.c[column.name] for column in orders.c)).add_cte(logged.cte("logged"))
+    ).first()
+    if row is None:
+        check_transition(current=get_order(connection, order_id=order_id).status, target=target)
+        raise IllegalTransition("a concurrent change", target)  # not reached: the check above raises
+    return row
 
 
 def update_order(connection: sa.Connection, *, order_id: str, **changes: Any) -> None:

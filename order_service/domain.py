@@ -85,6 +85,11 @@ def check_transition(*, current: str, target: str) -> None:
         raise IllegalTransition(current, target)
 
 
+def sources_of(target: str) -> list[str]:
+    """The statuses an order may move to `target` from (sorted: a stable SQL statement)."""
+    return sorted(status for status, targets in TRANSITIONS.items() if OrderStatus(target) in targets)
+
+
 @dataclass(frozen=True)
 class OrderLine:
     sku: str

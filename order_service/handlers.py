@@ -48,16 +48,19 @@ def place_order(*, deps: Dependencies, idempotency_key: str, body: dict[str, Any
     command = parse_place_order(body)
     fingerprint = request_fingerprint(body)
     order_id = str(uuid.uuid4())
-    with deps.engine.begin() as connection:
-        if not db.claim_idempotency_key(connection, key=idempotency_key, fingerprint=fingerprint):
-            return _replay(connection, key=idempotency_key, fingerprint=fingerprint)
+    with deps.engine.connect() as connection:
         order = db.insert_order(
             connection,
+            idempotency_key=idempotency_key,
+            fingerprint=fingerprint,
             values=_new_order(order_id, command, deps.currency),
             cause="POST /orders",
             hold_seconds=deps.hold_seconds,
         )
-        db.record_response(connection, key=idempotency_key, order_id=order_id, status=None, body=None)
+        if order is None:  # the key is taken: drop our order, answer as the first request did
+            connection.rollback()
+            return _replay(connection, key=idempotency_key, fingerprint=fingerprint)
+        connection.commit()
     reply = reply_for(saga.advance(deps, order_id, order))
     if reply.status != 202:  # an unknown outcome is not an answer worth replaying
         with deps.engine.begin() as connection:
@@ -166,25 +169,33 @@ def list_orders(
 
 
 def record_shipment_dispatched(*, engine: sa.Engine, envelope: Envelope) -> None:
-    """shipment.dispatched -> order SHIPPED, once (inbox), whatever the redeliveries."""
+    record_shipments_dispatched(engine=engine, envelopes=[envelope])
+
+
+def record_shipments_dispatched(*, engine: sa.Engine, envelopes: list[Envelope]) -> None:
+    """shipment.dispatched -> order SHIPPED, once (inbox), whatever the redeliveries. The
+    consumer step's batch handler: one transaction for the batch; an event for an unknown
+    order raises PoisonEvent, which rolls the batch back for the step to retry it one by one."""
+    with engine.begin() as connection:
+        for envelope in envelopes:
+            _ship(connection, envelope)
+
+
+def _ship(connection: sa.Connection, envelope: Envelope) -> None:
     if envelope.type != "shipment.dispatched":
         return
     order_id = envelope.data["order_id"]
-    with engine.begin() as connection:
-        if not db.inbox.first_delivery(connection, message_id=envelope.id, event_type=envelope.type):
-            return
-        try:
-            current = db.get_order(connection, order_id=order_id, for_update=True)
-        except OrderNotFound as error:
-            raise PoisonEvent(f"shipment for unknown order {order_id}") from error
-        if current.status == OrderStatus.SHIPPED:
-            return
-        try:
-            db.transition(
-                connection, order_id=order_id, target=OrderStatus.SHIPPED, cause=f"event {envelope.id}",
-                hold_seconds=0,
-            )  # fmt: skip
-        except IllegalTransition as error:
+    if not db.inbox.first_delivery(connection, message_id=envelope.id, event_type=envelope.type):
+        return
+    try:
+        db.transition(
+            connection, order_id=order_id, target=OrderStatus.SHIPPED, cause=f"event {envelope.id}",
+            hold_seconds=0,
+        )  # fmt: skip
+    except OrderNotFound as error:
+        raise PoisonEvent(f"shipment for unknown order {order_id}") from error
+    except IllegalTransition as error:
+        if error.current != OrderStatus.SHIPPED:  # shipped already: another event said it first
             log.error("order %s: ignoring shipment.dispatched: %s", order_id, error)
 
 

@@ -32,6 +32,17 @@ class BrokenMailer:
         raise ConnectionRefusedError("smtp is down")
 
 
+class MailerFailingAfter(RecordingMailer):
+    def __init__(self, successes: int) -> None:
+        super().__init__()
+        self.successes = successes
+
+    def send(self, **email: str) -> None:
+        if len(self.sent) == self.successes:
+            raise ConnectionRefusedError("smtp went down")
+        super().send(**email)
+
+
 def rows(engine: sa.Engine, *where) -> list[sa.Row]:
     with engine.connect() as connection:
         return connection.execute(sa.select(db.notifications).where(*where)).all()
@@ -129,6 +140,39 @@ def test_a_failing_mailer_leaves_the_notification_pending(engine):
     assert len(mailer.sent) == 1
 
 
+def test_a_batch_sends_each_pending_one_once_in_the_order_given(engine):
+    ids = [
+        handlers.record_notification(engine=engine, envelope=event_of("order.confirmed")) for _ in range(3)
+    ]
+    handlers.send_notification(engine=engine, mailer=RecordingMailer(), notification_id=ids[1])
+    mailer = RecordingMailer()
+
+    sent = handlers.send_notifications(
+        engine=engine, mailer=mailer, notification_ids=[ids[2], ids[1], ids[0]]
+    )
+
+    assert sent == 2  # ids[1] was sent already
+    subjects = {row.id: row.subject for row in rows(engine)}
+    assert [email["subject"] for email in mailer.sent] == [subjects[ids[2]], subjects[ids[0]]]
+    assert {(row.status, row.attempts) for row in rows(engine)} == {("SENT", 1)}
+
+
+def test_a_send_failing_mid_batch_records_what_went_out_and_releases_the_rest(engine):
+    ids = [
+        handlers.record_notification(engine=engine, envelope=event_of("order.confirmed")) for _ in range(3)
+    ]
+    with pytest.raises(ConnectionRefusedError):
+        handlers.send_notifications(engine=engine, mailer=MailerFailingAfter(1), notification_ids=ids)
+    state = {row.id: (row.status, row.claimed_at is None) for row in rows(engine)}
+    assert state == {ids[0]: ("SENT", False), ids[1]: ("PENDING", True), ids[2]: ("PENDING", True)}
+
+    # The task's retry sends only the two left, at once: their claims were released.
+    mailer = RecordingMailer()
+    assert handlers.send_notifications(engine=engine, mailer=mailer, notification_ids=ids) == 2
+    assert len(mailer.sent) == 2
+    assert {row.status for row in rows(engine)} == {"SENT"}
+
+
 def test_a_database_outage_after_the_mail_left_never_sends_it_twice(engine, monkeypatch):
     notification_id = handlers.record_notification(engine=engine, envelope=event_of("order.failed"))
     mailer, real_mark_sent, failures = RecordingMailer(), db.mark_sent, []
@@ -155,7 +199,7 @@ def test_a_database_outage_after_the_mail_left_never_sends_it_twice(engine, monk
 def test_a_claimed_notification_is_not_sent_by_a_second_sender(engine):
     notification_id = handlers.record_notification(engine=engine, envelope=event_of("order.failed"))
     with engine.begin() as connection:  # a sender that died with the mail in hand, just now
-        db.claim_pending(connection, notification_id=notification_id, lease_seconds=60)
+        db.claim_pending(connection, notification_ids=[notification_id], lease_seconds=60)
     mailer = RecordingMailer()
 
     assert handlers.send_notification(engine=engine, mailer=mailer, notification_id=notification_id) is False

@@ -29,6 +29,29 @@ def test_sends_one_email_with_the_given_message_id():
     assert email.get_content() == "Good news.\n.\nA line with only a dot survives.\n"
 
 
+def test_an_ascii_email_goes_out_as_plain_7bit_text():
+    with FakeSmtpServer() as server:
+        _send(SmtpMailer(host="127.0.0.1", port=server.port, sender="o@x.local"), 1)
+    [email] = server.received
+    assert email.get_content_type() == "text/plain"
+    assert email["Content-Transfer-Encoding"] == "7bit"
+    assert email.get_content() == "b\n"
+
+
+def test_non_ascii_text_is_encoded_and_arrives_intact():
+    with FakeSmtpServer() as server:
+        SmtpMailer(host="127.0.0.1", port=server.port, sender="orders@order-pipeline.local").send(
+            to="zoe@example.com",
+            subject="Ihre Bestellung ist unterwegs: Grüße",
+            body="Grüße aus dem Lager, 10 €\n",
+            message_id=MESSAGE_ID,
+        )
+    [email] = server.received
+    assert email["Subject"] == "Ihre Bestellung ist unterwegs: Grüße"
+    assert email.get_content() == "Grüße aus dem Lager, 10 €\n"
+    assert email["Message-ID"] == MESSAGE_ID
+
+
 def test_a_refusing_server_raises_an_smtp_error():
     with FakeSmtpServer(refuse=True) as server, pytest.raises(smtplib.SMTPException):
         SmtpMailer(host="127.0.0.1", port=server.port, sender="o@x.local").send(

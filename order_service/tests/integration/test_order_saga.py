@@ -8,6 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from contracts.schemas import validate_event
+from messaging.consumer import PoisonEvent
 from messaging.envelope import new_event
 from order_service import db, handlers
 from order_service.domain import IdempotencyKeyReused, InvalidOrder
@@ -97,6 +98,23 @@ def test_replay_returns_the_first_reply_and_calls_nobody(engine):
         place(engine, key="same", body=order_body(customer_id="c-2"))
 
 
+def test_a_retry_while_the_first_request_runs_answers_202_for_the_same_order(engine):
+    answers = []
+
+    class RetryingClient(FakeInventory):  # the client retries while our saga waits on inventory
+        def reserve(self, *, order_id, items):
+            answers.append(place(engine, key="same"))
+            return super().reserve(order_id=order_id, items=items)
+
+    first = place(engine, key="same", inventory=RetryingClient())
+
+    [during] = answers
+    assert (during.status, during.order_id, during.body["status"]) == (202, first.order_id, "PENDING")
+    with engine.connect() as connection:  # the retry's own order went with its rollback
+        assert connection.execute(sa.select(db.orders.c.id)).scalars().all() == [first.order_id]
+    assert (first.status, place(engine, key="same").body) == (201, first.body)
+
+
 def test_invalid_body_creates_nothing(engine):
     with pytest.raises(InvalidOrder):
         place(engine, body=order_body(items=[]))
@@ -116,6 +134,33 @@ def test_shipment_event_ships_a_confirmed_order_once(engine):
 
     assert handlers.get_order(engine=engine, order_id=placed.order_id)["status"] == "SHIPPED"
     assert transitions(engine, placed.order_id).count("SHIPPED") == 1
+
+
+def test_a_batch_of_shipment_events_ships_each_order_once(engine):
+    first, second = place(engine, key="a"), place(engine, key="b")
+    event = new_event(type="shipment.dispatched", source="test", data={"order_id": first.order_id})
+    again = new_event(type="shipment.dispatched", source="test", data={"order_id": first.order_id})
+    other = new_event(type="shipment.dispatched", source="test", data={"order_id": second.order_id})
+
+    handlers.record_shipments_dispatched(engine=engine, envelopes=[event, event, again, other])
+    handlers.record_shipments_dispatched(engine=engine, envelopes=[other])  # redelivered
+
+    for placed in (first, second):
+        assert handlers.get_order(engine=engine, order_id=placed.order_id)["status"] == "SHIPPED"
+        assert transitions(engine, placed.order_id).count("SHIPPED") == 1
+
+
+def test_a_batch_with_an_unknown_order_is_poison_and_changes_nothing(engine):
+    placed = place(engine)
+    known = new_event(type="shipment.dispatched", source="test", data={"order_id": placed.order_id})
+    unknown = new_event(type="shipment.dispatched", source="test", data={"order_id": str(uuid.uuid4())})
+
+    with pytest.raises(PoisonEvent):
+        handlers.record_shipments_dispatched(engine=engine, envelopes=[known, unknown])
+
+    assert handlers.get_order(engine=engine, order_id=placed.order_id)["status"] == "CONFIRMED"
+    handlers.record_shipment_dispatched(engine=engine, envelope=known)  # the step's one-by-one retry
+    assert handlers.get_order(engine=engine, order_id=placed.order_id)["status"] == "SHIPPED"
 
 
 def test_listing_pages_with_a_cursor(engine):
