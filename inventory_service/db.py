@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Literal
 
 import sqlalchemy as sa
@@ -205,30 +206,37 @@ def add_lines(connection: sa.Connection, *, order_id: str, lines: list[ReservedL
 def find_reservation(
     connection: sa.Connection, *, order_id: str, for_update: bool = False
 ) -> Reservation | None:
-    query = sa.select(reservations).where(reservations.c.order_id == order_id)
-    if for_update:
-        # Serialises commit/release/replay of one order: only one of them can win.
-        query = query.with_for_update()
-    row = connection.execute(query).first()
-    if row is None:
+    """The reservation and its lines in one statement (a row per line; a tombstone has none)."""
+    rows = connection.execute(_find_reservation_statement(for_update), {"order_id": order_id}).all()
+    if not rows:
         return None
-    lines = connection.execute(
-        sa.select(reservation_lines)
-        .where(reservation_lines.c.order_id == order_id)
-        .order_by(reservation_lines.c.sku)
-    )
+    row = rows[0]
     return Reservation(
         order_id=row.order_id,
         status=ReservationStatus(row.status),
         lines=tuple(
             ReservedLine(sku=line.sku, quantity=line.quantity, unit_price_cents=line.unit_price_cents)
-            for line in lines
+            for line in rows
+            if line.sku is not None
         ),
         created_at=row.created_at,
         updated_at=row.updated_at,
         expires_at=row.expires_at,
         release_reason=ReleaseReason(row.release_reason) if row.release_reason else None,
     )
+
+
+@cache  # built once: constructing a join's column collection per call cost more than running it
+def _find_reservation_statement(for_update: bool) -> sa.Select:
+    lines = reservation_lines
+    query = (
+        sa.select(reservations, lines.c.sku, lines.c.quantity, lines.c.unit_price_cents)
+        .select_from(reservations.outerjoin(lines, lines.c.order_id == reservations.c.order_id))
+        .where(reservations.c.order_id == sa.bindparam("order_id"))
+        .order_by(lines.c.sku)
+    )
+    # FOR UPDATE serialises commit/release/replay of one order: only one of them can win.
+    return query.with_for_update(of=reservations) if for_update else query
 
 
 def set_status(

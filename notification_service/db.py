@@ -45,26 +45,26 @@ PUBLIC_COLUMNS = ("id", "order_id", "kind", "recipient", "status", "created_at",
 
 def insert_notification(connection: sa.Connection, *, notification_id: str, draft: NotificationDraft) -> bool:
     """False when this order already has a notification of this kind."""
-    result = connection.execute(
-        insert(notifications)
-        .values(
-            id=notification_id,
-            order_id=draft.order_id,
-            kind=draft.kind.value,
-            recipient=draft.recipient,
-            subject=draft.email.subject,
-            body=draft.email.body,
-        )
-        .on_conflict_do_nothing(index_elements=["order_id", "kind"])
-    )
-    return result.rowcount == 1
+    values = {
+        "id": notification_id,
+        "order_id": draft.order_id,
+        "kind": draft.kind.value,
+        "recipient": draft.recipient,
+        "subject": draft.email.subject,
+        "body": draft.email.body,
+    }
+    return connection.execute(_INSERT_NEW, values).rowcount == 1
 
 
 def has_notification(connection: sa.Connection, *, order_id: str, kind: NotificationKind) -> bool:
-    query = sa.select(sa.literal(1)).where(
-        notifications.c.order_id == order_id, notifications.c.kind == kind.value
-    )
-    return connection.execute(query).first() is not None
+    return connection.execute(_EXISTS, {"order_id": order_id, "kind": kind.value}).first() is not None
+
+
+# The consumer's statements, built once (executed with parameters, compiled once).
+_INSERT_NEW = insert(notifications).on_conflict_do_nothing(index_elements=["order_id", "kind"])
+_EXISTS = sa.select(sa.literal(1)).where(
+    notifications.c.order_id == sa.bindparam("order_id"), notifications.c.kind == sa.bindparam("kind")
+)
 
 
 def claim_pending(
@@ -72,19 +72,7 @@ def claim_pending(
 ) -> list[sa.Row]:
     """Takes those still PENDING for sending, unless another sender claimed them within the
     lease. Committed before the mail goes out: no lock or transaction is held across SMTP."""
-    lease_expired = notifications.c.claimed_at < sa.func.now() - sa.func.make_interval(
-        0, 0, 0, 0, 0, 0, lease_seconds
-    )
-    claimed = connection.execute(
-        notifications.update()
-        .where(
-            notifications.c.id.in_(notification_ids),
-            notifications.c.status == NotificationStatus.PENDING.value,
-            sa.or_(notifications.c.claimed_at.is_(None), lease_expired),
-        )
-        .values(claimed_at=sa.func.now())
-        .returning(*notifications.c)
-    )
+    claimed = connection.execute(_CLAIM, {"ids": notification_ids, "lease_seconds": lease_seconds})
     return sorted(claimed, key=lambda row: notification_ids.index(row.id))  # in the order asked
 
 
@@ -95,15 +83,33 @@ def release_claims(connection: sa.Connection, *, notification_ids: list[str]) ->
 
 
 def mark_sent(connection: sa.Connection, *, notification_ids: list[str]) -> None:
-    connection.execute(
-        notifications.update()
-        .where(notifications.c.id.in_(notification_ids))
-        .values(
-            status=NotificationStatus.SENT.value,
-            sent_at=sa.func.now(),
-            attempts=notifications.c.attempts + 1,
-        )
+    connection.execute(_MARK_SENT, {"ids": notification_ids})
+
+
+# The senders' statements, built once like the consumer's.
+_IDS = sa.bindparam("ids", expanding=True)
+_CLAIM = (
+    notifications.update()
+    .where(
+        notifications.c.id.in_(_IDS),
+        notifications.c.status == NotificationStatus.PENDING.value,
+        sa.or_(
+            notifications.c.claimed_at.is_(None),
+            notifications.c.claimed_at
+            < sa.func.now()
+            - sa.func.make_interval(0, 0, 0, 0, 0, 0, sa.bindparam("lease_seconds", type_=sa.Float)),
+        ),
     )
+    .values(claimed_at=sa.func.now())
+    .returning(*notifications.c)
+)
+_MARK_SENT = (
+    notifications.update()
+    .where(notifications.c.id.in_(_IDS))
+    .values(
+        status=NotificationStatus.SENT.value, sent_at=sa.func.now(), attempts=notifications.c.attempts + 1
+    )
+)
 
 
 def select_pending_ids(connection: sa.Connection, *, older_than: timedelta, limit: int) -> list[str]:

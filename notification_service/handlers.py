@@ -45,7 +45,7 @@ def handle_events(*, engine: sa.Engine, envelopes: list[Envelope], enqueue_sends
     if not drafts:
         return
     with engine.begin() as connection:
-        ids = [id_ for envelope, draft in drafts if (id_ := _record(connection, envelope, draft)) is not None]
+        ids = _record_all(connection, drafts)
     for start in range(0, len(ids), SEND_CHUNK):
         try:
             enqueue_sends(ids[start : start + SEND_CHUNK])
@@ -62,7 +62,8 @@ def record_notification(*, engine: sa.Engine, envelope: Envelope) -> str | None:
     if draft is None:
         return None
     with engine.begin() as connection:
-        return _record(connection, envelope, draft)
+        ids = _record_all(connection, [(envelope, draft)])
+    return ids[0] if ids else None
 
 
 def _draft(envelope: Envelope) -> NotificationDraft | None:
@@ -75,9 +76,15 @@ def _draft(envelope: Envelope) -> NotificationDraft | None:
     return draft
 
 
-def _record(connection: sa.Connection, envelope: Envelope, draft: NotificationDraft) -> str | None:
-    if not db.inbox.first_delivery(connection, message_id=envelope.id, event_type=envelope.type):
-        return None
+def _record_all(connection: sa.Connection, drafts: list[tuple[Envelope, NotificationDraft]]) -> list[str]:
+    """The inbox for all the events in one statement, then each new one in turn (in order:
+    a cancellation earlier in the batch supersedes a confirmation after it)."""
+    first = db.inbox.first_deliveries(connection, [(envelope.id, envelope.type) for envelope, _ in drafts])
+    recorded = (_record(connection, draft) for envelope, draft in drafts if envelope.id in first)
+    return [notification_id for notification_id in recorded if notification_id is not None]
+
+
+def _record(connection: sa.Connection, draft: NotificationDraft) -> str | None:
     later = SUPERSEDED_BY.get(draft.kind)
     if later is not None and db.has_notification(connection, order_id=draft.order_id, kind=later):
         log.info("not telling order %s is %s: it is already %s", draft.order_id, draft.kind, later)

@@ -96,7 +96,10 @@ class ServiceClient:
     @property
     def session(self) -> requests.Session:
         if not hasattr(self._local, "session"):
-            self._local.session = requests.Session()
+            session = requests.Session()
+            # Service to service inside the stack: no proxy or .netrc to look up, on every call.
+            session.trust_env = False
+            self._local.session = session
         return self._local.session
 
     def call(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -99,25 +100,44 @@ def insert_order(
     statement (the key's foreign key is checked at the statement's end, when the order
     exists). None when an earlier request holds the key: the caller must roll back, which
     takes the order back with it. A concurrent request with the key waits for ours to end."""
-    new_order = orders.insert().values(**values, next_attempt_at=_in(hold_seconds)).returning(*orders.c)
-    new_order = new_order.cte("new_order")
+    params = {
+        "key": idempotency_key,
+        "fingerprint": fingerprint,
+        "cause": cause,
+        "hold_seconds": hold_seconds,
+    }
+    statement = _insert_order_statement(tuple(sorted(values)))
+    row = connection.execute(
+        statement, params | {f"new_{name}": value for name, value in values.items()}
+    ).one()
+    return row if row.key_claimed else None
+
+
+@cache  # one per set of columns: built once, so SQLAlchemy's compiled cache does the rest
+def _insert_order_statement(names: tuple[str, ...]) -> sa.Select:
+    new_order = (
+        orders.insert()
+        .values(next_attempt_at=_in_bound_seconds(), **_bound_columns(orders, names))
+        .returning(*orders.c)
+        .cte("new_order")
+    )
     first_transition = order_transitions.insert().from_select(
-        ["order_id", "to_status", "cause"], sa.select(new_order.c.id, new_order.c.status, sa.literal(cause))
+        ["order_id", "to_status", "cause"],
+        sa.select(new_order.c.id, new_order.c.status, sa.bindparam("cause", type_=sa.String)),
     )
     claim = (
         insert(idempotency_keys)
-        .values(key=idempotency_key, fingerprint=fingerprint, order_id=values["id"])
+        .values(
+            key=sa.bindparam("key"), fingerprint=sa.bindparam("fingerprint"), order_id=sa.bindparam("new_id")
+        )
         .on_conflict_do_nothing(index_elements=["key"])
         .returning(idempotency_keys.c.key)
         .cte("claim")
     )
     claimed = sa.select(sa.func.count()).select_from(claim).scalar_subquery()
-    row = connection.execute(
-        sa.select(*new_order.c, claimed.label("key_claimed")).add_cte(
-            first_transition.cte("first_transition")
-        )
-    ).one()
-    return row if row.key_claimed else None
+    return sa.select(*new_order.c, claimed.label("key_claimed")).add_cte(
+        first_transition.cte("first_transition")
+    )
 
 
 def get_order(connection: sa.Connection, *, order_id: str, for_update: bool = False) -> sa.Row:
@@ -128,7 +148,7 @@ def get_order(connection: sa.Connection, *, order_id: str, for_update: bool = Fa
     return row
 
 
-def _in(seconds: float) -> sa.ColumnElement:
+def _in(seconds: float | sa.ColumnElement) -> sa.ColumnElement:
     return sa.func.now() + sa.func.make_interval(0, 0, 0, 0, 0, 0, seconds)
 
 
@@ -139,16 +159,41 @@ def transition(
     allows, records the transition. One statement (three before: a third of the order API's
     statements per order); only when nothing moved is the row read again, to say why.
     The sweeper leaves the order alone for `hold_seconds` (the live request is on it)."""
+    params = {
+        "order_id": order_id,
+        "target": target,
+        "sources": sources_of(target),
+        "cause": cause[:200],
+        "hold_seconds": hold_seconds,
+    }
+    statement = _transition_statement(tuple(sorted(changes)))
+    row = connection.execute(
+        statement, params | {f"new_{name}": value for name, value in changes.items()}
+    ).first()
+    if row is None:
+        check_transition(current=get_order(connection, order_id=order_id).status, target=target)
+        raise IllegalTransition("a concurrent change", target)  # not reached: the check above raises
+    return row
+
+
+@cache  # one per set of changed columns (a handful): built once, then only executed
+def _transition_statement(names: tuple[str, ...]) -> sa.Select:
     current = (
         sa.select(orders.c.id, orders.c.status, orders.c.attempts)
-        .where(orders.c.id == order_id)
+        .where(orders.c.id == sa.bindparam("order_id"))
         .with_for_update()  # waits for a concurrent transition, then sees its result
         .cte("current")
     )
+    target = sa.bindparam("target", type_=sa.String)
     moved = (
         orders.update()
-        .where(orders.c.id == current.c.id, current.c.status.in_(sources_of(target)))
-        .values(status=target, updated_at=sa.func.now(), next_attempt_at=_in(hold_seconds), **changes)
+        .where(orders.c.id == current.c.id, current.c.status.in_(sa.bindparam("sources", expanding=True)))
+        .values(
+            status=target,
+            updated_at=sa.func.now(),
+            next_attempt_at=_in_bound_seconds(),
+            **_bound_columns(orders, names),
+        )
         .returning(
             *orders.c, current.c.status.label("from_status"), current.c.attempts.label("from_attempts")
         )
@@ -159,18 +204,21 @@ def transition(
         sa.select(
             moved.c.id,
             moved.c.from_status,
-            sa.literal(target),
-            sa.literal(cause[:200]),
+            target,
+            sa.bindparam("cause", type_=sa.String),
             moved.c.from_attempts,
         ),
     )
-    row = connection.execute(
-        sa.select(*(moved.c[column.name] for column in orders.c)).add_cte(logged.cte("logged"))
-    ).first()
-    if row is None:
-        check_transition(current=get_order(connection, order_id=order_id).status, target=target)
-        raise IllegalTransition("a concurrent change", target)  # not reached: the check above raises
-    return row
+    return sa.select(*(moved.c[column.name] for column in orders.c)).add_cte(logged.cte("logged"))
+
+
+def _bound_columns(table: sa.Table, names: tuple[str, ...]) -> dict[str, sa.BindParameter]:
+    """Column values as parameters `new_<column>`, typed like their columns (JSONB, ...)."""
+    return {name: sa.bindparam(f"new_{name}", type_=table.c[name].type) for name in names}
+
+
+def _in_bound_seconds() -> sa.ColumnElement:
+    return _in(sa.bindparam("hold_seconds", type_=sa.Float))
 
 
 def update_order(connection: sa.Connection, *, order_id: str, **changes: Any) -> None:

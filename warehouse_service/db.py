@@ -68,26 +68,28 @@ def insert_shipments(
     already has a shipment keeps it, and two for one order here make one)."""
     if not new:
         return set()
-    result = connection.execute(
-        insert(shipments)
-        .values(
-            [
-                {
-                    "id": shipment.shipment_id,
-                    "order_id": shipment.request.order_id,
-                    "email": shipment.request.email,
-                    "items": [line.to_dict() for line in shipment.request.lines],
-                    "correlation_id": shipment.correlation_id,
-                    # The database's clock, the same one the dispatcher compares against.
-                    "dispatch_after": sa.func.now() + dispatch_delay,
-                }
-                for shipment in new
-            ]
-        )
-        .on_conflict_do_nothing(index_elements=["order_id"])
-        .returning(shipments.c.id)
-    )
-    return set(result.scalars())
+    rows = [
+        {
+            "id": shipment.shipment_id,
+            "order_id": shipment.request.order_id,
+            "email": shipment.request.email,
+            "items": [line.to_dict() for line in shipment.request.lines],
+            "correlation_id": shipment.correlation_id,
+            "dispatch_delay": dispatch_delay,
+        }
+        for shipment in new
+    ]
+    return set(connection.execute(_INSERT_NEW_SHIPMENTS, rows).scalars())
+
+
+# Built once and executed with a list of rows (one multi-row INSERT, compiled once).
+_INSERT_NEW_SHIPMENTS = (
+    insert(shipments)
+    # The database's clock, the same one the dispatcher compares against.
+    .values(dispatch_after=sa.func.now() + sa.bindparam("dispatch_delay", type_=sa.Interval))
+    .on_conflict_do_nothing(index_elements=["order_id"])
+    .returning(shipments.c.id)
+)
 
 
 def lock_shipment_status(connection: sa.Connection, *, order_id: str) -> ShipmentStatus | None:

@@ -254,6 +254,25 @@ def test_handle_event_enqueues_the_new_notification_once(engine):
     assert enqueued == [rows(engine)[0].id]
 
 
+def test_a_batch_records_as_the_same_events_one_by_one_would(engine):
+    confirmed = event_of("order.confirmed")
+    cancelled = event_of("order.cancelled")
+    late_confirmation = event_of("order.confirmed", order_id=cancelled.data["order_id"])
+    same_news_again = event_of("order.confirmed", order_id=confirmed.data["order_id"])
+    batch = [confirmed, confirmed, cancelled, late_confirmation, same_news_again]
+    enqueued: list[str] = []
+
+    handlers.handle_events(engine=engine, envelopes=batch, enqueue_sends=enqueued.extend)
+    handlers.handle_events(engine=engine, envelopes=batch, enqueue_sends=enqueued.extend)  # redelivered
+
+    recorded = {(row.order_id, row.kind): row.id for row in rows(engine)}
+    assert recorded.keys() == {
+        (confirmed.data["order_id"], "order_confirmed"),
+        (cancelled.data["order_id"], "order_cancelled"),  # the confirmation after it is not sent
+    }
+    assert sorted(enqueued) == sorted(recorded.values())  # each once, none on the redelivery
+
+
 def test_a_failed_enqueue_still_acks_because_the_row_is_committed(engine):
     def broker_down(_: list[str]) -> None:
         raise ConnectionError("broker unreachable")
