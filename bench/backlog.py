@@ -116,23 +116,18 @@ def drain_round(load: LoadProcess, *, orders: int, concurrency: int, timeout: fl
     )
     ship_times = [r["created_at"] for r in shipments]
     mail_times = [r["sent_at"] for r in sent_rows]
+    # Each queue's drain, and the database effects that show its events handled.
+    effects = {"warehouse.orders": ship_times, "notification.events": mail_times}
     drains = [
         QueueDrain(
-            queue="warehouse.orders",
-            depth_at_start=depths.get("warehouse.orders", 0),
-            events=len(ship_times),
-            drain_seconds=_round(empty_at["warehouse.orders"]),
-            events_per_s=_rate(len(ship_times), empty_at["warehouse.orders"]),
-            steady_events_per_s=_rate(len(ship_times), _span(ship_times)),
-        ),
-        QueueDrain(
-            queue="notification.events",
-            depth_at_start=depths.get("notification.events", 0),
-            events=len(mail_times),
-            drain_seconds=_round(empty_at["notification.events"]),
-            events_per_s=_rate(len(mail_times), empty_at["notification.events"]),
-            steady_events_per_s=_rate(len(mail_times), _span(mail_times)),
-        ),
+            queue=queue,
+            depth_at_start=depths.get(queue, 0),
+            events=len(times),
+            drain_seconds=_round(empty_at[queue]),
+            events_per_s=_rate(len(times), empty_at[queue]),
+            steady_events_per_s=_rate(len(times), _span(times)),
+        )
+        for queue, times in effects.items()
     ]
     return {
         "warehouse_workers": workers["warehouse-worker"],
