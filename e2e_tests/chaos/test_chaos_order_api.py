@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 
 from e2e_tests.chaos import faults
-from e2e_tests.chaos.invariants import FINAL, PAID
+from e2e_tests.chaos.snapshot import FINAL, PAID
 
 INJECTIONS = 6  # three aimed at each window
 PAUSE_SECONDS = "1.5"
