@@ -107,9 +107,7 @@ def insert_order(
         "hold_seconds": hold_seconds,
     }
     statement = _insert_order_statement(tuple(sorted(values)))
-    row = connection.execute(
-        statement, params | {f"new_{name}": value for name, value in values.items()}
-    ).one()
+    row = connection.execute(statement, params | _bound_values(values)).one()
     return row if row.key_claimed else None
 
 
@@ -167,9 +165,7 @@ def transition(
         "hold_seconds": hold_seconds,
     }
     statement = _transition_statement(tuple(sorted(changes)))
-    row = connection.execute(
-        statement, params | {f"new_{name}": value for name, value in changes.items()}
-    ).first()
+    row = connection.execute(statement, params | _bound_values(changes)).first()
     if row is None:
         check_transition(current=get_order(connection, order_id=order_id).status, target=target)
         raise IllegalTransition("a concurrent change", target)  # not reached: the check above raises
@@ -215,6 +211,11 @@ def _transition_statement(names: tuple[str, ...]) -> sa.Select:
 def _bound_columns(table: sa.Table, names: tuple[str, ...]) -> dict[str, sa.BindParameter]:
     """Column values as parameters `new_<column>`, typed like their columns (JSONB, ...)."""
     return {name: sa.bindparam(f"new_{name}", type_=table.c[name].type) for name in names}
+
+
+def _bound_values(values: dict[str, Any]) -> dict[str, Any]:
+    """The parameters `_bound_columns` declares, for these values."""
+    return {f"new_{name}": value for name, value in values.items()}
 
 
 def _in_bound_seconds() -> sa.ColumnElement:
