@@ -1,15 +1,14 @@
 """A Celery consumer step that reads plain JSON events (not Celery task messages).
 
-The handler runs in the worker's main loop, so it must stay short: one small
-transaction (inbox + effect). The message is acked only after that commit; a failed
-handler gets the message back after a backoff, and after the queue's delivery limit
-RabbitMQ dead-letters it. A message that can never succeed is dead-lettered at once.
-
-With a batch handler, the step gathers what arrives within a few milliseconds (up to
-`batch_size`) and handles it in one transaction: a backlog drains at many events per
-commit instead of one. A batch that fails is handled again one event at a time, so a
-poison event dead-letters only itself; a batch that fails because the database cannot
-be reached is put back whole, since one at a time would only fail the same way.
+The handler runs in the worker's main loop, so it must stay short. It takes a batch: the
+step gathers what arrives within a few milliseconds (up to `batch_size`) and hands it over
+at once, and the handler applies it in one transaction (inbox + effect), so a backlog
+drains at many events per commit instead of one. Each message is acked only after that
+commit. A batch that fails is handled again one event at a time (batches of one), so a
+poison event dead-letters only itself, and a failing one gets its message back after a
+backoff (after the queue's delivery limit RabbitMQ dead-letters it). A batch that fails
+because the database cannot be reached is put back whole: one at a time would only fail
+the same way.
 """
 
 from __future__ import annotations
@@ -23,12 +22,12 @@ from celery import bootsteps
 from kombu import Consumer
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from messaging.envelope import Envelope, MalformedEvent, envelope_from_dict, envelope_from_json
+from messaging.backoff import backoff_seconds
+from messaging.envelope import Envelope, MalformedEvent, PoisonEvent, envelope_from_dict, envelope_from_json
 from messaging.liveness import touch
 from messaging.topology import kombu_dead_letter_queue, kombu_queue
 
 log = logging.getLogger("consumer")
-EventHandler = Callable[[Envelope], None]
 BatchHandler = Callable[[list[Envelope]], None]  # all of them in one transaction, or none
 RetryLater = Callable[[float, Callable[[], None]], None]
 LIVENESS_INTERVAL_SECONDS = 10.0
@@ -37,37 +36,20 @@ UNDECODABLE = (MalformedEvent, KeyError, TypeError, ValueError)
 DATABASE_UNREACHABLE = (OperationalError, InterfaceError)
 
 
-class PoisonEvent(Exception):
-    """Raised by a handler for an event that no retry can fix (dead-letter it now)."""
-
-
 def retry_delay(delivery_count: int) -> float:
-    """Exponential backoff: 0.5 s, 1 s, 2 s ... capped at 15 s."""
-    return min(15.0, 0.5 * 2**delivery_count)
+    """A failed event's redelivery: 0.5 s, 1 s, 2 s ... capped at 15 s."""
+    return backoff_seconds(delivery_count, first=0.5, cap=15.0)
 
 
 def decode(body: Any) -> Envelope:
     return envelope_from_dict(body) if isinstance(body, dict) else envelope_from_json(body)
 
 
-def deliver(*, body: Any, message: Any, handle: EventHandler, retry_later: RetryLater) -> str:
-    """Decode, handle, settle one delivery; returns what was done (for logs and tests)."""
-    try:
-        envelope = decode(body)
-    except UNDECODABLE as error:
-        return _dead_letter(message, error)
-    return _handle_one(envelope, message, handle, retry_later)
-
-
 def deliver_batch(
-    *,
-    deliveries: list[tuple[Any, Any]],
-    handle: EventHandler,
-    handle_batch: BatchHandler,
-    retry_later: RetryLater,
+    *, deliveries: list[tuple[Any, Any]], handle_batch: BatchHandler, retry_later: RetryLater
 ) -> list[str]:
     """Decode every (body, message), handle the good ones in one `handle_batch` call and ack
-    them after it returns; returns what was done with each, in order."""
+    them after it returns; returns what was done with each, in order (for logs and tests)."""
     outcomes = [""] * len(deliveries)
     decoded: list[tuple[int, Envelope, Any]] = []
     for index, (body, message) in enumerate(deliveries):
@@ -75,32 +57,41 @@ def deliver_batch(
             decoded.append((index, decode(body), message))
         except UNDECODABLE as error:
             outcomes[index] = _dead_letter(message, error)
+    _apply(decoded, handle_batch, retry_later, outcomes)
+    return outcomes
+
+
+def _apply(
+    decoded: list[tuple[int, Envelope, Any]],
+    handle_batch: BatchHandler,
+    retry_later: RetryLater,
+    outcomes: list[str],
+) -> None:
+    if not decoded:
+        return
     try:
-        if decoded:
-            handle_batch([envelope for _, envelope, _ in decoded])
+        handle_batch([envelope for _, envelope, _ in decoded])
     except DATABASE_UNREACHABLE as error:
         for index, _, message in decoded:
             outcomes[index] = _retry(message, error, retry_later)
     except Exception as error:  # noqa: BLE001 - find the event that failed it, or let each retry alone
+        if len(decoded) == 1:
+            index, _, message = decoded[0]
+            outcomes[index] = _settle_failure(message, error, retry_later)
+            return
         log.info("batch of %d failed (%r); handling its events one by one", len(decoded), error)
-        for index, envelope, message in decoded:
-            outcomes[index] = _handle_one(envelope, message, handle, retry_later)
+        for one in decoded:
+            _apply([one], handle_batch, retry_later, outcomes)
     else:
         for index, _, message in decoded:
             message.ack()
             outcomes[index] = "acked"
-    return outcomes
 
 
-def _handle_one(envelope: Envelope, message: Any, handle: EventHandler, retry_later: RetryLater) -> str:
-    try:
-        handle(envelope)
-    except (PoisonEvent, *UNDECODABLE) as error:
+def _settle_failure(message: Any, error: Exception, retry_later: RetryLater) -> str:
+    if isinstance(error, (PoisonEvent, *UNDECODABLE)):
         return _dead_letter(message, error)
-    except Exception as error:  # noqa: BLE001 - anything else may be transient (DB restarting...)
-        return _retry(message, error, retry_later)
-    message.ack()
-    return "acked"
+    return _retry(message, error, retry_later)  # anything else may be transient (DB restarting...)
 
 
 def _dead_letter(message: Any, error: Exception) -> str:
@@ -118,16 +109,9 @@ def _retry(message: Any, error: Exception, retry_later: RetryLater) -> str:
 
 
 def event_consumer_step(
-    *,
-    queue_name: str,
-    handle: EventHandler,
-    handle_batch: BatchHandler | None = None,
-    batch_size: int = 50,
-    liveness_file: str | None = None,
+    *, queue_name: str, handle_batch: BatchHandler, batch_size: int = 50, liveness_file: str | None = None
 ) -> type[bootsteps.ConsumerStep]:
-    # Without a batch handler, one event at a time; with one, the prefetch keeps a batch
-    # arriving while the last one commits.
-    prefetch_count = 2 * batch_size if handle_batch else 10
+    prefetch_count = 2 * batch_size  # keeps the next batch arriving while the last one commits
 
     class EventConsumerStep(bootsteps.ConsumerStep):
         def start(self, c):
@@ -163,9 +147,6 @@ def event_consumer_step(
             ]
 
         def on_message(self, body, message):
-            if handle_batch is None:
-                deliver(body=body, message=message, handle=handle, retry_later=self._retry_later)
-                return
             self._pending.append((body, message))
             if len(self._pending) >= batch_size:
                 self._flush()
@@ -176,12 +157,7 @@ def event_consumer_step(
             self._cancel_flush()
             deliveries, self._pending = self._pending, []
             if deliveries:
-                deliver_batch(
-                    deliveries=deliveries,
-                    handle=handle,
-                    handle_batch=handle_batch,
-                    retry_later=self._retry_later,
-                )
+                deliver_batch(deliveries=deliveries, handle_batch=handle_batch, retry_later=self._retry_later)
 
         def _cancel_flush(self):
             if self._flush_entry is not None:

@@ -17,6 +17,12 @@ class MalformedEvent(ValueError):
     """The bytes are not an event we can read: poison, never worth a retry."""
 
 
+class PoisonEvent(Exception):
+    """Raised by a handler for an event that no retry can fix: the consumer dead-letters it
+    now, and an HTTP receiver answers 422. Here, not in the consumer, so that an API can
+    catch it without importing Celery."""
+
+
 @dataclass(frozen=True)
 class Envelope:
     id: str

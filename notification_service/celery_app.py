@@ -56,10 +56,6 @@ def enqueue_sends(notification_ids: list[str]) -> None:
     send_notifications_task.delay(notification_ids)
 
 
-def on_event(envelope: Envelope) -> None:
-    handlers.handle_event(engine=engine(), envelope=envelope, enqueue_sends=enqueue_sends)
-
-
 def on_events(envelopes: list[Envelope]) -> None:
     handlers.handle_events(engine=engine(), envelopes=envelopes, enqueue_sends=enqueue_sends)
 
@@ -74,7 +70,5 @@ app.conf.beat_schedule = {
 }
 hide_periodic_ticks(app.conf.beat_schedule)
 app.steps["consumer"].add(
-    event_consumer_step(
-        queue_name=EVENT_QUEUE, handle=on_event, handle_batch=on_events, liveness_file=settings.liveness_file
-    )
+    event_consumer_step(queue_name=EVENT_QUEUE, handle_batch=on_events, liveness_file=settings.liveness_file)
 )

@@ -12,8 +12,7 @@ from typing import Any, Protocol
 
 import sqlalchemy as sa
 
-from messaging.consumer import PoisonEvent
-from messaging.envelope import Envelope
+from messaging.envelope import Envelope, PoisonEvent
 from notification_service import db
 from notification_service.domain import (
     SUPERSEDED_BY,

@@ -34,10 +34,6 @@ def _forget_parent_connections(**_: object) -> None:
         dependencies().engine.dispose(close=False)
 
 
-def on_shipment_event(envelope: Envelope) -> None:
-    handlers.record_shipment_dispatched(engine=dependencies().engine, envelope=envelope)
-
-
 def on_shipment_events(envelopes: list[Envelope]) -> None:
     handlers.record_shipments_dispatched(engine=dependencies().engine, envelopes=envelopes)
 
@@ -54,7 +50,6 @@ hide_periodic_ticks(app.conf.beat_schedule)
 app.steps["consumer"].add(
     event_consumer_step(
         queue_name="order.shipments",
-        handle=on_shipment_event,
         handle_batch=on_shipment_events,
         liveness_file=settings.liveness_file,
     )

@@ -9,8 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from messaging.consumer import PoisonEvent
-from messaging.envelope import Envelope
+from messaging.envelope import Envelope, PoisonEvent
 from messaging.web import Problem
 from order_service import db, saga
 from order_service.clients import DownstreamUnavailable

@@ -9,8 +9,8 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Blueprint, Flask, current_app, jsonify, request
 
-from messaging.consumer import PoisonEvent
 from messaging.database import make_engine
+from messaging.envelope import PoisonEvent
 from messaging.web import (
     Problem,
     database_check,

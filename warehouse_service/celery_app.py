@@ -39,12 +39,6 @@ def _forget_parent_connections(**_: object) -> None:
         engine().dispose(close=False)
 
 
-def on_event(envelope: Envelope) -> None:
-    handlers.handle_event(
-        engine=engine(), envelope=envelope, dispatch_delay_seconds=settings.dispatch_delay_seconds
-    )
-
-
 def on_events(envelopes: list[Envelope]) -> None:
     handlers.handle_events(
         engine=engine(), envelopes=envelopes, dispatch_delay_seconds=settings.dispatch_delay_seconds
@@ -61,7 +55,5 @@ app.conf.beat_schedule = {
 }
 hide_periodic_ticks(app.conf.beat_schedule)
 app.steps["consumer"].add(
-    event_consumer_step(
-        queue_name=EVENT_QUEUE, handle=on_event, handle_batch=on_events, liveness_file=settings.liveness_file
-    )
+    event_consumer_step(queue_name=EVENT_QUEUE, handle_batch=on_events, liveness_file=settings.liveness_file)
 )

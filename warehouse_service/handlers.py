@@ -9,8 +9,7 @@ from itertools import groupby
 
 import sqlalchemy as sa
 
-from messaging.consumer import PoisonEvent
-from messaging.envelope import Envelope, new_event
+from messaging.envelope import Envelope, PoisonEvent, new_event
 from warehouse_service import db
 from warehouse_service.domain import (
     ORDER_CANCELLED,

@@ -3,8 +3,8 @@
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from messaging.consumer import PoisonEvent, deliver, deliver_batch, retry_delay
-from messaging.envelope import new_event
+from messaging.consumer import deliver_batch, retry_delay
+from messaging.envelope import PoisonEvent, new_event
 
 
 class FakeMessage:
@@ -27,45 +27,46 @@ def good_body():
     return new_event(type="order.confirmed", source="test", data={"order_id": "o1"}).to_dict()
 
 
+def deliver_one(body, message, handle_batch, retry_later=None):
+    return deliver_batch(deliveries=[(body, message)], handle_batch=handle_batch, retry_later=retry_later)
+
+
 def test_acked_only_after_the_handler_returns():
     message, seen = FakeMessage(), []
 
-    outcome = deliver(
-        body=good_body(), message=message, handle=lambda e: seen.append(e.data), retry_later=None
-    )
+    outcomes = deliver_one(good_body(), message, lambda envelopes: seen.extend(e.data for e in envelopes))
 
-    assert (outcome, message.settled, seen) == ("acked", ["ack"], [{"order_id": "o1"}])
+    assert (outcomes, message.settled, seen) == (["acked"], ["ack"], [{"order_id": "o1"}])
 
 
 @pytest.mark.parametrize("body", [b"garbage", {"no": "envelope"}])
 def test_undecodable_messages_are_dead_lettered(body):
     message = FakeMessage()
 
-    outcome = deliver(body=body, message=message, handle=lambda e: None, retry_later=None)
+    outcomes = deliver_one(body, message, refuse_one_at_a_time)
 
-    assert (outcome, message.settled) == ("dead-lettered", ["reject(requeue=False)"])
+    assert (outcomes, message.settled) == (["dead-lettered"], ["reject(requeue=False)"])
 
 
 def test_a_poison_event_is_dead_lettered_at_once():
-    def handle(envelope):
+    def handle_batch(envelopes):
         raise PoisonEvent("never")
 
     message = FakeMessage()
 
-    assert deliver(body=good_body(), message=message, handle=handle, retry_later=None) == "dead-lettered"
+    assert deliver_one(good_body(), message, handle_batch) == ["dead-lettered"]
+    assert message.settled == ["reject(requeue=False)"]
 
 
 def test_a_failing_handler_gets_the_message_back_after_a_backoff():
-    def handle(envelope):
+    def handle_batch(envelopes):
         raise ConnectionError("database restarting")
 
     message, scheduled = FakeMessage(headers={"x-delivery-count": 3}), []
 
-    outcome = deliver(
-        body=good_body(), message=message, handle=handle, retry_later=lambda d, f: scheduled.append((d, f))
-    )
+    outcomes = deliver_one(good_body(), message, handle_batch, lambda d, f: scheduled.append((d, f)))
 
-    assert outcome == "retrying" and message.settled == []
+    assert outcomes == ["retrying"] and message.settled == []
     [(delay, requeue)] = scheduled
     assert delay == retry_delay(3) == 4.0
     requeue()
@@ -90,8 +91,8 @@ def event_for(order_id):
     return new_event(type="order.confirmed", source="test", data={"order_id": order_id}).to_dict()
 
 
-def refuse_one_at_a_time(envelope):
-    raise AssertionError("the batch handler should have been enough")
+def refuse_one_at_a_time(envelopes):
+    raise AssertionError("nothing should have been handled")
 
 
 def test_a_batch_is_handled_in_one_call_and_acked_after_it_returns():
@@ -99,7 +100,6 @@ def test_a_batch_is_handled_in_one_call_and_acked_after_it_returns():
 
     outcomes = deliver_batch(
         deliveries=deliveries,
-        handle=refuse_one_at_a_time,
         handle_batch=lambda envelopes: batches.append([e.data["order_id"] for e in envelopes]),
         retry_later=None,
     )
@@ -111,33 +111,27 @@ def test_a_batch_is_handled_in_one_call_and_acked_after_it_returns():
 
 def test_a_poison_event_fails_the_batch_then_only_itself_is_dead_lettered():
     def handle_batch(envelopes):
-        raise PoisonEvent("one of them")
-
-    def handle(envelope):
-        if envelope.data["order_id"] == "bad":
-            raise PoisonEvent("this one")
-        handled.append(envelope.data["order_id"])
+        if any(envelope.data["order_id"] == "bad" for envelope in envelopes):
+            raise PoisonEvent("one of them")
+        handled.append([envelope.data["order_id"] for envelope in envelopes])
 
     deliveries, handled = batch_of(event_for("o1"), event_for("bad"), event_for("o3")), []
 
-    outcomes = deliver_batch(
-        deliveries=deliveries, handle=handle, handle_batch=handle_batch, retry_later=None
-    )
+    outcomes = deliver_batch(deliveries=deliveries, handle_batch=handle_batch, retry_later=None)
 
     assert outcomes == ["acked", "dead-lettered", "acked"]
-    assert handled == ["o1", "o3"]
+    assert handled == [["o1"], ["o3"]]
 
 
 def test_a_transient_failure_of_one_event_backs_off_only_that_one():
-    def handle(envelope):
-        if envelope.data["order_id"] == "o2":
+    def handle_batch(envelopes):
+        if any(envelope.data["order_id"] == "o2" for envelope in envelopes):
             raise ConnectionError("its row is locked for too long")
 
     scheduled = []
     outcomes = deliver_batch(
         deliveries=batch_of(event_for("o1"), event_for("o2")),
-        handle=handle,
-        handle_batch=lambda envelopes: handle(envelopes[1]),
+        handle_batch=handle_batch,
         retry_later=lambda delay, requeue: scheduled.append(delay),
     )
 
@@ -146,18 +140,18 @@ def test_a_transient_failure_of_one_event_backs_off_only_that_one():
 
 def test_an_unreachable_database_puts_the_whole_batch_back_without_trying_each():
     def handle_batch(envelopes):
+        calls.append(len(envelopes))
         raise OperationalError("SELECT 1", {}, ConnectionRefusedError("postgres is restarting"))
 
-    deliveries, scheduled = batch_of(event_for("o1"), event_for("o2")), []
+    deliveries, scheduled, calls = batch_of(event_for("o1"), event_for("o2")), [], []
 
     outcomes = deliver_batch(
         deliveries=deliveries,
-        handle=refuse_one_at_a_time,
         handle_batch=handle_batch,
         retry_later=lambda delay, requeue: scheduled.append(requeue),
     )
 
-    assert outcomes == ["retrying", "retrying"]
+    assert outcomes == ["retrying", "retrying"] and calls == [2]
     for requeue in scheduled:
         requeue()
     assert [m.settled for _, m in deliveries] == [["requeue"], ["requeue"]]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from contracts import example_event
-from messaging.consumer import PoisonEvent, deliver
-from messaging.envelope import envelope_from_dict, new_event
+from messaging.consumer import deliver_batch
+from messaging.envelope import PoisonEvent, envelope_from_dict, new_event
 from notification_service import handlers
 
 
@@ -55,8 +55,10 @@ def test_the_consumer_dead_letters_poison():
     del event["data"]["email"]
     message = FakeMessage()
 
-    def handle(envelope):
-        handlers.handle_event(engine=UnusableEngine(), envelope=envelope, enqueue_sends=refuse_enqueue)
+    def handle_batch(envelopes):
+        handlers.handle_events(engine=UnusableEngine(), envelopes=envelopes, enqueue_sends=refuse_enqueue)
 
-    assert deliver(body=event, message=message, handle=handle, retry_later=None) == "dead-lettered"
+    assert deliver_batch(deliveries=[(event, message)], handle_batch=handle_batch, retry_later=None) == [
+        "dead-lettered"
+    ]
     assert message.settled == "reject"

@@ -8,8 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from contracts.schemas import validate_event
-from messaging.consumer import PoisonEvent
-from messaging.envelope import new_event
+from messaging.envelope import PoisonEvent, new_event
 from order_service import db, handlers
 from order_service.domain import IdempotencyKeyReused, InvalidOrder
 from order_service.tests.integration.conftest import make_deps, order_body, outbox_events, transitions

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 import pytest
 
 from contracts import example_event, validate_event
-from messaging.consumer import PoisonEvent, deliver
-from messaging.envelope import envelope_from_dict
+from messaging.consumer import deliver_batch
+from messaging.envelope import PoisonEvent, envelope_from_dict
 from warehouse_service import handlers
 from warehouse_service.domain import DispatchedShipment
 
@@ -73,18 +73,16 @@ def test_an_order_cancelled_is_acted_on_not_ignored():
 
 
 def test_the_consumer_dead_letters_such_an_event_and_acks_ignored_ones():
-    def handle(envelope):
-        handlers.handle_event(engine=UnusableEngine(), envelope=envelope, dispatch_delay_seconds=0)
+    def handle_batch(envelopes):
+        handlers.handle_events(engine=UnusableEngine(), envelopes=envelopes, dispatch_delay_seconds=0)
 
     poison = example_event("order.confirmed")
     del poison["data"]["order_id"]
     outcomes = {}
     for name, body in (("poison", poison), ("ignored", example_event("order.failed"))):
         message = FakeMessage()
-        outcomes[name] = (
-            deliver(body=body, message=message, handle=handle, retry_later=None),
-            message.settled,
-        )
+        [outcome] = deliver_batch(deliveries=[(body, message)], handle_batch=handle_batch, retry_later=None)
+        outcomes[name] = (outcome, message.settled)
     assert outcomes == {"poison": ("dead-lettered", "reject"), "ignored": ("acked", "ack")}
 
 
