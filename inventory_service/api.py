@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -34,6 +35,7 @@ from inventory_service.domain import (
     validate_sku,
 )
 from messaging.database import make_engine
+from messaging.settings import Role, pool_size
 from messaging.web import (
     Problem,
     database_check,
@@ -61,7 +63,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         config.setdefault(HOLD_KEY, settings.reservation_hold_seconds)
     config.setdefault(HOLD_KEY, DEFAULT_HOLD_SECONDS)
     if engine is None:
-        engine = make_engine(config["DATABASE_URL"])  # lazy: no connection until the first request
+        engine = make_engine(
+            config["DATABASE_URL"],
+            pool_size=pool_size(Role.API, web_threads=int(os.environ.get("WEB_THREADS", "16"))),
+        )  # lazy: no connection until the first request
     app = Flask(__name__)
     app.config.update({key: value for key, value in config.items() if key != "ENGINE"})
     app.extensions[ENGINE_KEY] = engine

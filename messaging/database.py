@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -10,15 +9,9 @@ from alembic import command
 from alembic.config import Config
 
 
-def api_pool_size() -> int:
-    """At least the threads an API process runs (gunicorn's WEB_THREADS), or the overflow
-    connections are opened and closed again on every request (a Postgres fork and a SCRAM
-    handshake each, profiled at ~15 % of Postgres' CPU under load)."""
-    return int(os.environ.get("WEB_THREADS", "16")) + 2
-
-
-def make_engine(url: str, *, pool_size: int | None = None) -> sa.Engine:
-    pool_size = pool_size or api_pool_size()
+def make_engine(url: str, *, pool_size: int) -> sa.Engine:
+    """`pool_size`: ProcessSettings.pool_size(role) of the process that uses it. Nothing
+    connects until the first query."""
     # pre_ping: a Postgres restart leaves dead pooled connections; test each before use.
     return sa.create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=10, pool_recycle=300)
 

@@ -10,21 +10,23 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import random
 import select
-import signal
 import threading
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 import pika.exceptions
 import psycopg2
 import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
+from messaging.backoff import backoff_seconds
 from messaging.broker import ConfirmedPublisher
 from messaging.database import make_engine
-from messaging.liveness import touch
 from messaging.outbox import NOTIFY_CHANNEL, Outbox, outbox_table
+from messaging.runloop import run_until_stopped, stop_on_signals
+from messaging.settings import Env, ProcessSettings, Role
 
 log = logging.getLogger("relay")
 NOT_DELIVERED = (pika.exceptions.UnroutableError, pika.exceptions.NackError)
@@ -77,23 +79,25 @@ class OutboxRelay:
         return confirmed
 
     def run_forever(self, stop: threading.Event) -> None:
-        failures = 0
-        while not stop.is_set():
-            try:
-                confirmed = self.relay_batch()
-                failures = 0
-                self._touch()
-                if confirmed < self.batch_size:
-                    self._wait_for_new_rows(stop)
-            except (*BROKER_DOWN, *DATABASE_DOWN) as error:
-                failures += 1
-                delay = min(5.0, 0.2 * 2**failures) * random.uniform(0.5, 1.0)
-                log.warning("relay pass failed (%r); retrying in %.1fs", error, delay)
-                self._reset()
-                stop.wait(delay)
-        self._reset()
+        """Until `stop` is set; SIGTERM lets the current pass (at most `idle_seconds` of
+        waiting) finish first. An outage of the database or the broker is waited out."""
+        run_until_stopped(
+            self.relay_once,
+            stop=stop,
+            transient=(*BROKER_DOWN, *DATABASE_DOWN),
+            backoff=lambda failures: backoff_seconds(failures, first=0.2, cap=5.0, spread=0.5),
+            after_failure=self.reset,
+            liveness_file=self.liveness_file,
+        )
+        self.reset()
 
-    def _wait_for_new_rows(self, stop: threading.Event) -> None:
+    def relay_once(self) -> float:
+        """One batch; when it left nothing behind, wait for news (see _wait_for_new_rows)."""
+        if self.relay_batch() < self.batch_size:
+            self._wait_for_new_rows()
+        return 0.0
+
+    def _wait_for_new_rows(self) -> None:
         """Sleep until a NOTIFY from a committing writer, or idle_seconds at most."""
         if self._listener is None:
             self._listener = self.engine.raw_connection()
@@ -107,11 +111,7 @@ class OutboxRelay:
         if self._publisher is not None:
             self._publisher.process_events()
 
-    def _touch(self) -> None:
-        if self.liveness_file:
-            touch(self.liveness_file)
-
-    def _reset(self) -> None:
+    def reset(self) -> None:
         for resource in (self._publisher, self._listener):
             if resource is not None:
                 with contextlib.suppress(Exception):  # closing a dead connection may fail any way
@@ -120,20 +120,37 @@ class OutboxRelay:
         self._listener = None
 
 
+@dataclass(frozen=True, kw_only=True)
+class RelaySettings(ProcessSettings):
+    batch_size: int = 200
+    idle_seconds: float = 1.0  # the longest a row waits when its NOTIFY was missed
+    pause_before_mark_seconds: float = 0.0  # the chaos suite's test hook (see OutboxRelay)
+
+
+def settings_from_env(environ: Mapping[str, str] | None = None) -> RelaySettings:
+    env = Env(environ)
+    return RelaySettings(
+        **env.process(),
+        batch_size=env.integer("RELAY_BATCH_SIZE", 200, minimum=1, maximum=10_000),
+        idle_seconds=env.seconds("RELAY_IDLE_SECONDS", 1.0, minimum=0.01, maximum=60),
+        pause_before_mark_seconds=env.seconds("RELAY_PAUSE_BEFORE_MARK_SECONDS", 0.0, maximum=60),
+    )
+
+
 def main() -> None:
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"), format="%(asctime)s %(name)s %(message)s")
+    settings = settings_from_env()
     relay = OutboxRelay(
-        engine=make_engine(os.environ["DATABASE_URL"]),
+        engine=make_engine(settings.database_url, pool_size=settings.pool_size(Role.DAEMON)),
         outbox=Outbox(outbox_table(sa.MetaData())),
-        broker_url=os.environ["BROKER_URL"],
-        batch_size=int(os.environ.get("RELAY_BATCH_SIZE", "200")),
-        idle_seconds=float(os.environ.get("RELAY_IDLE_SECONDS", "1.0")),
-        liveness_file=os.environ.get("LIVENESS_FILE", "/tmp/alive"),
-        pause_before_mark_seconds=float(os.environ.get("RELAY_PAUSE_BEFORE_MARK_SECONDS", "0")),
+        broker_url=settings.broker_url,
+        batch_size=settings.batch_size,
+        idle_seconds=settings.idle_seconds,
+        liveness_file=settings.liveness_file,
+        pause_before_mark_seconds=settings.pause_before_mark_seconds,
     )
     stop = threading.Event()
-    # PID 1 in its container: without a handler SIGTERM is ignored and `docker stop` must kill.
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    stop_on_signals(stop)  # PID 1 in its container: without a handler SIGTERM is ignored
     log.info("relay started")
     relay.run_forever(stop)
     log.info("relay stopped")

@@ -1,12 +1,14 @@
-"""HTTP plumbing every API shares: problem+json errors, health probes, JSON bodies."""
+"""HTTP plumbing every API shares: the app factory's common part, problem+json errors (one
+table per service from domain exceptions to problems), health probes, JSON bodies."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Blueprint, Flask, Response, jsonify, request
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from messaging.envelope import Envelope, MalformedEvent, envelope_from_json
@@ -40,6 +42,73 @@ def problem_response(problem: Problem, headers: dict[str, str] | None = None) ->
     response.content_type = PROBLEM_CONTENT_TYPE
     response.headers.update(headers or {})
     return response
+
+
+@dataclass(frozen=True)
+class ProblemType:
+    """How one kind of domain exception is answered. `extra`: fields the exception adds to the
+    body (e.g. the `errors` of a validation error); `detail`: str(error) as the detail."""
+
+    status: int
+    code: str
+    title: str
+    extra: Callable[[Any], dict[str, Any]] | None = None
+    detail: bool = True
+
+    def problem(self, error: Exception) -> Problem:
+        extra = self.extra(error) if self.extra else {}
+        detail = str(error) if self.detail else ""
+        return Problem(status=self.status, code=self.code, title=self.title, detail=detail, **extra)
+
+
+# A service's table: exception class -> how it is answered. Flask picks the entry of the
+# most specific class, so a subclass can be answered differently from its base.
+ProblemTable = Mapping[type[Exception], ProblemType]
+
+
+def field_errors(error: Any) -> dict[str, Any]:
+    """`extra` for a validation error whose `errors` are (field, message) pairs or dicts."""
+    return {
+        "errors": [
+            each if isinstance(each, dict) else {"field": each.field, "message": each.message}
+            for each in error.errors
+        ]
+    }
+
+
+def install_problems(app: Flask, table: ProblemTable) -> None:
+    for kind, problem_type in table.items():
+        app.register_error_handler(
+            kind, lambda error, answer=problem_type: problem_response(answer.problem(error))
+        )
+
+
+def create_api(
+    import_name: str,
+    *,
+    engine: sa.Engine,
+    problems: ProblemTable,
+    blueprints: Iterable[Blueprint],
+    extensions: Mapping[str, Any] | None = None,
+) -> Flask:
+    """The part of every service's `create_app(settings)` that is the same: error handlers
+    (problem+json for everything), the service's problem table, /healthz and /readyz (its
+    database), its blueprints, and what its views need in `app.extensions` (the engine as
+    "engine"; see `extension()`)."""
+    app = Flask(import_name)
+    app.extensions["engine"] = engine
+    app.extensions.update(extensions or {})
+    install_error_handlers(app)
+    install_problems(app, problems)
+    app.register_blueprint(health_blueprint(checks={"database": database_check(engine)}))
+    for blueprint in blueprints:
+        app.register_blueprint(blueprint)
+    return app
+
+
+def extension(name: str) -> Any:
+    """What create_api put in the current app's extensions (e.g. "engine")."""
+    return current_app.extensions[name]
 
 
 def json_body() -> dict[str, Any]:

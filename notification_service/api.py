@@ -12,6 +12,7 @@ from flask import Blueprint, Flask, current_app, jsonify, request
 
 from messaging.database import make_engine
 from messaging.envelope import Envelope, PoisonEvent
+from messaging.settings import Role, pool_size
 from messaging.web import (
     Problem,
     database_check,
@@ -108,7 +109,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         config["DATABASE_URL"] = settings.database_url
         config.setdefault("MAILER", SmtpMailer.from_settings(settings))
     if engine is None:
-        engine = make_engine(config["DATABASE_URL"])
+        engine = make_engine(
+            config["DATABASE_URL"],
+            pool_size=pool_size(Role.API, web_threads=int(os.environ.get("WEB_THREADS", "16"))),
+        )
     app.config.update(config)
     app.extensions["notification_engine"] = engine
     # A test that sends nothing may pass no MAILER: this one connects only when it sends.

@@ -13,6 +13,7 @@ call with the same answer, and `db.transition` refuses a state change that lost 
 from __future__ import annotations
 
 import logging
+import os
 import random
 import time
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ import sqlalchemy as sa
 from messaging import topology
 from messaging.database import make_engine
 from messaging.envelope import Envelope, new_event
+from messaging.settings import Role, pool_size
 from order_service import db
 from order_service.clients import (
     Captured,
@@ -83,7 +85,11 @@ def build_dependencies(settings: Settings, engine: Any = None) -> Dependencies:
             ),
         )
     return Dependencies(
-        engine=engine or make_engine(settings.database_url),
+        engine=engine
+        or make_engine(
+            settings.database_url,
+            pool_size=pool_size(Role.API, web_threads=int(os.environ.get("WEB_THREADS", "16"))),
+        ),
         inventory=InventoryClient(
             ServiceClient(name="inventory", base_url=settings.inventory_url, settings=settings.inventory)
         ),

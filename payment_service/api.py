@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -10,6 +11,7 @@ import sqlalchemy as sa
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 
 from messaging.database import make_engine
+from messaging.settings import Role, pool_size
 from messaging.web import (
     Problem,
     database_check,
@@ -59,7 +61,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         config.setdefault(DELAY_KEY, settings.timeout_token_delay_seconds)
     config.setdefault(DELAY_KEY, DEFAULT_TIMEOUT_TOKEN_DELAY_SECONDS)
     if engine is None:
-        engine = make_engine(config["DATABASE_URL"])  # lazy: no connection until the first request
+        engine = make_engine(
+            config["DATABASE_URL"],
+            pool_size=pool_size(Role.API, web_threads=int(os.environ.get("WEB_THREADS", "16"))),
+        )  # lazy: no connection until the first request
     app = Flask(__name__)
     app.extensions[GATEWAY_KEY] = config.pop("GATEWAY", None) or SimulatedGateway()
     app.extensions[ENGINE_KEY] = engine

@@ -3,20 +3,19 @@ and POST /events, the HTTP binding of the events the worker consumes (ORDER_FLOW
 
 from __future__ import annotations
 
-import os
-from typing import Any
-
 import sqlalchemy as sa
 from flask import Blueprint, Flask, current_app, jsonify, request
 
 from messaging.database import make_engine
 from messaging.envelope import PoisonEvent
+from messaging.settings import Role
 from messaging.web import (
     Problem,
-    database_check,
+    ProblemTable,
+    ProblemType,
+    create_api,
     envelope_body,
-    health_blueprint,
-    install_error_handlers,
+    extension,
     query_int,
 )
 from warehouse_service import handlers
@@ -24,14 +23,39 @@ from warehouse_service.config import Settings, settings_from_env
 from warehouse_service.domain import CancelOutcome, ShipmentNotFound
 
 MAX_ORDER_ID_LENGTH = 100
-DISPATCH_DELAY_KEY = "DISPATCH_DELAY_SECONDS"
-DEFAULTS = Settings(database_url="")
 shipments = Blueprint("shipments", __name__)
 events = Blueprint("events", __name__)
 
+PROBLEMS: ProblemTable = {
+    ShipmentNotFound: ProblemType(
+        404,
+        "shipment-not-found",
+        "No such shipment",
+        extra=lambda error: {"shipment_id": str(error)},
+        detail=False,
+    ),
+    PoisonEvent: ProblemType(
+        422, "invalid-event", "The event's data is invalid"
+    ),  # what the consumer dead-letters
+}
+
+
+def create_app(settings: Settings | None = None, *, engine: sa.Engine | None = None) -> Flask:
+    """`settings`: from the environment when None (gunicorn calls `create_app()`); `engine`:
+    a test's own (no connection is made until the first query either way)."""
+    settings = settings or settings_from_env()
+    engine = engine or make_engine(settings.database_url, pool_size=settings.pool_size(Role.API))
+    return create_api(
+        __name__,
+        engine=engine,
+        problems=PROBLEMS,
+        blueprints=[shipments, events],
+        extensions={"settings": settings},
+    )
+
 
 def _engine() -> sa.Engine:
-    return current_app.extensions["warehouse_engine"]
+    return extension("engine")
 
 
 @shipments.get("/shipments")
@@ -50,12 +74,7 @@ def list_shipments():
 
 @shipments.get("/shipments/<shipment_id>")
 def get_shipment(shipment_id: str):
-    try:
-        return handlers.get_shipment(engine=_engine(), shipment_id=shipment_id)
-    except ShipmentNotFound:
-        raise Problem(
-            status=404, code="shipment-not-found", title="No such shipment", shipment_id=shipment_id
-        ) from None
+    return handlers.get_shipment(engine=_engine(), shipment_id=shipment_id)
 
 
 @shipments.post("/shipments/<order_id>/cancel")
@@ -91,41 +110,13 @@ def receive_event():
     does nothing and still answers 200, as a redelivered message is acked."""
     envelope = envelope_body()
     try:
-        handlers.handle_event(
+        handlers.handle_events(
             engine=_engine(),
-            envelope=envelope,
-            dispatch_delay_seconds=current_app.config[DISPATCH_DELAY_KEY],
+            envelopes=[envelope],
+            dispatch_delay_seconds=extension("settings").dispatch_delay_seconds,
         )
-    except PoisonEvent as error:  # what the consumer dead-letters
-        raise _invalid_event(str(error)) from error
     except (ValueError, sa.exc.DataError) as error:
         # A value PostgreSQL cannot store (a NUL character): rolled back, nothing recorded.
         current_app.logger.warning("event %s refused by the database: %s", envelope.id, error)
-        raise _invalid_event("the event holds a value that cannot be stored") from error
+        raise PoisonEvent("the event holds a value that cannot be stored") from error
     return {"event_id": envelope.id, "type": envelope.type}
-
-
-def _invalid_event(detail: str) -> Problem:
-    return Problem(status=422, code="invalid-event", title="The event's data is invalid", detail=detail)
-
-
-def create_app(test_config: dict[str, Any] | None = None) -> Flask:
-    """`test_config` may carry DATABASE_URL or ENGINE, and DISPATCH_DELAY_SECONDS; without
-    DATABASE_URL or ENGINE, the settings come from the environment (as the worker's do)."""
-    app = Flask(__name__)
-    config = dict(test_config or {})
-    engine = config.get("ENGINE")
-    if engine is None and not config.get("DATABASE_URL"):
-        settings = settings_from_env(os.environ)
-        config["DATABASE_URL"] = settings.database_url
-        config.setdefault(DISPATCH_DELAY_KEY, settings.dispatch_delay_seconds)
-    config.setdefault(DISPATCH_DELAY_KEY, DEFAULTS.dispatch_delay_seconds)
-    if engine is None:
-        engine = make_engine(config["DATABASE_URL"])
-    app.config.update(config)
-    app.extensions["warehouse_engine"] = engine
-    install_error_handlers(app)
-    app.register_blueprint(health_blueprint(checks={"database": database_check(engine)}))
-    app.register_blueprint(shipments)
-    app.register_blueprint(events)
-    return app

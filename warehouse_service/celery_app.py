@@ -7,53 +7,59 @@ Run: celery -A warehouse_service.celery_app worker -B --without-gossip --without
 
 from __future__ import annotations
 
-from functools import lru_cache
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 from celery import Celery
-from celery.signals import worker_process_init
 
-from messaging.celery_settings import hide_periodic_ticks, reliable_settings
-from messaging.consumer import event_consumer_step
 from messaging.database import make_engine
 from messaging.envelope import Envelope
+from messaging.settings import Role
+from messaging.worker import PerProcess, create_worker_app, worker_entry_point
 from warehouse_service import handlers
-from warehouse_service.config import settings_from_env
+from warehouse_service.config import Settings, settings_from_env
 
 EVENT_QUEUE = "warehouse.orders"
 TASK_QUEUE = "warehouse.tasks"
-
-settings = settings_from_env()
-
-
-@lru_cache(maxsize=1)
-def engine() -> sa.Engine:
-    return make_engine(settings.database_url, pool_size=2)  # created on first use: no connection at import
+DISPATCH_TASK = "warehouse_service.tasks.dispatch_due_shipments"
 
 
-@worker_process_init.connect
-def _forget_parent_connections(**_: object) -> None:
-    # A pool child forked after the main process used the engine must not reuse (or
-    # close) the parent's sockets: drop them without closing, as SQLAlchemy advises.
-    if engine.cache_info().currsize:
-        engine().dispose(close=False)
+@dataclass(frozen=True)
+class Worker:
+    """What the consumer step and the tasks use (`task.app.service`)."""
+
+    settings: Settings
+    engine: PerProcess[sa.Engine]
 
 
-def on_events(envelopes: list[Envelope]) -> None:
-    handlers.handle_events(
-        engine=engine(), envelopes=envelopes, dispatch_delay_seconds=settings.dispatch_delay_seconds
+def create_worker(settings: Settings) -> Celery:
+    worker = Worker(
+        settings=settings,
+        engine=PerProcess(
+            lambda: make_engine(settings.database_url, pool_size=settings.pool_size(Role.WORKER)),
+            forget=lambda engine: engine.dispose(close=False),
+        ),
+    )
+
+    def on_events(envelopes: list[Envelope]) -> None:
+        handlers.handle_events(
+            engine=worker.engine(),
+            envelopes=envelopes,
+            dispatch_delay_seconds=settings.dispatch_delay_seconds,
+        )
+
+    return create_worker_app(
+        "warehouse_service",
+        settings=settings,
+        task_queue=TASK_QUEUE,
+        include=["warehouse_service.tasks"],
+        beat_schedule={
+            "dispatch-due-shipments": {"task": DISPATCH_TASK, "schedule": settings.dispatch_every_seconds}
+        },
+        event_queue=EVENT_QUEUE,
+        handle_batch=on_events,
+        service=worker,
     )
 
 
-app = Celery("warehouse_service", include=["warehouse_service.tasks"])
-app.conf.update(reliable_settings(broker_url=settings.broker_url, task_queue=TASK_QUEUE))
-app.conf.beat_schedule = {
-    "dispatch-due-shipments": {
-        "task": "warehouse_service.tasks.dispatch_due_shipments",
-        "schedule": settings.dispatch_every_seconds,
-    }
-}
-hide_periodic_ticks(app.conf.beat_schedule)
-app.steps["consumer"].add(
-    event_consumer_step(queue_name=EVENT_QUEUE, handle_batch=on_events, liveness_file=settings.liveness_file)
-)
+__getattr__ = worker_entry_point(lambda: create_worker(settings_from_env()))

@@ -57,7 +57,7 @@ def test_the_expirer_waits_for_the_schema_releases_expired_holds_and_stops_on_si
     assert not (folder / "alive").exists()  # no pass succeeded yet
 
     upgrade_to_head(service_dir=service_dir("inventory_service"), database_url=url)
-    engine = make_engine(url)
+    engine = make_engine(url, pool_size=4)
     short = create_app({"ENGINE": engine, HOLD_KEY: 0.5}).test_client()
     long = create_app({"ENGINE": engine, HOLD_KEY: 600}).test_client()
     put_product(short, sku="SKU-X", available=5)

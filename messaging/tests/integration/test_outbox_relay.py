@@ -22,7 +22,7 @@ outbox = Outbox(outbox_table(sa.MetaData()))
 
 @pytest.fixture
 def engine(database_url):
-    engine = make_engine(database_url(migrate="order_service"))  # any service with an outbox
+    engine = make_engine(database_url(migrate="order_service"), pool_size=4)  # any service with an outbox
     yield engine
     engine.dispose()
 

@@ -18,7 +18,7 @@ def notification_db(database_url) -> str:
 
 @pytest.fixture
 def engine(notification_db) -> Iterator[sa.Engine]:
-    engine = make_engine(notification_db)
+    engine = make_engine(notification_db, pool_size=4)
     yield engine
     engine.dispose()
 

@@ -48,7 +48,7 @@ def test_healthz_answers_without_the_database(client):
 
 
 def test_readyz_fails_when_the_database_is_unreachable():
-    engine = make_engine("postgresql+psycopg2://nobody:secret@127.0.0.1:1/notification")
+    engine = make_engine("postgresql+psycopg2://nobody:secret@127.0.0.1:1/notification", pool_size=1)
     response = create_app({"ENGINE": engine}).test_client().get("/readyz")
     assert response.status_code == 503
     assert response.json["code"] == "not-ready"

@@ -8,7 +8,7 @@ from order_service.tests.integration.fakes import FakeInventory, FakePayment, Fa
 
 @pytest.fixture
 def engine(database_url):
-    engine = make_engine(database_url(migrate="order_service"))
+    engine = make_engine(database_url(migrate="order_service"), pool_size=4)
     yield engine
     engine.dispose()
 

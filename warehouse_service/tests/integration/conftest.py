@@ -18,7 +18,7 @@ def warehouse_db(database_url) -> str:
 
 @pytest.fixture
 def engine(warehouse_db) -> Iterator[sa.Engine]:
-    engine = make_engine(warehouse_db)
+    engine = make_engine(warehouse_db, pool_size=4)
     yield engine
     engine.dispose()
 

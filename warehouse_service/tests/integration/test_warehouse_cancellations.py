@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from warehouse_service import db, handlers
 from warehouse_service.api import create_app
+from warehouse_service.config import Settings
 from warehouse_service.domain import CancelOutcome
 from warehouse_service.tests.integration.conftest import order_cancelled, order_confirmed
 
@@ -142,7 +143,7 @@ def cancel_over_http(client, order_id: str):
 
 
 def test_the_order_service_can_cancel_a_pending_shipment_synchronously(engine):
-    client = create_app({"ENGINE": engine}).test_client()
+    client = create_app(Settings(database_url="unused"), engine=engine).test_client()
     confirm(engine, "o-sync", delay=3600)
 
     first = cancel_over_http(client, "o-sync")
@@ -157,7 +158,7 @@ def test_the_order_service_can_cancel_a_pending_shipment_synchronously(engine):
 
 
 def test_a_synchronous_cancel_before_the_confirmation_blocks_the_shipment(engine):
-    client = create_app({"ENGINE": engine}).test_client()
+    client = create_app(Settings(database_url="unused"), engine=engine).test_client()
 
     response = cancel_over_http(client, "o-sync-early")
 
@@ -167,7 +168,7 @@ def test_a_synchronous_cancel_before_the_confirmation_blocks_the_shipment(engine
 
 
 def test_a_synchronous_cancel_after_dispatch_is_a_409_and_changes_nothing(engine):
-    client = create_app({"ENGINE": engine}).test_client()
+    client = create_app(Settings(database_url="unused"), engine=engine).test_client()
     confirm(engine, "o-sync-gone")
     handlers.dispatch_due_shipments(engine=engine)
 

@@ -6,6 +6,7 @@ import sqlalchemy as sa
 
 from warehouse_service import db
 from warehouse_service.api import create_app
+from warehouse_service.config import Settings
 from warehouse_service.tests.integration.conftest import order_cancelled, order_confirmed
 
 
@@ -20,7 +21,7 @@ def inbox_count(engine: sa.Engine) -> int:
 
 
 def client_for(engine: sa.Engine):
-    return create_app({"ENGINE": engine, "DISPATCH_DELAY_SECONDS": 60}).test_client()
+    return create_app(Settings(database_url="unused", dispatch_delay_seconds=60), engine=engine).test_client()
 
 
 def test_an_order_confirmed_posted_twice_makes_one_shipment(engine):

@@ -12,6 +12,7 @@ from contracts import validate_event
 from messaging.envelope import envelope_from_dict
 from warehouse_service import db, handlers
 from warehouse_service.api import create_app
+from warehouse_service.config import Settings
 from warehouse_service.tests.integration.conftest import order_cancelled, order_confirmed
 
 
@@ -128,7 +129,7 @@ def test_the_api_lists_and_shows_shipments(engine):
     envelope = order_confirmed()
     shipment_id = handlers.create_shipment(engine=engine, envelope=envelope, dispatch_delay_seconds=0)
     handlers.create_shipment(engine=engine, envelope=order_confirmed(), dispatch_delay_seconds=0)
-    client = create_app({"ENGINE": engine}).test_client()
+    client = create_app(Settings(database_url="unused"), engine=engine).test_client()
 
     listed = client.get(f"/shipments?order_id={envelope.data['order_id']}")
     assert listed.status_code == 200

@@ -9,7 +9,11 @@ import pytest
 from contracts import example_event
 from messaging.database import make_engine
 from messaging.envelope import new_event
+from messaging.settings import ConfigurationError
 from warehouse_service.api import create_app
+from warehouse_service.config import Settings
+
+SETTINGS = Settings(database_url="postgresql+psycopg2://unused@127.0.0.1:1/warehouse")
 
 
 class UnusableEngine:
@@ -21,7 +25,7 @@ class UnusableEngine:
 
 @pytest.fixture
 def client():
-    return create_app({"ENGINE": UnusableEngine(), "TESTING": True}).test_client()
+    return create_app(SETTINGS, engine=UnusableEngine()).test_client()
 
 
 def test_an_empty_order_id_is_a_validation_error(client):
@@ -50,20 +54,18 @@ def test_healthz_answers_without_the_database(client):
 
 
 def test_readyz_fails_when_the_database_is_unreachable():
-    engine = make_engine("postgresql+psycopg2://nobody:secret@127.0.0.1:1/warehouse")
-    response = create_app({"ENGINE": engine}).test_client().get("/readyz")
+    engine = make_engine("postgresql+psycopg2://nobody:secret@127.0.0.1:1/warehouse", pool_size=1)
+    response = create_app(SETTINGS, engine=engine).test_client().get("/readyz")
     assert response.status_code == 503
     assert response.json["failures"] == {"database": "OperationalError"}
 
 
-def test_the_app_needs_a_database_url_when_given_no_engine(monkeypatch):
+def test_the_app_needs_a_database_url_when_given_no_settings(monkeypatch):
     monkeypatch.delenv("DATABASE_URL", raising=False)
-    with pytest.raises(KeyError, match="DATABASE_URL"):
-        create_app({})
-    assert (
-        create_app({"DATABASE_URL": "postgresql+psycopg2://u:p@127.0.0.1:1/w"}).name
-        == "warehouse_service.api"
-    )
+    with pytest.raises(ConfigurationError, match="DATABASE_URL is required"):
+        create_app()
+    monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg2://u:p@127.0.0.1:1/w")
+    assert create_app().name == "warehouse_service.api"
 
 
 @pytest.mark.parametrize("header", [None, "cancel:other", "o-1", "restock:o-1"])
@@ -139,5 +141,5 @@ def test_the_dispatch_delay_comes_from_the_environment_like_the_workers(monkeypa
     monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg2://u:p@127.0.0.1:1/w")
     monkeypatch.setenv("DISPATCH_DELAY_SECONDS", "7.5")
 
-    assert create_app().config["DISPATCH_DELAY_SECONDS"] == 7.5
-    assert create_app({"ENGINE": UnusableEngine()}).config["DISPATCH_DELAY_SECONDS"] == 2.0
+    assert create_app().extensions["settings"].dispatch_delay_seconds == 7.5
+    assert create_app(SETTINGS, engine=UnusableEngine()).extensions["settings"].dispatch_delay_seconds == 2.0

@@ -1,0 +1,109 @@
+"""Settings from the environment: typed, checked once at start, with errors that name the variable.
+
+Each service's `config.py` declares a frozen `Settings` dataclass that extends
+`ProcessSettings` and fills it from an `Env` in its `settings_from_env`. Only the
+composition roots call that (an API's `create_app`, a worker's app, a daemon's `main`), so
+a process with a bad variable stops at once with a line that says which one.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+
+class ConfigurationError(RuntimeError):
+    """A required setting is missing or malformed: the process cannot start."""
+
+
+class Role(StrEnum):
+    """What a process does, which decides how many database connections it keeps."""
+
+    API = "api"  # gunicorn threads, each may hold a connection
+    WORKER = "worker"  # a Celery process: the consumer step or one task at a time
+    DAEMON = "daemon"  # a single loop (relay, expirer)
+
+
+def pool_size(role: Role, *, web_threads: int) -> int:
+    """An API keeps at least a connection per thread (else the overflow connections are opened
+    and closed on every request: a Postgres fork and a SCRAM handshake each, profiled at ~15 %
+    of Postgres' CPU under load); a worker process or a daemon uses one at a time."""
+    return {Role.API: web_threads + 2, Role.WORKER: 2, Role.DAEMON: 1}[role]
+
+
+INTEGER = re.compile(r"-?[0-9]+")  # not str.isdigit(), which takes "²"
+DEFAULT_BROKER_URL = "amqp://guest:guest@rabbitmq:5672/%2F"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProcessSettings:
+    """What every process of every service is given."""
+
+    database_url: str
+    broker_url: str = DEFAULT_BROKER_URL
+    liveness_file: str = "/tmp/alive"  # touched while a process without a port makes progress
+    web_threads: int = 16  # gunicorn's threads per API process (infra/gunicorn.conf.py)
+
+    def pool_size(self, role: Role) -> int:
+        return pool_size(role, web_threads=self.web_threads)
+
+
+class Env:
+    """Reads and checks environment variables; every method raises ConfigurationError naming
+    the variable. An empty or blank value counts as unset."""
+
+    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+        self.environ = os.environ if environ is None else environ
+
+    def _raw(self, name: str) -> str | None:
+        value = self.environ.get(name, "").strip()
+        return value or None
+
+    def text(self, name: str, default: str | None = None) -> str:
+        """Required when there is no default."""
+        value = self._raw(name) or default
+        if value is None:
+            raise ConfigurationError(f"{name} is required")
+        return value
+
+    def number(self, name: str, default: float, *, minimum: float, maximum: float) -> float:
+        raw = self._raw(name)
+        if raw is None:
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            value = float("nan")
+        if not minimum <= value <= maximum:  # NaN fails this too
+            raise ConfigurationError(f"{name} must be a number from {minimum:g} to {maximum:g}, not {raw!r}")
+        return value
+
+    def seconds(self, name: str, default: float, *, minimum: float = 0.0, maximum: float = 86_400.0) -> float:
+        return self.number(name, default, minimum=minimum, maximum=maximum)
+
+    def integer(self, name: str, default: int, *, minimum: int, maximum: int) -> int:
+        raw = self._raw(name)
+        if raw is None:
+            return default
+        if not INTEGER.fullmatch(raw) or not minimum <= int(raw) <= maximum:
+            raise ConfigurationError(f"{name} must be an integer from {minimum} to {maximum}, not {raw!r}")
+        return int(raw)
+
+    def choice(self, name: str, default: str, *, choices: tuple[str, ...]) -> str:
+        value = self._raw(name) or default
+        if value not in choices:
+            raise ConfigurationError(f"{name} must be one of {', '.join(choices)}, not {value!r}")
+        return value
+
+    def process(self) -> dict[str, Any]:
+        """The ProcessSettings fields, as keyword arguments for a service's Settings."""
+        return {
+            "database_url": self.text("DATABASE_URL"),
+            "broker_url": self.text("BROKER_URL", DEFAULT_BROKER_URL),
+            "liveness_file": self.text("LIVENESS_FILE", ProcessSettings.liveness_file),
+            "web_threads": self.integer("WEB_THREADS", ProcessSettings.web_threads, minimum=1, maximum=256),
+        }

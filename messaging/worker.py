@@ -1,0 +1,86 @@
+"""The part of every service's Celery worker that is the same: the app built from settings
+(not from the environment at import, so a test can build one in-process), the safe
+settings, the periodic tasks, the event consumer step, and resources made per process.
+
+A service's `celery_app.py` has `create_worker(settings) -> Celery` and ends with
+`__getattr__ = worker_entry_point(...)`, so that `celery -A <service>.celery_app` builds
+the app from the environment when it asks for `app`, and importing the module does nothing.
+Its `tasks.py` declares `shared_task`s that reach the resources through `task.app.service`:
+tasks never import the app module, so the two cannot import each other.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from functools import cache
+from typing import Any, Generic, TypeVar
+
+from celery import Celery
+
+from messaging.celery_settings import hide_periodic_ticks, reliable_settings
+from messaging.consumer import BatchHandler, event_consumer_step
+from messaging.settings import ProcessSettings
+
+T = TypeVar("T")
+
+
+class PerProcess(Generic[T]):
+    """A resource (engine, SMTP connection) made on first use in the process that uses it. A
+    pool child forked after the parent made one gets its own: `forget` drops the parent's
+    without closing what the parent still uses (SQLAlchemy's advice for engines:
+    `dispose(close=False)`)."""
+
+    def __init__(self, make: Callable[[], T], *, forget: Callable[[T], None] = lambda _: None) -> None:
+        self._make, self._forget = make, forget
+        self._value: T | None = None
+        os.register_at_fork(after_in_child=self._after_fork)
+
+    def __call__(self) -> T:
+        if self._value is None:
+            self._value = self._make()
+        return self._value
+
+    def _after_fork(self) -> None:
+        if self._value is not None:
+            self._forget(self._value)
+            self._value = None
+
+
+def create_worker_app(
+    name: str,
+    *,
+    settings: ProcessSettings,
+    task_queue: str,
+    include: list[str],
+    beat_schedule: dict[str, dict[str, Any]],
+    event_queue: str | None = None,
+    handle_batch: BatchHandler | None = None,
+    service: Any = None,
+) -> Celery:
+    """`service`: what the tasks need (engine, mailer...), as `task.app.service`."""
+    app = Celery(name, include=include)
+    app.conf.update(reliable_settings(broker_url=settings.broker_url, task_queue=task_queue))
+    app.conf.beat_schedule = beat_schedule
+    hide_periodic_ticks(beat_schedule)
+    if event_queue and handle_batch:
+        app.steps["consumer"].add(
+            event_consumer_step(
+                queue_name=event_queue, handle_batch=handle_batch, liveness_file=settings.liveness_file
+            )
+        )
+    app.service = service  # type: ignore[attr-defined]
+    return app
+
+
+def worker_entry_point(build: Callable[[], Celery]) -> Callable[[str], Celery]:
+    """A module `__getattr__` (PEP 562) that answers `app`, built once by `build` when first
+    asked for (by `celery -A`), not when the module is imported."""
+    once = cache(build)
+
+    def module_getattr(name: str) -> Celery:
+        if name != "app":
+            raise AttributeError(name)
+        return once()
+
+    return module_getattr
