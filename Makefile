@@ -1,5 +1,7 @@
 # The usual targets. `make test` is the one command that runs every test (CI runs it).
 PY ?= $(if $(wildcard .venv/bin/python),.venv/bin/python,python3)
+# import-linter has no `python -m` entry point: use the script next to $(PY), or the one on PATH.
+LINT_IMPORTS ?= $(if $(findstring /,$(PY)),$(dir $(PY))lint-imports,lint-imports)
 COMPOSE ?= docker compose
 
 .PHONY: install up down logs ps test unit integration e2e chaos bench lint format clean
@@ -20,9 +22,11 @@ logs:
 ps:
 	$(COMPOSE) ps
 
-lint:
+lint:  ## style, layer rules (pyproject's [tool.importlinter]) and types (pyproject's [tool.mypy])
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(LINT_IMPORTS)
+	$(PY) -m mypy
 
 format:
 	$(PY) -m ruff check --fix .
@@ -47,4 +51,4 @@ test: lint up  ## everything: lint, unit, integration (throwaway containers), e2
 	$(PY) -m pytest -m "unit or integration or e2e or chaos" --durations=15
 
 clean: down
-	rm -rf .pytest_cache .ruff_cache
+	rm -rf .pytest_cache .ruff_cache .mypy_cache .import_linter_cache

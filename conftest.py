@@ -1,22 +1,23 @@
-"""Shared pytest plumbing: markers by folder, and throwaway PostgreSQL/RabbitMQ containers.
+"""Shared pytest hooks and fixtures: markers by folder, and throwaway PostgreSQL/RabbitMQ servers.
 
 Integration tests never use servers that happen to run on the host: they start their
-own `postgres:17` and `rabbitmq:4.0-management` containers (docker SDK), published on
-free 127.0.0.1 ports, and remove them at the end of the session.
+own `postgres:17` and `rabbitmq:4.0-management` containers (docker SDK, see
+`testsupport.containers`), published on free 127.0.0.1 ports, and remove them at the end
+of the session. Helpers that tests import live in `testsupport`, never here.
 """
 
 from __future__ import annotations
 
-import socket
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from testsupport.containers import Broker, ThrowawayContainer
+from testsupport.polling import wait_until
+
 ROOT = Path(__file__).parent
-TEST_LABEL = {"order-pipeline.tests": "integration"}
 
 
 def pytest_collection_modifyitems(items):
@@ -30,53 +31,6 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.integration)
         elif "/unit/" in path or path.startswith("contracts/"):
             item.add_marker(pytest.mark.unit)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_until(
-    predicate: Callable[[], object], *, timeout: float, interval: float = 0.2, what: str = ""
-) -> object:
-    """Poll `predicate` until it returns something truthy; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    last_error: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            result = predicate()
-            if result:
-                return result
-        except Exception as error:  # noqa: BLE001 - keep polling until the deadline
-            last_error = error
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}: {last_error!r}")
-
-
-class ThrowawayContainer:
-    def __init__(self, *, image: str, port: int, environment: dict[str, str]) -> None:
-        import docker
-
-        self.client = docker.from_env()
-        self.network = self.client.networks.create(f"pipeline-it-{uuid.uuid4().hex[:8]}", labels=TEST_LABEL)
-        self.host_port = free_port()  # fixed, so a restarted container keeps its address
-        self.container = self.client.containers.run(
-            image,
-            detach=True,
-            environment=environment,
-            ports={f"{port}/tcp": ("127.0.0.1", self.host_port)},
-            network=self.network.name,
-            labels=TEST_LABEL,
-        )
-
-    def restart(self) -> None:
-        self.container.restart(timeout=10)
-
-    def remove(self) -> None:
-        self.container.remove(force=True, v=True)
-        self.network.remove()
 
 
 @pytest.fixture(scope="session")
@@ -119,23 +73,6 @@ def database_url(postgres_server) -> Callable[..., str]:
         return url
 
     return create
-
-
-class Broker:
-    def __init__(self, container: ThrowawayContainer) -> None:
-        self.container = container
-        self.url = f"amqp://test:test@127.0.0.1:{container.host_port}/%2F"
-
-    def is_up(self) -> bool:
-        import pika
-
-        connection = pika.BlockingConnection(pika.URLParameters(self.url + "?socket_timeout=2"))
-        connection.close()
-        return True
-
-    def restart(self) -> None:
-        self.container.restart()
-        wait_until(self.is_up, timeout=90, interval=0.5, what="rabbitmq to come back")
 
 
 @pytest.fixture(scope="session")

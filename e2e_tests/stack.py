@@ -11,7 +11,7 @@ from typing import Any
 
 import requests
 
-from conftest import wait_until
+from testsupport.polling import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICES_WITHOUT_PORTS = (

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from conftest import wait_until
 from e2e_tests.stack import (
     containers,
     emails_to,
@@ -14,6 +13,7 @@ from e2e_tests.stack import (
     post_order,
     shipments,
 )
+from testsupport.polling import wait_until
 
 CONSUMERS = ("warehouse-worker", "notification-worker")
 ORDERS = 5

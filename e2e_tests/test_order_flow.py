@@ -6,7 +6,6 @@ import uuid
 
 import requests
 
-from conftest import wait_until
 from e2e_tests.stack import (
     URLS,
     emails_to,
@@ -21,6 +20,7 @@ from e2e_tests.stack import (
     sent_kinds,
     shipments,
 )
+from testsupport.polling import wait_until
 
 EVENTUAL = 60  # seconds: warehouse dispatches after 2 s, then two hops of events
 

@@ -8,7 +8,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
-from conftest import wait_until
 from e2e_tests.stack import (
     URLS,
     containers,
@@ -24,6 +23,7 @@ from e2e_tests.stack import (
     sent_kinds,
     shipments,
 )
+from testsupport.polling import wait_until
 
 
 def test_fifty_buyers_racing_for_ten_units_buy_exactly_ten():

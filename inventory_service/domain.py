@@ -295,7 +295,7 @@ def validate_order_id(*, order_id: Any, field: str = "order_id") -> str:
 
 def parse_reservation_request(*, body: Mapping[str, Any]) -> ReservationRequest:
     errors: list[FieldError] = []
-    order_id = body.get("order_id")
+    order_id: Any = body.get("order_id")  # JSON of any shape until checked below
     try:
         validate_order_id(order_id=order_id)
     except InvalidInput as invalid:
@@ -309,7 +309,8 @@ def parse_reservation_request(*, body: Mapping[str, Any]) -> ReservationRequest:
         if not isinstance(item, dict):
             errors.append(FieldError(field=f"items[{index}]", message="must be an object"))
             continue
-        sku, quantity = item.get("sku"), item.get("quantity")
+        sku: Any = item.get("sku")  # JSON of any shape until checked below
+        quantity: Any = item.get("quantity")
         if message := _sku_error(sku):
             errors.append(FieldError(field=f"items[{index}].sku", message=message))
         if message := _int_error(quantity, minimum=1, maximum=MAX_LINE_QUANTITY):
@@ -322,7 +323,9 @@ def parse_reservation_request(*, body: Mapping[str, Any]) -> ReservationRequest:
 
 def parse_product_spec(*, body: Mapping[str, Any]) -> ProductSpec:
     errors: list[FieldError] = []
-    name, price_cents, available = body.get("name"), body.get("price_cents"), body.get("available")
+    name: Any = body.get("name")  # JSON of any shape until checked below
+    price_cents: Any = body.get("price_cents")
+    available: Any = body.get("available")
     if not isinstance(name, str) or not name.strip() or len(name) > MAX_NAME_LENGTH:
         errors.append(
             FieldError(field="name", message=f"must be a non-empty string of at most {MAX_NAME_LENGTH}")

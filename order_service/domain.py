@@ -127,7 +127,7 @@ def parse_place_order(body: dict[str, Any]) -> PlaceOrder:
 
     if not _short_string(body.get("customer_id"), maximum=100):
         error("customer_id", "a non-empty string of at most 100 characters")
-    email = body.get("email")
+    email: Any = body.get("email")  # JSON of any shape until checked below
     if not (isinstance(email, str) and len(email) <= 254 and EMAIL_PATTERN.match(email)):
         error("email", "a valid email address")
     if not _short_string(body.get("payment_token"), maximum=100):
@@ -141,7 +141,8 @@ def parse_place_order(body: dict[str, Any]) -> PlaceOrder:
         if not isinstance(item, dict):
             error(f"items[{index}]", "an object with sku and quantity")
             continue
-        sku, quantity = item.get("sku"), item.get("quantity")
+        sku: Any = item.get("sku")  # JSON of any shape until checked below
+        quantity: Any = item.get("quantity")
         if not (isinstance(sku, str) and SKU_PATTERN.match(sku)):
             error(f"items[{index}].sku", "1 to 64 characters of letters, digits, '.', '_' or '-'")
         if not (_is_int(quantity) and 1 <= quantity <= MAX_QUANTITY):

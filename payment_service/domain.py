@@ -215,7 +215,7 @@ def _bounded_string(value: Any, *, maximum: int) -> bool:
 
 
 def parse_refund_request(*, body: Mapping[str, Any]) -> RefundRequest:
-    order_id = body.get("order_id")
+    order_id: Any = body.get("order_id")  # JSON of any shape until checked below
     if not _bounded_string(order_id, maximum=MAX_ORDER_ID_LENGTH):
         raise InvalidInput(
             [FieldError(field="order_id", message=f"must be a string of 1 to {MAX_ORDER_ID_LENGTH}")]
@@ -233,8 +233,10 @@ def validate_order_id_query(*, order_id: str) -> str:
 
 def parse_charge_request(*, body: Mapping[str, Any]) -> ChargeRequest:
     errors: list[FieldError] = []
-    order_id, amount_cents = body.get("order_id"), body.get("amount_cents")
-    currency, payment_token = body.get("currency"), body.get("payment_token")
+    order_id: Any = body.get("order_id")  # JSON of any shape until checked below
+    amount_cents: Any = body.get("amount_cents")
+    currency: Any = body.get("currency")
+    payment_token: Any = body.get("payment_token")
     if not _bounded_string(order_id, maximum=MAX_ORDER_ID_LENGTH):
         errors.append(FieldError(field="order_id", message=f"must be a string of 1 to {MAX_ORDER_ID_LENGTH}"))
     if not _is_int(amount_cents):

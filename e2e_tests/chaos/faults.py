@@ -17,7 +17,6 @@ import pika
 import requests
 import sqlalchemy as sa
 
-from conftest import wait_until
 from e2e_tests.stack import (
     AMQP_URL,
     ROOT,
@@ -29,6 +28,7 @@ from e2e_tests.stack import (
     wait_for_stack,
 )
 from messaging import topology
+from testsupport.polling import wait_until
 
 KNOWN_SERVICES = (
     "postgres",

@@ -18,12 +18,12 @@ from typing import Any
 
 import requests
 
-from conftest import wait_until
 from e2e_tests.chaos import faults
 from e2e_tests.chaos.driver import Catalog, OrderDriver, stock_catalog
 from e2e_tests.chaos.invariants import COLUMNS, Findings, check
 from e2e_tests.chaos.snapshot import Stores, read_full, wait_converged
 from e2e_tests.stack import URLS
+from testsupport.polling import wait_until
 
 MIN_INJECTIONS = 5
 CONVERGE_SECONDS = 120.0

@@ -7,9 +7,9 @@ last transition its status, its prices set, every Idempotency-Key pointing to it
 
 from __future__ import annotations
 
-from conftest import wait_until
 from e2e_tests.chaos import faults
 from e2e_tests.stack import URLS, get_json
+from testsupport.polling import wait_until
 
 INJECTIONS = 5
 

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import wait_until
 from inventory_service.api import HOLD_KEY, create_app
 from inventory_service.tests.integration.stock import put_product, reserve, stock
 from messaging.database import make_engine, upgrade_to_head
 from messaging.liveness import is_fresh
 from messaging.migrate import service_dir
+from testsupport.polling import wait_until
 
 ROOT = Path(__file__).resolve().parents[3]
 

@@ -9,13 +9,13 @@ import pika
 import pytest
 import sqlalchemy as sa
 
-from conftest import wait_until
 from messaging.broker import connection_parameters
 from messaging.database import make_engine
 from messaging.envelope import new_event
 from messaging.outbox import Outbox, outbox_table
 from messaging.relay import OutboxRelay
 from messaging.topology import declare_with_pika
+from testsupport.polling import wait_until
 
 outbox = Outbox(outbox_table(sa.MetaData()))
 

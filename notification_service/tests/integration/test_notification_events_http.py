@@ -6,12 +6,12 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from conftest import free_port
 from notification_service import db, handlers
 from notification_service.api import create_app
 from notification_service.mailer import SmtpMailer
 from notification_service.tests.fake_smtp import FakeSmtpServer
 from notification_service.tests.integration.conftest import event_of
+from testsupport.containers import free_port
 
 
 def mailer_on(port: int) -> SmtpMailer:

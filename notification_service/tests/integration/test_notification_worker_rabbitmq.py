@@ -14,11 +14,11 @@ import pika
 import pytest
 import sqlalchemy as sa
 
-from conftest import wait_until
 from messaging.broker import ConfirmedPublisher, connection_parameters
 from notification_service import db
 from notification_service.tests.fake_smtp import FakeSmtpServer
 from notification_service.tests.integration.conftest import event_of
+from testsupport.polling import wait_until
 
 ROOT = Path(__file__).resolve().parents[3]
 QUEUE = "notification.events"

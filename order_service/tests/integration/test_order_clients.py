@@ -10,7 +10,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from conftest import free_port, wait_until
 from order_service.clients import (
     ClientSettings,
     Declined,
@@ -18,6 +17,8 @@ from order_service.clients import (
     PaymentClient,
     ServiceClient,
 )
+from testsupport.containers import free_port
+from testsupport.polling import wait_until
 
 
 class Script:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import wait_until
 from order_service import handlers
 from order_service.tests.integration.conftest import (
     make_deps,
@@ -15,6 +14,7 @@ from order_service.tests.integration.conftest import (
     transitions,
 )
 from order_service.tests.integration.fakes import Crash, FakeInventory, FakePayment
+from testsupport.polling import wait_until
 
 
 def status_of(engine, order_id):

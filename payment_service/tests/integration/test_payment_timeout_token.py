@@ -12,9 +12,9 @@ import requests
 from flask import Flask
 from werkzeug.serving import make_server
 
-from conftest import wait_until
 from payment_service.api import DELAY_KEY, ENGINE_KEY, create_app
 from payment_service.tests.integration.charges import charge, stored_rows
+from testsupport.polling import wait_until
 
 DELAY = 3.0
 BODY = {"order_id": "order-slow", "amount_cents": 2500, "currency": "EUR", "payment_token": "tok_timeout"}

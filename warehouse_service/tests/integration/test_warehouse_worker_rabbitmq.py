@@ -14,10 +14,10 @@ import pika
 import pytest
 import sqlalchemy as sa
 
-from conftest import wait_until
 from contracts import validate_event
 from messaging.broker import ConfirmedPublisher, connection_parameters
 from messaging.topology import EVENTS_EXCHANGE
+from testsupport.polling import wait_until
 from warehouse_service import db
 from warehouse_service.tests.integration.conftest import order_cancelled, order_confirmed
 

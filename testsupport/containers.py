@@ -1,0 +1,63 @@
+"""Throwaway PostgreSQL/RabbitMQ containers (docker SDK) on free 127.0.0.1 ports, for integration tests.
+
+Every container and network carries `TEST_LABEL`, so leftovers of an interrupted run can be
+found and removed by label without touching anything else on the host.
+"""
+
+from __future__ import annotations
+
+import socket
+import uuid
+
+from testsupport.polling import wait_until
+
+TEST_LABEL = {"order-pipeline.tests": "integration"}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class ThrowawayContainer:
+    def __init__(self, *, image: str, port: int, environment: dict[str, str]) -> None:
+        import docker
+
+        self.client = docker.from_env()
+        self.network = self.client.networks.create(f"pipeline-it-{uuid.uuid4().hex[:8]}", labels=TEST_LABEL)
+        self.host_port = free_port()  # fixed, so a restarted container keeps its address
+        self.container = self.client.containers.run(
+            image,
+            detach=True,
+            environment=environment,
+            ports={f"{port}/tcp": ("127.0.0.1", self.host_port)},
+            network=self.network.name,
+            labels=TEST_LABEL,
+        )
+
+    def restart(self) -> None:
+        self.container.restart(timeout=10)
+
+    def remove(self) -> None:
+        self.container.remove(force=True, v=True)
+        self.network.remove()
+
+
+class Broker:
+    """A throwaway RabbitMQ with its AMQP URL; `restart` returns once it accepts connections again."""
+
+    def __init__(self, container: ThrowawayContainer) -> None:
+        self.container = container
+        self.url = f"amqp://test:test@127.0.0.1:{container.host_port}/%2F"
+
+    def is_up(self) -> bool:
+        import pika
+
+        connection = pika.BlockingConnection(pika.URLParameters(self.url + "?socket_timeout=2"))
+        connection.close()
+        return True
+
+    def restart(self) -> None:
+        self.container.restart()
+        wait_until(self.is_up, timeout=90, interval=0.5, what="rabbitmq to come back")
