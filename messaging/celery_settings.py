@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from celery.app.trace import LOG_RECEIVED, LOG_SUCCESS
 
@@ -59,10 +59,11 @@ class HideTicks(logging.Filter):
         self.task_names = frozenset(task_names)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.msg in (LOG_RECEIVED, LOG_SUCCESS):  # args: {"name": task, ...}
-            return record.args.get("name") not in self.task_names
-        if record.msg == BEAT_SENDING:  # args: (entry name, task)
-            return record.args[1] not in self.task_names
+        args = record.args
+        if record.msg in (LOG_RECEIVED, LOG_SUCCESS) and isinstance(args, Mapping):  # {"name": task, ...}
+            return args.get("name") not in self.task_names
+        if record.msg == BEAT_SENDING and isinstance(args, tuple):  # (entry name, task)
+            return args[1] not in self.task_names
         return True
 
 

@@ -15,11 +15,13 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import pika.exceptions
 import psycopg2
 import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.pool import PoolProxiedConnection
 
 from messaging.backoff import backoff_seconds
 from messaging.broker import ConfirmedPublisher
@@ -56,7 +58,7 @@ class OutboxRelay:
         # Test hook for the chaos suite: widens the publish-to-mark window so a kill lands in it.
         self.pause_before_mark_seconds = pause_before_mark_seconds
         self._publisher: ConfirmedPublisher | None = None
-        self._listener = None
+        self._listener: PoolProxiedConnection | None = None
 
     def relay_batch(self) -> int:
         """Publish one batch; returns how many rows the broker confirmed."""
@@ -101,10 +103,10 @@ class OutboxRelay:
         """Sleep until a NOTIFY from a committing writer, or idle_seconds at most."""
         if self._listener is None:
             self._listener = self.engine.raw_connection()
-            driver = self._listener.driver_connection
-            driver.autocommit = True
-            driver.cursor().execute(f"LISTEN {NOTIFY_CHANNEL}")
-        driver = self._listener.driver_connection
+            listening: Any = self._listener.driver_connection  # psycopg2's own connection
+            listening.autocommit = True
+            listening.cursor().execute(f"LISTEN {NOTIFY_CHANNEL}")
+        driver: Any = self._listener.driver_connection
         if select.select([driver], [], [], self.idle_seconds)[0]:
             driver.poll()
             driver.notifies.clear()

@@ -151,7 +151,7 @@ def install_error_handlers(app: Flask) -> None:
     def on_http_error(error: HTTPException):
         code = (error.name or "error").lower().replace(" ", "-")
         return problem_response(
-            Problem(status=error.code or 500, code=code, title=error.name, detail=error.description)
+            Problem(status=error.code or 500, code=code, title=error.name, detail=error.description or "")
         )
 
     @app.errorhandler(sa.exc.OperationalError)

@@ -69,7 +69,7 @@ def create_worker_app(
                 queue_name=event_queue, handle_batch=handle_batch, liveness_file=settings.liveness_file
             )
         )
-    app.service = service  # type: ignore[attr-defined]
+    app.service = service
     return app
 
 
