@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from flask import Blueprint, Flask, jsonify, request
 
 from inventory_service import handlers
-from inventory_service.config import DEFAULT_HOLD_SECONDS, settings_from_env
+from inventory_service.config import Settings, settings_from_env
 from inventory_service.domain import (
     IdempotencyKeyReused,
     IllegalTransition,
     InvalidIdempotencyKey,
     InvalidInput,
-    InventoryError,
     OutOfStock,
     Product,
     ProductNotFound,
@@ -35,51 +32,57 @@ from inventory_service.domain import (
     validate_sku,
 )
 from messaging.database import make_engine
-from messaging.settings import Role, pool_size
-from messaging.web import (
-    Problem,
-    database_check,
-    health_blueprint,
-    install_error_handlers,
-    json_body,
-    problem_response,
-)
-
-ENGINE_KEY = "inventory_engine"
-HOLD_KEY = "RESERVATION_HOLD_SECONDS"
+from messaging.settings import Role
+from messaging.web import ProblemTable, ProblemType, create_api, extension, field_errors, json_body
 
 products_api = Blueprint("products", __name__)
 reservations_api = Blueprint("reservations", __name__)
 
 
-def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
-    """`test_config` may carry DATABASE_URL or ENGINE, and RESERVATION_HOLD_SECONDS;
-    without DATABASE_URL or ENGINE, the settings come from the environment."""
-    config = dict(test_config or {})
-    engine = config.get("ENGINE")
-    if engine is None and not config.get("DATABASE_URL"):
-        settings = settings_from_env()
-        config["DATABASE_URL"] = settings.database_url
-        config.setdefault(HOLD_KEY, settings.reservation_hold_seconds)
-    config.setdefault(HOLD_KEY, DEFAULT_HOLD_SECONDS)
-    if engine is None:
-        engine = make_engine(
-            config["DATABASE_URL"],
-            pool_size=pool_size(Role.API, web_threads=int(os.environ.get("WEB_THREADS", "16"))),
-        )  # lazy: no connection until the first request
-    app = Flask(__name__)
-    app.config.update({key: value for key, value in config.items() if key != "ENGINE"})
-    app.extensions[ENGINE_KEY] = engine
-    install_error_handlers(app)
-    app.register_error_handler(InventoryError, _inventory_problem)
-    app.register_blueprint(health_blueprint(checks={"database": database_check(engine)}))
-    app.register_blueprint(products_api)
-    app.register_blueprint(reservations_api)
-    return app
+def _sku(error: OutOfStock | UnknownSku) -> dict[str, Any]:
+    return {"sku": error.sku}
+
+
+# The one place where domain words become stable problem codes. Flask answers with the entry
+# of the most specific class: the Reservation* transitions before their IllegalTransition.
+PROBLEMS: ProblemTable = {
+    InvalidInput: ProblemType(
+        422, "validation-error", "The request is invalid", extra=field_errors, detail=False
+    ),
+    InvalidIdempotencyKey: ProblemType(400, "invalid-idempotency-key", "The Idempotency-Key header is wrong"),
+    OutOfStock: ProblemType(409, "out-of-stock", "Not enough stock", extra=_sku),
+    UnknownSku: ProblemType(422, "unknown-sku", "Unknown SKU", extra=_sku),
+    ProductNotFound: ProblemType(404, "product-not-found", "No such product"),
+    ReservationNotFound: ProblemType(404, "reservation-not-found", "No such reservation"),
+    IdempotencyKeyReused: ProblemType(
+        422, "idempotency-key-reused", "This order was reserved with other items"
+    ),
+    ReservationReleased: ProblemType(409, "reservation-released", "The reservation was released"),
+    ReservationCommitted: ProblemType(409, "reservation-committed", "The reservation was committed"),
+    ReservationNotCommitted: ProblemType(
+        409, "reservation-not-committed", "The reservation is not committed"
+    ),
+    ReservationRestocked: ProblemType(409, "reservation-restocked", "The reservation was restocked"),
+    IllegalTransition: ProblemType(409, "illegal-transition", "The reservation cannot make this transition"),
+}
+
+
+def create_app(settings: Settings | None = None, *, engine: sa.Engine | None = None) -> Flask:
+    """`settings`: from the environment when None (gunicorn calls `create_app()`); `engine`:
+    a test's own (no connection is made until the first query either way)."""
+    settings = settings or settings_from_env()
+    engine = engine or make_engine(settings.database_url, pool_size=settings.pool_size(Role.API))
+    return create_api(
+        __name__,
+        engine=engine,
+        problems=PROBLEMS,
+        blueprints=[products_api, reservations_api],
+        extensions={"settings": settings},
+    )
 
 
 def _engine() -> sa.Engine:
-    return current_app.extensions[ENGINE_KEY]
+    return extension("engine")
 
 
 # --- products -------------------------------------------------------------------------------
@@ -113,7 +116,9 @@ def reserve():
         header=request.headers.get("Idempotency-Key"), order_id=reservation_request.order_id
     )
     outcome = handlers.reserve_stock(
-        engine=_engine(), request=reservation_request, hold_seconds=current_app.config[HOLD_KEY]
+        engine=_engine(),
+        request=reservation_request,
+        hold_seconds=extension("settings").reservation_hold_seconds,
     )
     if not outcome.created:
         return _reservation_json(outcome.reservation), 200
@@ -178,35 +183,3 @@ def _reservation_json(reservation: Reservation) -> dict[str, Any]:
         "expires_at": reservation.expires_at.isoformat() if reservation.expires_at else None,
         "release_reason": reservation.release_reason.value if reservation.release_reason else None,
     }
-
-
-def _inventory_problem(error: InventoryError) -> Response:
-    return problem_response(to_problem(error))
-
-
-# Most specific first: the Reservation* transitions below are all IllegalTransitions.
-PROBLEMS: tuple[tuple[type[InventoryError], int, str, str], ...] = (
-    (InvalidIdempotencyKey, 400, "invalid-idempotency-key", "The Idempotency-Key header is wrong"),
-    (OutOfStock, 409, "out-of-stock", "Not enough stock"),
-    (UnknownSku, 422, "unknown-sku", "Unknown SKU"),
-    (ProductNotFound, 404, "product-not-found", "No such product"),
-    (ReservationNotFound, 404, "reservation-not-found", "No such reservation"),
-    (IdempotencyKeyReused, 422, "idempotency-key-reused", "This order was reserved with other items"),
-    (ReservationReleased, 409, "reservation-released", "The reservation was released"),
-    (ReservationCommitted, 409, "reservation-committed", "The reservation was committed"),
-    (ReservationNotCommitted, 409, "reservation-not-committed", "The reservation is not committed"),
-    (ReservationRestocked, 409, "reservation-restocked", "The reservation was restocked"),
-    (IllegalTransition, 409, "illegal-transition", "The reservation cannot make this transition"),
-)
-
-
-def to_problem(error: InventoryError) -> Problem:
-    """The one place where domain words become stable problem codes."""
-    if isinstance(error, InvalidInput):
-        errors = [{"field": each.field, "message": each.message} for each in error.errors]
-        return Problem(status=422, code="validation-error", title="The request is invalid", errors=errors)
-    extra = {"sku": error.sku} if isinstance(error, OutOfStock | UnknownSku) else {}
-    for kind, status, code, title in PROBLEMS:
-        if isinstance(error, kind):
-            return Problem(status=status, code=code, title=title, detail=str(error), **extra)
-    return Problem(status=500, code="inventory-error", title="Unexpected inventory error", detail=str(error))

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Literal
 
 import sqlalchemy as sa
 
@@ -83,15 +85,9 @@ def reserve_stock(
 
 def commit_reservation(*, engine: sa.Engine, order_id: str) -> Reservation:
     with engine.begin() as connection:
-        current = db.find_reservation(connection, order_id=order_id, for_update=True)
-        if current is None:
-            raise ReservationNotFound(order_id=order_id)
-        target = commit_target(order_id=order_id, current=current.status)
-        if target is None:
-            return current
-        db.move_units(connection, units=units_by_sku(lines=current.lines), source="reserved", target="sold")
-        db.set_status(connection, order_ids=[order_id], status=target)
-        return _reload(connection, order_id=order_id)
+        return _transition(
+            connection, order_id=order_id, rule=commit_target, source="reserved", target="sold"
+        )
 
 
 def release_reservation(*, engine: sa.Engine, order_id: str) -> Reservation:
@@ -100,31 +96,45 @@ def release_reservation(*, engine: sa.Engine, order_id: str) -> Reservation:
     with engine.begin() as connection:
         if db.insert_tombstone(connection, order_id=order_id):
             return _reload(connection, order_id=order_id)
-        current = db.find_reservation(connection, order_id=order_id, for_update=True)
-        if current is None:
-            raise ReservationNotFound(order_id=order_id)
-        target = release_target(order_id=order_id, current=current.status)
-        if target is None:
-            return current
-        db.move_units(
-            connection, units=units_by_sku(lines=current.lines), source="reserved", target="available"
+        return _transition(
+            connection,
+            order_id=order_id,
+            rule=release_target,
+            source="reserved",
+            target="available",
+            release_reason=ReleaseReason.ORDER,
         )
-        db.set_status(connection, order_ids=[order_id], status=target, release_reason=ReleaseReason.ORDER)
-        return _reload(connection, order_id=order_id)
 
 
 def restock_reservation(*, engine: sa.Engine, order_id: str) -> Reservation:
     """An order cancelled after its stock was committed: its sold units go back on sale, once."""
     with engine.begin() as connection:
-        current = db.find_reservation(connection, order_id=order_id, for_update=True)
-        if current is None:
-            raise ReservationNotFound(order_id=order_id)
-        target = restock_target(order_id=order_id, current=current.status)
-        if target is None:
-            return current
-        db.move_units(connection, units=units_by_sku(lines=current.lines), source="sold", target="available")
-        db.set_status(connection, order_ids=[order_id], status=target)
-        return _reload(connection, order_id=order_id)
+        return _transition(
+            connection, order_id=order_id, rule=restock_target, source="sold", target="available"
+        )
+
+
+def _transition(
+    connection: sa.Connection,
+    *,
+    order_id: str,
+    rule: Callable[..., ReservationStatus | None],
+    source: Literal["reserved", "sold"],
+    target: Literal["sold", "available"],
+    release_reason: ReleaseReason | None = None,
+) -> Reservation:
+    """Commit, release and restock: the reservation is locked, `rule` (domain.py) names the
+    status it moves to, and its units move from the `source` column to the `target` one. A
+    transition that already happened changes nothing and answers the reservation as it is."""
+    current = db.find_reservation(connection, order_id=order_id, for_update=True)
+    if current is None:
+        raise ReservationNotFound(order_id=order_id)
+    status = rule(order_id=order_id, current=current.status)
+    if status is None:
+        return current
+    db.move_units(connection, units=units_by_sku(lines=current.lines), source=source, target=target)
+    db.set_status(connection, order_ids=[order_id], status=status, release_reason=release_reason)
+    return _reload(connection, order_id=order_id)
 
 
 def expire_reservations(*, engine: sa.Engine, now: datetime | None = None, limit: int = 100) -> list[str]:

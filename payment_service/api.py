@@ -2,27 +2,27 @@
 
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import Mapping
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from flask import Blueprint, Flask, jsonify, request
 
 from messaging.database import make_engine
-from messaging.settings import Role, pool_size
+from messaging.settings import Role
 from messaging.web import (
     Problem,
-    database_check,
-    health_blueprint,
-    install_error_handlers,
+    ProblemTable,
+    ProblemType,
+    create_api,
+    extension,
+    field_errors,
     json_body,
     problem_response,
     query_int,
 )
 from payment_service import handlers
-from payment_service.config import DEFAULT_TIMEOUT_TOKEN_DELAY_SECONDS, settings_from_env
+from payment_service.config import Settings, settings_from_env
 from payment_service.domain import (
     Gateway,
     IdempotencyKeyReused,
@@ -30,7 +30,6 @@ from payment_service.domain import (
     InvalidInput,
     OrderNotCharged,
     Payment,
-    PaymentError,
     PaymentNotFound,
     PaymentNotRefundable,
     PaymentStatus,
@@ -43,45 +42,47 @@ from payment_service.domain import (
     validate_order_id_query,
 )
 
-ENGINE_KEY = "payment_engine"
-GATEWAY_KEY = "payment_gateway"
-DELAY_KEY = "PAYMENT_TIMEOUT_TOKEN_DELAY_SECONDS"
-
 payments_api = Blueprint("payments", __name__)
 
+# The one place where domain words become stable problem codes (a declined charge is not an
+# error but an outcome: see declined_problem).
+PROBLEMS: ProblemTable = {
+    InvalidInput: ProblemType(
+        422, "validation-error", "The request is invalid", extra=field_errors, detail=False
+    ),
+    InvalidIdempotencyKey: ProblemType(400, "invalid-idempotency-key", "The Idempotency-Key header is wrong"),
+    IdempotencyKeyReused: ProblemType(
+        422, "idempotency-key-reused", "This order was charged with other parameters"
+    ),
+    PaymentNotFound: ProblemType(404, "payment-not-found", "No such payment"),
+    OrderNotCharged: ProblemType(404, "payment-not-found", "This order has no payment"),
+    PaymentNotRefundable: ProblemType(409, "payment-not-refundable", "This payment cannot be refunded"),
+}
 
-def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
-    """`test_config` may carry DATABASE_URL or ENGINE, GATEWAY (a domain.Gateway) and
-    PAYMENT_TIMEOUT_TOKEN_DELAY_SECONDS; without DATABASE_URL or ENGINE, the environment."""
-    config = dict(test_config or {})
-    engine = config.pop("ENGINE", None)
-    if engine is None and not config.get("DATABASE_URL"):
-        settings = settings_from_env()
-        config["DATABASE_URL"] = settings.database_url
-        config.setdefault(DELAY_KEY, settings.timeout_token_delay_seconds)
-    config.setdefault(DELAY_KEY, DEFAULT_TIMEOUT_TOKEN_DELAY_SECONDS)
-    if engine is None:
-        engine = make_engine(
-            config["DATABASE_URL"],
-            pool_size=pool_size(Role.API, web_threads=int(os.environ.get("WEB_THREADS", "16"))),
-        )  # lazy: no connection until the first request
-    app = Flask(__name__)
-    app.extensions[GATEWAY_KEY] = config.pop("GATEWAY", None) or SimulatedGateway()
-    app.extensions[ENGINE_KEY] = engine
-    app.config.update(config)
-    install_error_handlers(app)
-    app.register_error_handler(PaymentError, _payment_problem)
-    app.register_blueprint(health_blueprint(checks={"database": database_check(engine)}))
-    app.register_blueprint(payments_api)
-    return app
+
+def create_app(
+    settings: Settings | None = None, *, engine: sa.Engine | None = None, gateway: Gateway | None = None
+) -> Flask:
+    """`settings`: from the environment when None (gunicorn calls `create_app()`); `engine`:
+    a test's own (no connection is made until the first query either way); `gateway`: the
+    card processor, the simulated one when None."""
+    settings = settings or settings_from_env()
+    engine = engine or make_engine(settings.database_url, pool_size=settings.pool_size(Role.API))
+    return create_api(
+        __name__,
+        engine=engine,
+        problems=PROBLEMS,
+        blueprints=[payments_api],
+        extensions={"settings": settings, "gateway": gateway or SimulatedGateway()},
+    )
 
 
 def _engine() -> sa.Engine:
-    return current_app.extensions[ENGINE_KEY]
+    return extension("engine")
 
 
 def _gateway() -> Gateway:
-    return current_app.extensions[GATEWAY_KEY]
+    return extension("gateway")
 
 
 @payments_api.post("/charges")
@@ -94,7 +95,9 @@ def charge():
     payment = outcome.payment
     # The simulated slow gateway: the payment is committed, only the answer is late.
     delay = slow_answer_seconds(
-        payment=payment, replayed=outcome.replayed, delay_seconds=current_app.config[DELAY_KEY]
+        payment=payment,
+        replayed=outcome.replayed,
+        delay_seconds=extension("settings").timeout_token_delay_seconds,
     )
     if delay:
         time.sleep(delay)
@@ -158,27 +161,3 @@ def declined_problem(payment: Payment) -> Problem:
         decline_code=payment.decline_code,
         payment=payment_json(payment),
     )
-
-
-PROBLEMS: tuple[tuple[type[PaymentError], int, str, str], ...] = (
-    (InvalidIdempotencyKey, 400, "invalid-idempotency-key", "The Idempotency-Key header is wrong"),
-    (IdempotencyKeyReused, 422, "idempotency-key-reused", "This order was charged with other parameters"),
-    (PaymentNotFound, 404, "payment-not-found", "No such payment"),
-    (OrderNotCharged, 404, "payment-not-found", "This order has no payment"),
-    (PaymentNotRefundable, 409, "payment-not-refundable", "This payment cannot be refunded"),
-)
-
-
-def to_problem(error: PaymentError) -> Problem:
-    """The one place where domain words become stable problem codes."""
-    if isinstance(error, InvalidInput):
-        errors = [{"field": each.field, "message": each.message} for each in error.errors]
-        return Problem(status=422, code="validation-error", title="The request is invalid", errors=errors)
-    for kind, status, code, title in PROBLEMS:
-        if isinstance(error, kind):
-            return Problem(status=status, code=code, title=title, detail=str(error))
-    return Problem(status=500, code="payment-error", title="Unexpected payment error", detail=str(error))
-
-
-def _payment_problem(error: PaymentError) -> Response:
-    return problem_response(to_problem(error))

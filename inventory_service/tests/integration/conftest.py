@@ -9,15 +9,17 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
-from inventory_service.api import ENGINE_KEY, create_app
+from inventory_service.api import create_app
+from inventory_service.config import Settings
 
 
 @pytest.fixture
 def inventory_app(database_url) -> Iterator[Flask]:
-    app = create_app({"DATABASE_URL": database_url(migrate="inventory_service"), "TESTING": True})
+    app = create_app(Settings(database_url=database_url(migrate="inventory_service")))
+    app.testing = True
     yield app
     # Every test has its own database: free its pooled connections before the next one.
-    app.extensions[ENGINE_KEY].dispose()
+    app.extensions["engine"].dispose()
 
 
 @pytest.fixture
@@ -27,4 +29,4 @@ def inventory_client(inventory_app: Flask) -> FlaskClient:
 
 @pytest.fixture
 def inventory_engine(inventory_app: Flask) -> sa.Engine:
-    return inventory_app.extensions[ENGINE_KEY]
+    return inventory_app.extensions["engine"]

@@ -9,7 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from inventory_service import handlers
-from inventory_service.api import ENGINE_KEY, HOLD_KEY, create_app
+from inventory_service.api import create_app
+from inventory_service.config import Settings
 from inventory_service.tests.integration.stock import (
     assert_books_balance,
     put_product,
@@ -39,7 +40,9 @@ def stocked(inventory_client) -> int:
 
 
 def test_a_reservation_holds_for_the_configured_time(database_url):
-    app = create_app({"DATABASE_URL": database_url(migrate="inventory_service"), HOLD_KEY: 90})
+    app = create_app(
+        Settings(database_url=database_url(migrate="inventory_service"), reservation_hold_seconds=90)
+    )
     before = datetime.now(UTC)
 
     response = reserve(app.test_client(), order_id="order-1", items=[{"sku": "SKU-TEAPOT", "quantity": 1}])
@@ -47,7 +50,7 @@ def test_a_reservation_holds_for_the_configured_time(database_url):
     expires_at = datetime.fromisoformat(response.get_json()["expires_at"])
     assert before + timedelta(seconds=85) < expires_at < datetime.now(UTC) + timedelta(seconds=95)
     assert response.get_json()["release_reason"] is None
-    app.extensions[ENGINE_KEY].dispose()
+    app.extensions["engine"].dispose()
 
 
 def test_an_expired_hold_is_released_once_and_its_units_come_back(

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from inventory_service.api import create_app, to_problem
+from inventory_service.api import PROBLEMS, create_app
+from inventory_service.config import Settings
 from inventory_service.domain import (
     IllegalTransition,
+    InventoryError,
     OutOfStock,
     ReservationCommitted,
     ReservationNotCommitted,
@@ -18,11 +20,20 @@ from inventory_service.domain import (
 # Nothing listens on port 1: a request that reached the database would answer 503, not 4xx.
 UNREACHABLE = "postgresql+psycopg2://nobody:nothing@127.0.0.1:1/nowhere?connect_timeout=1"
 PROBLEM = "application/problem+json"
+SETTINGS = Settings(database_url=UNREACHABLE)
 
 
 @pytest.fixture
 def client():
-    return create_app({"DATABASE_URL": UNREACHABLE, "TESTING": True}).test_client()
+    app = create_app(SETTINGS)
+    app.testing = True
+    return app.test_client()
+
+
+def answer(error: InventoryError) -> dict:
+    """The problem the app answers when a view raises `error` (the entry of its own class: Flask
+    picks the most specific one, see messaging/tests/unit/test_service_kit.py)."""
+    return PROBLEMS[type(error)].problem(error).to_dict()
 
 
 def test_malformed_json_is_a_400_problem(client):
@@ -107,37 +118,45 @@ def test_readyz_reports_an_unreachable_database(client):
 
 
 def test_domain_errors_map_to_stable_codes():
-    out = to_problem(OutOfStock(sku="A")).to_dict()
-    unknown = to_problem(UnknownSku(sku="B")).to_dict()
-    committed = to_problem(
+    out = answer(OutOfStock(sku="A"))
+    unknown = answer(UnknownSku(sku="B"))
+    committed = answer(
         ReservationCommitted(
             order_id="o", current=ReservationStatus.COMMITTED, wanted=ReservationStatus.RELEASED
         )
     )
-    generic = to_problem(
+    generic = answer(
         IllegalTransition(order_id="o", current=ReservationStatus.RELEASED, wanted=ReservationStatus.RESERVED)
     )
 
     assert (out["status"], out["code"], out["sku"]) == (409, "out-of-stock", "A")
     assert (unknown["status"], unknown["code"], unknown["sku"]) == (422, "unknown-sku", "B")
-    assert (committed.status, committed.code) == (409, "reservation-committed")
-    assert (generic.status, generic.code) == (409, "illegal-transition")
+    assert (out["detail"], unknown["detail"]) == ("not enough stock of A", "no product B")
+    assert (committed["status"], committed["code"]) == (409, "reservation-committed")
+    assert (generic["status"], generic["code"]) == (409, "illegal-transition")
+
+
+def test_every_domain_error_has_its_problem():
+    def subclasses(kind: type) -> set[type]:
+        return {each for sub in kind.__subclasses__() for each in {sub} | subclasses(sub)}
+
+    assert subclasses(InventoryError) <= set(PROBLEMS)
 
 
 def test_restock_conflicts_map_to_stable_codes():
-    not_committed = to_problem(
+    not_committed = answer(
         ReservationNotCommitted(
             order_id="o", current=ReservationStatus.RESERVED, wanted=ReservationStatus.RESTOCKED
         )
     )
-    restocked = to_problem(
+    restocked = answer(
         ReservationRestocked(
             order_id="o", current=ReservationStatus.RESTOCKED, wanted=ReservationStatus.COMMITTED
         )
     )
 
-    assert (not_committed.status, not_committed.code) == (409, "reservation-not-committed")
-    assert (restocked.status, restocked.code) == (409, "reservation-restocked")
+    assert (not_committed["status"], not_committed["code"]) == (409, "reservation-not-committed")
+    assert (restocked["status"], restocked["code"]) == (409, "reservation-restocked")
 
 
 @pytest.mark.parametrize("header", [None, "restock:other", "reserve:o-1", "o-1"])
@@ -155,5 +174,5 @@ def test_the_hold_comes_from_the_environment(monkeypatch):
     monkeypatch.setenv("DATABASE_URL", UNREACHABLE)
     monkeypatch.setenv("RESERVATION_HOLD_SECONDS", "42")
 
-    assert create_app().config["RESERVATION_HOLD_SECONDS"] == 42.0
-    assert create_app({"DATABASE_URL": UNREACHABLE}).config["RESERVATION_HOLD_SECONDS"] == 600.0
+    assert create_app().extensions["settings"].reservation_hold_seconds == 42.0
+    assert create_app(SETTINGS).extensions["settings"].reservation_hold_seconds == 600.0

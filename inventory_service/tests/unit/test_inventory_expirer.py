@@ -1,12 +1,14 @@
-"""The expirer's loop without a database: backoff on database errors, liveness, stop."""
+"""The expirer without a database: its pass, its backoff, and how it is wired into
+messaging.runloop (whose generic behaviour is tested in messaging/tests/unit/test_service_kit.py)."""
 
 from __future__ import annotations
 
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from inventory_service.config import ConfigurationError, settings_from_env
-from inventory_service.expiry import BATCH_SIZE, MAX_BACKOFF_SECONDS, backoff_seconds, run_expirer
+from inventory_service.config import settings_from_env
+from inventory_service.expiry import BATCH_SIZE, MAX_BACKOFF_SECONDS, expire_once, retry_in, run_expirer
+from messaging.settings import ConfigurationError
 
 
 class CountingStop:
@@ -56,17 +58,14 @@ def test_database_errors_back_off_then_a_pass_resets_the_pace(tmp_path):
     assert checked == [False, False, False, True]  # touched only after a pass that worked
 
 
-def test_a_full_batch_goes_again_at_once():
-    stop = CountingStop(passes=2)
+def test_a_full_batch_goes_again_at_once_else_the_pass_waits_the_interval(caplog):
+    caplog.set_level("INFO", logger="inventory.expiry")
+    full = [f"o-{n}" for n in range(BATCH_SIZE)]
 
-    run_expirer(
-        sweep=scripted([f"o-{n}" for n in range(BATCH_SIZE)], []),
-        interval_seconds=5.0,
-        liveness_file=None,
-        stop=stop,
-    )
-
-    assert stop.waits == [0, 5.0]
+    assert expire_once(sweep=lambda: full, interval_seconds=5.0) == 0
+    assert expire_once(sweep=lambda: ["o-1"], interval_seconds=5.0) == 5.0
+    assert expire_once(sweep=lambda: [], interval_seconds=5.0) == 5.0
+    assert "released 1 expired reservation(s): o-1" in caplog.text
 
 
 def test_a_bug_is_not_swallowed():
@@ -79,8 +78,13 @@ def test_a_bug_is_not_swallowed():
         )
 
 
-def test_the_backoff_is_capped():
-    assert backoff_seconds(failures=30, interval_seconds=5.0) <= MAX_BACKOFF_SECONDS
+def test_the_backoff_grows_from_the_interval_with_jitter_and_is_capped():
+    assert all(1.0 <= retry_in(1, interval_seconds=1.0) <= 2.0 for _ in range(50))
+    assert all(2.0 <= retry_in(2, interval_seconds=1.0) <= 4.0 for _ in range(50))
+    assert all(
+        MAX_BACKOFF_SECONDS / 2 <= retry_in(30, interval_seconds=5.0) <= MAX_BACKOFF_SECONDS
+        for _ in range(50)
+    )
 
 
 def test_settings_have_defaults_and_refuse_nonsense():

@@ -6,8 +6,6 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
-from payment_service.api import ENGINE_KEY
-
 
 def charge(
     client: FlaskClient,
@@ -31,7 +29,7 @@ def charge(
 
 def stored_rows(app: Flask, *, order_id: str) -> list[tuple[str, str | None]]:
     """What the database holds, read around the API."""
-    with app.extensions[ENGINE_KEY].connect() as connection:
+    with app.extensions["engine"].connect() as connection:
         rows = connection.execute(
             sa.text("SELECT status, decline_code FROM payments WHERE order_id = :order_id"),
             {"order_id": order_id},

@@ -8,15 +8,17 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from payment_service.api import ENGINE_KEY, create_app
+from payment_service.api import create_app
+from payment_service.config import Settings
 
 
 @pytest.fixture
 def payment_app(database_url) -> Iterator[Flask]:
-    app = create_app({"DATABASE_URL": database_url(migrate="payment_service"), "TESTING": True})
+    app = create_app(Settings(database_url=database_url(migrate="payment_service")))
+    app.testing = True
     yield app
     # Every test has its own database: free its pooled connections before the next one.
-    app.extensions[ENGINE_KEY].dispose()
+    app.extensions["engine"].dispose()
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from payment_service import db
-from payment_service.api import ENGINE_KEY
 from payment_service.tests.integration.charges import charge
 
 
@@ -51,5 +50,5 @@ def test_readyz_checks_the_database(payment_client):
 
 
 def test_the_migrations_create_exactly_the_tables_db_py_declares(payment_app):
-    with payment_app.extensions[ENGINE_KEY].connect() as connection:
+    with payment_app.extensions["engine"].connect() as connection:
         assert compare_metadata(MigrationContext.configure(connection), db.metadata) == []

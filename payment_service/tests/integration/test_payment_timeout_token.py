@@ -12,7 +12,8 @@ import requests
 from flask import Flask
 from werkzeug.serving import make_server
 
-from payment_service.api import DELAY_KEY, ENGINE_KEY, create_app
+from payment_service.api import create_app
+from payment_service.config import Settings
 from payment_service.tests.integration.charges import charge, stored_rows
 from testsupport.polling import wait_until
 
@@ -23,9 +24,11 @@ KEY = {"Idempotency-Key": "charge:order-slow"}
 
 @pytest.fixture
 def slow_app(database_url) -> Iterator[Flask]:
-    app = create_app({"DATABASE_URL": database_url(migrate="payment_service"), DELAY_KEY: DELAY})
+    app = create_app(
+        Settings(database_url=database_url(migrate="payment_service"), timeout_token_delay_seconds=DELAY)
+    )
     yield app
-    app.extensions[ENGINE_KEY].dispose()
+    app.extensions["engine"].dispose()
 
 
 @contextmanager

@@ -4,25 +4,37 @@ from __future__ import annotations
 
 import pytest
 
-from payment_service.api import DELAY_KEY, create_app, to_problem
-from payment_service.config import ConfigurationError, settings_from_env
+from messaging.settings import ConfigurationError
+from payment_service.api import PROBLEMS, create_app
+from payment_service.config import Settings, settings_from_env
 from payment_service.domain import (
     IdempotencyKeyReused,
     OrderNotCharged,
+    PaymentError,
     PaymentNotFound,
     PaymentNotRefundable,
     PaymentStatus,
+    SimulatedGateway,
 )
 
 # Nothing listens on port 1: a request that reached the database would answer 503, not 4xx.
 UNREACHABLE = "postgresql+psycopg2://nobody:nothing@127.0.0.1:1/nowhere?connect_timeout=1"
 PROBLEM = "application/problem+json"
+SETTINGS = Settings(database_url=UNREACHABLE)
 BODY = {"order_id": "o-1", "amount_cents": 1500, "currency": "EUR", "payment_token": "tok_visa"}
 
 
 @pytest.fixture
 def client():
-    return create_app({"DATABASE_URL": UNREACHABLE, "TESTING": True}).test_client()
+    app = create_app(SETTINGS)
+    app.testing = True
+    return app.test_client()
+
+
+def answer(error: PaymentError) -> dict:
+    """The problem the app answers when a view raises `error` (the entry of its own class: Flask
+    picks the most specific one, see messaging/tests/unit/test_service_kit.py)."""
+    return PROBLEMS[type(error)].problem(error).to_dict()
 
 
 def test_malformed_json_is_a_400_problem(client):
@@ -86,15 +98,23 @@ def test_a_request_that_needs_the_database_gets_a_503_when_it_is_down(client):
 
 
 def test_domain_errors_map_to_stable_codes():
-    reused = to_problem(IdempotencyKeyReused(order_id="o-1"))
-    missing = to_problem(PaymentNotFound(payment_id="p-1"))
-    not_charged = to_problem(OrderNotCharged(order_id="o-1"))
-    declined = to_problem(PaymentNotRefundable(order_id="o-1", status=PaymentStatus.DECLINED))
+    reused = answer(IdempotencyKeyReused(order_id="o-1"))
+    missing = answer(PaymentNotFound(payment_id="p-1"))
+    not_charged = answer(OrderNotCharged(order_id="o-1"))
+    declined = answer(PaymentNotRefundable(order_id="o-1", status=PaymentStatus.DECLINED))
 
-    assert (reused.status, reused.code) == (422, "idempotency-key-reused")
-    assert (missing.status, missing.code) == (404, "payment-not-found")
-    assert (not_charged.status, not_charged.code) == (404, "payment-not-found")
-    assert (declined.status, declined.code) == (409, "payment-not-refundable")
+    assert (reused["status"], reused["code"]) == (422, "idempotency-key-reused")
+    assert (missing["status"], missing["code"], missing["detail"]) == (
+        404,
+        "payment-not-found",
+        "no payment p-1",
+    )
+    assert (not_charged["status"], not_charged["code"]) == (404, "payment-not-found")
+    assert (declined["status"], declined["code"]) == (409, "payment-not-refundable")
+
+
+def test_every_domain_error_has_its_problem():
+    assert set(PaymentError.__subclasses__()) <= set(PROBLEMS)
 
 
 @pytest.mark.parametrize("header", [None, "refund:o-2", "charge:o-1", "o-1"])
@@ -135,8 +155,18 @@ def test_the_timeout_token_delay_comes_from_the_environment(monkeypatch):
     monkeypatch.setenv("DATABASE_URL", UNREACHABLE)
     monkeypatch.setenv("PAYMENT_TIMEOUT_TOKEN_DELAY_SECONDS", "1.5")
 
-    assert create_app().config[DELAY_KEY] == 1.5
-    assert create_app({"DATABASE_URL": UNREACHABLE}).config[DELAY_KEY] == 5.0
+    assert create_app().extensions["settings"].timeout_token_delay_seconds == 1.5
+    assert create_app(SETTINGS).extensions["settings"].timeout_token_delay_seconds == 5.0
+
+
+def test_the_gateway_is_the_simulated_one_unless_given():
+    class Refusing:
+        def charge(self, *, request):
+            raise AssertionError("not called here")
+
+    refusing = Refusing()
+    assert isinstance(create_app(SETTINGS).extensions["gateway"], SimulatedGateway)
+    assert create_app(SETTINGS, gateway=refusing).extensions["gateway"] is refusing
 
 
 def test_settings_default_and_refuse_a_bad_delay():
