@@ -31,8 +31,6 @@ from inventory_service.domain import (
     validate_order_id,
     validate_sku,
 )
-from messaging.database import make_engine
-from messaging.settings import Role
 from messaging.web import ProblemTable, ProblemType, create_api, extension, field_errors, json_body
 
 products_api = Blueprint("products", __name__)
@@ -70,14 +68,12 @@ PROBLEMS: ProblemTable = {
 def create_app(settings: Settings | None = None, *, engine: sa.Engine | None = None) -> Flask:
     """`settings`: from the environment when None (gunicorn calls `create_app()`); `engine`:
     a test's own (no connection is made until the first query either way)."""
-    settings = settings or settings_from_env()
-    engine = engine or make_engine(settings.database_url, pool_size=settings.pool_size(Role.API))
     return create_api(
         __name__,
+        settings=settings or settings_from_env(),
         engine=engine,
         problems=PROBLEMS,
         blueprints=[products_api, reservations_api],
-        extensions={"settings": settings},
     )
 
 

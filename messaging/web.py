@@ -11,7 +11,9 @@ import sqlalchemy as sa
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from messaging.database import make_engine
 from messaging.envelope import Envelope, MalformedEvent, envelope_from_json
+from messaging.settings import ProcessSettings, Role
 
 PROBLEM_BASE = "https://order-pipeline.example/problems/"
 PROBLEM_CONTENT_TYPE = "application/problem+json"
@@ -86,18 +88,20 @@ def install_problems(app: Flask, table: ProblemTable) -> None:
 def create_api(
     import_name: str,
     *,
-    engine: sa.Engine,
+    settings: ProcessSettings,
+    engine: sa.Engine | None = None,
     problems: ProblemTable,
     blueprints: Iterable[Blueprint],
     extensions: Mapping[str, Any] | None = None,
 ) -> Flask:
-    """The part of every service's `create_app(settings)` that is the same: error handlers
-    (problem+json for everything), the service's problem table, /healthz and /readyz (its
-    database), its blueprints, and what its views need in `app.extensions` (the engine as
-    "engine"; see `extension()`)."""
+    """The part of every service's `create_app(settings)` that is the same: the engine (a
+    test's own, or one pooled for an API process), error handlers (problem+json for
+    everything), the service's problem table, /healthz and /readyz (its database), its
+    blueprints. Views reach `extension("settings")`, `extension("engine")` and whatever
+    else the service put in `extensions`."""
+    engine = engine or make_engine(settings.database_url, pool_size=settings.pool_size(Role.API))
     app = Flask(import_name)
-    app.extensions["engine"] = engine
-    app.extensions.update(extensions or {})
+    app.extensions.update(extensions or {}, settings=settings, engine=engine)
     install_error_handlers(app)
     install_problems(app, problems)
     app.register_blueprint(health_blueprint(checks={"database": database_check(engine)}))

@@ -8,8 +8,6 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Blueprint, Flask, jsonify, request
 
-from messaging.database import make_engine
-from messaging.settings import Role
 from messaging.web import (
     Problem,
     ProblemTable,
@@ -66,14 +64,13 @@ def create_app(
     """`settings`: from the environment when None (gunicorn calls `create_app()`); `engine`:
     a test's own (no connection is made until the first query either way); `gateway`: the
     card processor, the simulated one when None."""
-    settings = settings or settings_from_env()
-    engine = engine or make_engine(settings.database_url, pool_size=settings.pool_size(Role.API))
     return create_api(
         __name__,
+        settings=settings or settings_from_env(),
         engine=engine,
         problems=PROBLEMS,
         blueprints=[payments_api],
-        extensions={"settings": settings, "gateway": gateway or SimulatedGateway()},
+        extensions={"gateway": gateway or SimulatedGateway()},
     )
 
 

@@ -6,9 +6,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from flask import Blueprint, Flask, current_app, jsonify, request
 
-from messaging.database import make_engine
 from messaging.envelope import PoisonEvent
-from messaging.settings import Role
 from messaging.web import (
     Problem,
     ProblemTable,
@@ -43,14 +41,12 @@ PROBLEMS: ProblemTable = {
 def create_app(settings: Settings | None = None, *, engine: sa.Engine | None = None) -> Flask:
     """`settings`: from the environment when None (gunicorn calls `create_app()`); `engine`:
     a test's own (no connection is made until the first query either way)."""
-    settings = settings or settings_from_env()
-    engine = engine or make_engine(settings.database_url, pool_size=settings.pool_size(Role.API))
     return create_api(
         __name__,
+        settings=settings or settings_from_env(),
         engine=engine,
         problems=PROBLEMS,
         blueprints=[shipments, events],
-        extensions={"settings": settings},
     )
 
 
