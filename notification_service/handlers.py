@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 import sqlalchemy as sa
 
+from messaging.backoff import backoff_seconds
 from messaging.envelope import Envelope, PoisonEvent
 from notification_service import db
 from notification_service.domain import (
@@ -33,18 +34,9 @@ EnqueueSends = Callable[[list[str]], None]
 SEND_CHUNK = 3  # notifications per send task: fewer publishes, yet a burst spreads over the pool
 
 
-def handle_event(*, engine: sa.Engine, envelope: Envelope, enqueue_sends: EnqueueSends) -> None:
-    handle_events(engine=engine, envelopes=[envelope], enqueue_sends=enqueue_sends)
-
-
 def handle_events(*, engine: sa.Engine, envelopes: list[Envelope], enqueue_sends: EnqueueSends) -> None:
-    """The consumer step's handler: record (and commit) first, in one transaction for all
-    the events, then ask tasks to send."""
-    drafts = [(envelope, draft) for envelope in envelopes if (draft := _draft(envelope)) is not None]
-    if not drafts:
-        return
-    with engine.begin() as connection:
-        ids = _record_all(connection, drafts)
+    """The consumer step's handler: record (and commit) first, then ask tasks to send."""
+    ids = record_notifications(engine=engine, envelopes=envelopes)
     for start in range(0, len(ids), SEND_CHUNK):
         try:
             enqueue_sends(ids[start : start + SEND_CHUNK])
@@ -53,16 +45,17 @@ def handle_events(*, engine: sa.Engine, envelopes: list[Envelope], enqueue_sends
             return
 
 
-def record_notification(*, engine: sa.Engine, envelope: Envelope) -> str | None:
-    """Records a PENDING notification; returns its id, or None when the event type is not
-    one customers hear about, this event (inbox) or this order+kind was already recorded,
-    or later news about the order makes it wrong (a confirmation after the cancellation)."""
-    draft = _draft(envelope)
-    if draft is None:
-        return None
+def record_notifications(*, engine: sa.Engine, envelopes: list[Envelope]) -> list[str]:
+    """Records a PENDING notification per event, in one transaction for all of them; returns
+    the ids of those recorded. An event makes none when its type is not one customers hear
+    about, when it (inbox) or its order+kind was already recorded, or when later news about
+    the order makes it wrong (a confirmation after the cancellation). Every event is read
+    first, so a poison one fails the batch before any transaction."""
+    drafts = [(envelope, draft) for envelope in envelopes if (draft := _draft(envelope)) is not None]
+    if not drafts:
+        return []
     with engine.begin() as connection:
-        ids = _record_all(connection, [(envelope, draft)])
-    return ids[0] if ids else None
+        return _record_all(connection, drafts)
 
 
 def _draft(envelope: Envelope) -> NotificationDraft | None:
@@ -96,11 +89,6 @@ def _record(connection: sa.Connection, draft: NotificationDraft) -> str | None:
 # > SEND_CHUNK sends at the SMTP timeout (3 x 10 s) + every retry of recording SENT (~24 s)
 SEND_LEASE_SECONDS = 60.0
 RECORD_SENT_ATTEMPTS = 8
-
-
-def send_notification(*, engine: sa.Engine, mailer: Mailer, notification_id: str) -> bool:
-    """False when there was nothing to send (already sent, unknown, or another sender has it)."""
-    return send_notifications(engine=engine, mailer=mailer, notification_ids=[notification_id]) == 1
 
 
 def send_notifications(*, engine: sa.Engine, mailer: Mailer, notification_ids: list[str]) -> int:
@@ -147,7 +135,8 @@ def _record_sent(engine: sa.Engine, notification_ids: list[str]) -> None:
         except sa.exc.OperationalError as error:
             if attempt == RECORD_SENT_ATTEMPTS - 1:
                 raise
-            delay = min(8.0, 0.25 * 2**attempt)  # the mail is out: wait for the database, don't resend
+            # The mail is out: wait for the database, don't resend.
+            delay = backoff_seconds(attempt, first=0.25, cap=8.0)
             log.warning(
                 "notifications %s sent; recording it failed (%r), again in %.1fs",
                 notification_ids,
