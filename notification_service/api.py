@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import smtplib
+from typing import Any
 
 import sqlalchemy as sa
 from flask import Blueprint, Flask, current_app, jsonify, request
@@ -24,6 +25,7 @@ from messaging.web import (
 )
 from notification_service import handlers
 from notification_service.config import Settings, settings_from_env
+from notification_service.domain import Notification
 from notification_service.handlers import Mailer
 from notification_service.mailer import SmtpMailer
 
@@ -70,7 +72,20 @@ def list_notifications():
             errors=[{"field": "order_id", "message": f"must be 1 to {MAX_ORDER_ID_LENGTH} characters"}],
         )
     limit = query_int("limit", default=100, minimum=1, maximum=500)
-    return jsonify(handlers.list_notifications(engine=_engine(), order_id=order_id, limit=limit))
+    found = handlers.list_notifications(engine=_engine(), order_id=order_id, limit=limit)
+    return jsonify([notification_json(notification) for notification in found])
+
+
+def notification_json(notification: Notification) -> dict[str, Any]:
+    return {
+        "id": notification.notification_id,
+        "order_id": notification.order_id,
+        "kind": notification.kind.value,
+        "to": notification.recipient,
+        "status": notification.status.value,
+        "created_at": notification.created_at.isoformat(),
+        "sent_at": None if notification.sent_at is None else notification.sent_at.isoformat(),
+    }
 
 
 @events.post("/events")

@@ -8,7 +8,7 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import Protocol
 
 import sqlalchemy as sa
 
@@ -18,6 +18,7 @@ from notification_service import db
 from notification_service.domain import (
     SUPERSEDED_BY,
     InvalidEvent,
+    Notification,
     NotificationDraft,
     draft_notification,
     message_id,
@@ -107,16 +108,17 @@ def send_notifications(*, engine: sa.Engine, mailer: Mailer, notification_ids: l
         )
     sent: list[str] = []
     try:
-        for row in claimed:
+        for each in claimed:
+            draft = each.draft
             mailer.send(
-                to=row.recipient,
-                subject=row.subject,
-                body=row.body,
-                message_id=message_id(order_id=row.order_id, kind=row.kind),
+                to=draft.recipient,
+                subject=draft.email.subject,
+                body=draft.email.body,
+                message_id=message_id(order_id=draft.order_id, kind=draft.kind),
             )
-            sent.append(row.id)
+            sent.append(each.notification_id)
     except Exception:
-        unsent = [row.id for row in claimed[len(sent) :]]
+        unsent = [each.notification_id for each in claimed[len(sent) :]]
         with contextlib.suppress(sa.exc.SQLAlchemyError), engine.begin() as connection:
             db.release_claims(connection, notification_ids=unsent)  # let a retry resend soon
         raise
@@ -154,6 +156,6 @@ def pending_notification_ids(*, engine: sa.Engine, older_than_seconds: float, li
         )
 
 
-def list_notifications(*, engine: sa.Engine, order_id: str | None, limit: int) -> list[dict[str, Any]]:
+def list_notifications(*, engine: sa.Engine, order_id: str | None, limit: int) -> list[Notification]:
     with engine.connect() as connection:
         return db.select_notifications(connection, order_id=order_id, limit=limit)
