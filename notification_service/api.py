@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-import os
+import math
 import smtplib
 from typing import Any
 
@@ -12,29 +12,53 @@ from flask import Blueprint, Flask, current_app, jsonify, request
 
 from messaging.database import make_engine
 from messaging.envelope import Envelope, PoisonEvent
-from messaging.settings import Role, pool_size
+from messaging.settings import Role
 from messaging.web import (
     Problem,
-    database_check,
+    ProblemTable,
+    ProblemType,
+    create_api,
     envelope_body,
-    health_blueprint,
-    install_error_handlers,
+    extension,
     problem_response,
     query_int,
 )
 from notification_service import handlers
 from notification_service.config import Settings, settings_from_env
+from notification_service.domain import Notification
+from notification_service.handlers import Mailer
 from notification_service.mailer import SmtpMailer
 
 MAX_ORDER_ID_LENGTH = 100
-# The worker's resend sweep looks for PENDING rows every 10 s (celery_app.RESEND_EVERY_SECONDS).
-MAIL_RETRY_AFTER_SECONDS = 10
 notifications = Blueprint("notifications", __name__)
 events = Blueprint("events", __name__)
 
+PROBLEMS: ProblemTable = {
+    PoisonEvent: ProblemType(
+        422, "invalid-event", "The event's data is invalid"
+    ),  # what the consumer dead-letters
+}
+
+
+def create_app(
+    settings: Settings | None = None, *, engine: sa.Engine | None = None, mailer: Mailer | None = None
+) -> Flask:
+    """`settings`: from the environment when None (gunicorn calls `create_app()`); `engine`
+    and `mailer` (anything with the mailer's send()): a test's own. Nothing connects until
+    the first query or the first email."""
+    settings = settings or settings_from_env()
+    engine = engine or make_engine(settings.database_url, pool_size=settings.pool_size(Role.API))
+    return create_api(
+        __name__,
+        engine=engine,
+        problems=PROBLEMS,
+        blueprints=[notifications, events],
+        extensions={"settings": settings, "mailer": mailer or SmtpMailer.from_settings(settings)},
+    )
+
 
 def _engine() -> sa.Engine:
-    return current_app.extensions["notification_engine"]
+    return extension("engine")
 
 
 @notifications.get("/notifications")
@@ -48,7 +72,20 @@ def list_notifications():
             errors=[{"field": "order_id", "message": f"must be 1 to {MAX_ORDER_ID_LENGTH} characters"}],
         )
     limit = query_int("limit", default=100, minimum=1, maximum=500)
-    return jsonify(handlers.list_notifications(engine=_engine(), order_id=order_id, limit=limit))
+    found = handlers.list_notifications(engine=_engine(), order_id=order_id, limit=limit)
+    return jsonify([notification_json(notification) for notification in found])
+
+
+def notification_json(notification: Notification) -> dict[str, Any]:
+    return {
+        "id": notification.notification_id,
+        "order_id": notification.order_id,
+        "kind": notification.kind.value,
+        "to": notification.recipient,
+        "status": notification.status.value,
+        "created_at": notification.created_at.isoformat(),
+        "sent_at": None if notification.sent_at is None else notification.sent_at.isoformat(),
+    }
 
 
 @events.post("/events")
@@ -57,69 +94,36 @@ def receive_event():
     request instead of through a task: the synchronous design waits for the email. A repeated
     event id records nothing (inbox) and answers 200 with notification_id null."""
     envelope = envelope_body()
-    notification_id = _record(envelope)
-    sent = False
-    if notification_id is not None:
-        try:
-            sent = handlers.send_notification(
-                engine=_engine(),
-                mailer=current_app.extensions["notification_mailer"],
-                notification_id=notification_id,
-            )
-        except (smtplib.SMTPException, OSError) as error:
-            # The notification is committed and stays PENDING: the worker's resend sweep sends
-            # it once SMTP is back. Posting the event again would change nothing (inbox).
-            current_app.logger.warning("notification %s not sent: %r", notification_id, error)
-            return problem_response(
-                Problem(
-                    status=503,
-                    code="mail-unavailable",
-                    title="The mail server is unavailable; the notification will be sent later",
-                    event_id=envelope.id,
-                    notification_id=notification_id,
-                ),
-                {"Retry-After": str(MAIL_RETRY_AFTER_SECONDS)},
-            )
-    return {"event_id": envelope.id, "notification_id": notification_id, "sent": sent}
-
-
-def _record(envelope: Envelope) -> str | None:
+    recorded = _record(envelope)
+    if not recorded:
+        return {"event_id": envelope.id, "notification_id": None, "sent": False}
+    [notification_id] = recorded
     try:
-        return handlers.record_notification(engine=_engine(), envelope=envelope)
-    except PoisonEvent as error:  # what the consumer dead-letters
-        raise _invalid_event(str(error)) from error
+        sent = handlers.send_notifications(
+            engine=_engine(), mailer=extension("mailer"), notification_ids=recorded
+        )
+    except (smtplib.SMTPException, OSError) as error:
+        # The notification is committed and stays PENDING: the worker's resend sweep sends
+        # it once SMTP is back. Posting the event again would change nothing (inbox).
+        current_app.logger.warning("notification %s not sent: %r", notification_id, error)
+        come_back = math.ceil(extension("settings").resend_every_seconds)
+        return problem_response(
+            Problem(
+                status=503,
+                code="mail-unavailable",
+                title="The mail server is unavailable; the notification will be sent later",
+                event_id=envelope.id,
+                notification_id=notification_id,
+            ),
+            {"Retry-After": str(come_back)},
+        )
+    return {"event_id": envelope.id, "notification_id": notification_id, "sent": sent == 1}
+
+
+def _record(envelope: Envelope) -> list[str]:
+    try:
+        return handlers.record_notifications(engine=_engine(), envelopes=[envelope])
     except (ValueError, sa.exc.DataError) as error:
         # A value PostgreSQL cannot store (a NUL character): rolled back, nothing recorded.
         current_app.logger.warning("event %s refused by the database: %s", envelope.id, error)
-        raise _invalid_event("the event holds a value that cannot be stored") from error
-
-
-def _invalid_event(detail: str) -> Problem:
-    return Problem(status=422, code="invalid-event", title="The event's data is invalid", detail=detail)
-
-
-def create_app(test_config: dict[str, Any] | None = None) -> Flask:
-    """`test_config` may carry DATABASE_URL or ENGINE, and MAILER (anything with the mailer's
-    send()); without DATABASE_URL or ENGINE, the settings come from the environment."""
-    app = Flask(__name__)
-    config = dict(test_config or {})
-    engine = config.get("ENGINE")
-    if engine is None and not config.get("DATABASE_URL"):
-        settings = settings_from_env(os.environ)
-        config["DATABASE_URL"] = settings.database_url
-        config.setdefault("MAILER", SmtpMailer.from_settings(settings))
-    if engine is None:
-        engine = make_engine(
-            config["DATABASE_URL"],
-            pool_size=pool_size(Role.API, web_threads=int(os.environ.get("WEB_THREADS", "16"))),
-        )
-    app.config.update(config)
-    app.extensions["notification_engine"] = engine
-    # A test that sends nothing may pass no MAILER: this one connects only when it sends.
-    mailer = config.get("MAILER") or SmtpMailer.from_settings(Settings(database_url=""))
-    app.extensions["notification_mailer"] = mailer
-    install_error_handlers(app)
-    app.register_blueprint(health_blueprint(checks={"database": database_check(engine)}))
-    app.register_blueprint(notifications)
-    app.register_blueprint(events)
-    return app
+        raise PoisonEvent("the event holds a value that cannot be stored") from error

@@ -6,69 +6,65 @@ Run: celery -A notification_service.celery_app worker -B --without-gossip --with
 
 from __future__ import annotations
 
-from functools import lru_cache
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 from celery import Celery
-from celery.signals import worker_process_init
 
-from messaging.celery_settings import hide_periodic_ticks, reliable_settings
-from messaging.consumer import event_consumer_step
 from messaging.database import make_engine
 from messaging.envelope import Envelope
+from messaging.settings import Role
+from messaging.worker import PerProcess, create_worker_app, worker_entry_point
 from notification_service import handlers
-from notification_service.config import settings_from_env
+from notification_service.config import Settings, settings_from_env
 from notification_service.mailer import SmtpMailer
 
 EVENT_QUEUE = "notification.events"
 TASK_QUEUE = "notification.tasks"
 SEND_TASK = "notification_service.tasks.send_notifications"
 RESEND_TASK = "notification_service.tasks.resend_pending_notifications"
-RESEND_EVERY_SECONDS = 10.0
-RESEND_OLDER_THAN_SECONDS = 15.0  # younger rows are most likely still in the queue or being retried
-
-settings = settings_from_env()
 
 
-@lru_cache(maxsize=1)
-def engine() -> sa.Engine:
-    return make_engine(settings.database_url, pool_size=2)  # created on first use: no connection at import
+@dataclass(frozen=True)
+class Worker:
+    """What the consumer step and the tasks use (`task.app.service`)."""
+
+    settings: Settings
+    engine: PerProcess[sa.Engine]
+    # One per process: it keeps its SMTP connection open between emails. A pool child drops
+    # the parent's (without closing it) and opens its own.
+    mailer: PerProcess[SmtpMailer]
 
 
-@lru_cache(maxsize=1)
-def mailer() -> SmtpMailer:  # one per process: it keeps its SMTP connection open between emails
-    return SmtpMailer.from_settings(settings)
+def create_worker(settings: Settings) -> Celery:
+    worker = Worker(
+        settings=settings,
+        engine=PerProcess(
+            lambda: make_engine(settings.database_url, pool_size=settings.pool_size(Role.WORKER)),
+            forget=lambda engine: engine.dispose(close=False),
+        ),
+        mailer=PerProcess(lambda: SmtpMailer.from_settings(settings)),
+    )
+
+    def enqueue_sends(notification_ids: list[str]) -> None:
+        app.send_task(SEND_TASK, args=[notification_ids])
+
+    def on_events(envelopes: list[Envelope]) -> None:
+        handlers.handle_events(engine=worker.engine(), envelopes=envelopes, enqueue_sends=enqueue_sends)
+
+    app = create_worker_app(
+        "notification_service",
+        settings=settings,
+        task_queue=TASK_QUEUE,
+        include=["notification_service.tasks"],
+        beat_schedule={
+            "resend-pending-notifications": {"task": RESEND_TASK, "schedule": settings.resend_every_seconds}
+        },
+        event_queue=EVENT_QUEUE,
+        handle_batch=on_events,
+        service=worker,
+    )
+    return app
 
 
-@worker_process_init.connect
-def _forget_parent_connections(**_: object) -> None:
-    # A pool child forked after the main process used the engine must not reuse (or
-    # close) the parent's sockets: drop them without closing, as SQLAlchemy advises.
-    if engine.cache_info().currsize:
-        engine().dispose(close=False)
-    mailer.cache_clear()
-
-
-def enqueue_sends(notification_ids: list[str]) -> None:
-    # Imported here, not at the top: tasks.py imports this module for `app`.
-    from notification_service.tasks import send_notifications_task
-
-    send_notifications_task.delay(notification_ids)
-
-
-def on_events(envelopes: list[Envelope]) -> None:
-    handlers.handle_events(engine=engine(), envelopes=envelopes, enqueue_sends=enqueue_sends)
-
-
-app = Celery("notification_service", include=["notification_service.tasks"])
-app.conf.update(reliable_settings(broker_url=settings.broker_url, task_queue=TASK_QUEUE))
-app.conf.beat_schedule = {
-    "resend-pending-notifications": {
-        "task": RESEND_TASK,
-        "schedule": RESEND_EVERY_SECONDS,
-    }
-}
-hide_periodic_ticks(app.conf.beat_schedule)
-app.steps["consumer"].add(
-    event_consumer_step(queue_name=EVENT_QUEUE, handle_batch=on_events, liveness_file=settings.liveness_file)
-)
+__getattr__ = worker_entry_point(lambda: create_worker(settings_from_env()))

@@ -1,29 +1,35 @@
-"""The notification service's settings: read from the environment at the composition roots only."""
+"""The notification service's settings, read from the environment by its composition roots."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from messaging.settings import Env, ProcessSettings
 
-@dataclass(frozen=True)
-class Settings:
-    database_url: str
-    broker_url: str = "amqp://guest:guest@rabbitmq:5672/%2F"
+
+@dataclass(frozen=True, kw_only=True)
+class Settings(ProcessSettings):
     smtp_host: str = "maildev"
     smtp_port: int = 1025
     mail_from: str = "orders@order-pipeline.local"
-    liveness_file: str = "/tmp/alive"
+    # The worker's sweep for PENDING notifications whose send was lost or gave up; the API
+    # tells a client to come back after one period when SMTP is down.
+    resend_every_seconds: float = 10.0
+    resend_older_than_seconds: float = 15.0  # younger rows are most likely queued or being retried
 
 
-def settings_from_env(environ: Mapping[str, str] = os.environ) -> Settings:
-    defaults = Settings(database_url="")
+def settings_from_env(environ: Mapping[str, str] | None = None) -> Settings:
+    env = Env(environ)
     return Settings(
-        database_url=environ["DATABASE_URL"],
-        broker_url=environ.get("BROKER_URL", defaults.broker_url),
-        smtp_host=environ.get("SMTP_HOST", defaults.smtp_host),
-        smtp_port=int(environ.get("SMTP_PORT", defaults.smtp_port)),
-        mail_from=environ.get("MAIL_FROM", defaults.mail_from),
-        liveness_file=environ.get("LIVENESS_FILE", defaults.liveness_file),
+        **env.process(),
+        smtp_host=env.text("SMTP_HOST", Settings.smtp_host),
+        smtp_port=env.integer("SMTP_PORT", Settings.smtp_port, minimum=1, maximum=65_535),
+        mail_from=env.text("MAIL_FROM", Settings.mail_from),
+        resend_every_seconds=env.seconds(
+            "RESEND_EVERY_SECONDS", Settings.resend_every_seconds, minimum=0.1, maximum=3600
+        ),
+        resend_older_than_seconds=env.seconds(
+            "RESEND_OLDER_THAN_SECONDS", Settings.resend_older_than_seconds
+        ),
     )

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 
 from messaging.inbox import Inbox, inbox_table
-from notification_service.domain import NotificationDraft, NotificationKind, NotificationStatus
+from notification_service.domain import (
+    ClaimedNotification,
+    Email,
+    Notification,
+    NotificationDraft,
+    NotificationKind,
+    NotificationStatus,
+)
 
 metadata = sa.MetaData()
 
@@ -40,7 +46,15 @@ notifications = sa.Table(
 )
 inbox = Inbox(inbox_table(metadata))
 
-PUBLIC_COLUMNS = ("id", "order_id", "kind", "recipient", "status", "created_at", "sent_at")
+PUBLIC_COLUMNS = (
+    notifications.c.id,
+    notifications.c.order_id,
+    notifications.c.kind,
+    notifications.c.recipient,
+    notifications.c.status,
+    notifications.c.created_at,
+    notifications.c.sent_at,
+)
 
 
 def insert_notification(connection: sa.Connection, *, notification_id: str, draft: NotificationDraft) -> bool:
@@ -69,11 +83,23 @@ _EXISTS = sa.select(sa.literal(1)).where(
 
 def claim_pending(
     connection: sa.Connection, *, notification_ids: list[str], lease_seconds: float
-) -> list[sa.Row]:
+) -> list[ClaimedNotification]:
     """Takes those still PENDING for sending, unless another sender claimed them within the
     lease. Committed before the mail goes out: no lock or transaction is held across SMTP."""
-    claimed = connection.execute(_CLAIM, {"ids": notification_ids, "lease_seconds": lease_seconds})
-    return sorted(claimed, key=lambda row: notification_ids.index(row.id))  # in the order asked
+    rows = connection.execute(_CLAIM, {"ids": notification_ids, "lease_seconds": lease_seconds})
+    claimed = [
+        ClaimedNotification(
+            notification_id=row.id,
+            draft=NotificationDraft(
+                order_id=row.order_id,
+                kind=NotificationKind(row.kind),
+                recipient=row.recipient,
+                email=Email(subject=row.subject, body=row.body),
+            ),
+        )
+        for row in rows
+    ]
+    return sorted(claimed, key=lambda each: notification_ids.index(each.notification_id))  # as asked
 
 
 def release_claims(connection: sa.Connection, *, notification_ids: list[str]) -> None:
@@ -127,20 +153,19 @@ def select_pending_ids(connection: sa.Connection, *, older_than: timedelta, limi
 
 def select_notifications(
     connection: sa.Connection, *, order_id: str | None, limit: int
-) -> list[dict[str, Any]]:
-    query = sa.select(*(notifications.c[name] for name in PUBLIC_COLUMNS)).order_by(
-        notifications.c.created_at.desc(), notifications.c.id
-    )
+) -> list[Notification]:
+    query = sa.select(*PUBLIC_COLUMNS).order_by(notifications.c.created_at.desc(), notifications.c.id)
     if order_id is not None:
         query = query.where(notifications.c.order_id == order_id)
-    return [_public(row) for row in connection.execute(query.limit(limit)).mappings()]
-
-
-def _public(row: sa.RowMapping) -> dict[str, Any]:
-    shown = {name: _iso(row[name]) for name in PUBLIC_COLUMNS}
-    shown["to"] = shown.pop("recipient")
-    return shown
-
-
-def _iso(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, datetime) else value
+    return [
+        Notification(
+            notification_id=row.id,
+            order_id=row.order_id,
+            kind=NotificationKind(row.kind),
+            recipient=row.recipient,
+            status=NotificationStatus(row.status),
+            created_at=row.created_at,
+            sent_at=row.sent_at,
+        )
+        for row in connection.execute(query.limit(limit))
+    ]

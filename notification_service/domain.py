@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -61,6 +62,27 @@ class NotificationDraft:
     kind: NotificationKind
     recipient: str
     email: Email
+
+
+@dataclass(frozen=True)
+class Notification:
+    """A notification as the service keeps it (the email's text aside)."""
+
+    notification_id: str
+    order_id: str
+    kind: NotificationKind
+    recipient: str
+    status: NotificationStatus
+    created_at: datetime
+    sent_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ClaimedNotification:
+    """A PENDING notification a sender has claimed: what it mails."""
+
+    notification_id: str
+    draft: NotificationDraft
 
 
 def kind_for(event_type: str) -> NotificationKind | None:

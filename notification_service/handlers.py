@@ -8,15 +8,17 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import Protocol
 
 import sqlalchemy as sa
 
+from messaging.backoff import backoff_seconds
 from messaging.envelope import Envelope, PoisonEvent
 from notification_service import db
 from notification_service.domain import (
     SUPERSEDED_BY,
     InvalidEvent,
+    Notification,
     NotificationDraft,
     draft_notification,
     message_id,
@@ -33,18 +35,9 @@ EnqueueSends = Callable[[list[str]], None]
 SEND_CHUNK = 3  # notifications per send task: fewer publishes, yet a burst spreads over the pool
 
 
-def handle_event(*, engine: sa.Engine, envelope: Envelope, enqueue_sends: EnqueueSends) -> None:
-    handle_events(engine=engine, envelopes=[envelope], enqueue_sends=enqueue_sends)
-
-
 def handle_events(*, engine: sa.Engine, envelopes: list[Envelope], enqueue_sends: EnqueueSends) -> None:
-    """The consumer step's handler: record (and commit) first, in one transaction for all
-    the events, then ask tasks to send."""
-    drafts = [(envelope, draft) for envelope in envelopes if (draft := _draft(envelope)) is not None]
-    if not drafts:
-        return
-    with engine.begin() as connection:
-        ids = _record_all(connection, drafts)
+    """The consumer step's handler: record (and commit) first, then ask tasks to send."""
+    ids = record_notifications(engine=engine, envelopes=envelopes)
     for start in range(0, len(ids), SEND_CHUNK):
         try:
             enqueue_sends(ids[start : start + SEND_CHUNK])
@@ -53,16 +46,17 @@ def handle_events(*, engine: sa.Engine, envelopes: list[Envelope], enqueue_sends
             return
 
 
-def record_notification(*, engine: sa.Engine, envelope: Envelope) -> str | None:
-    """Records a PENDING notification; returns its id, or None when the event type is not
-    one customers hear about, this event (inbox) or this order+kind was already recorded,
-    or later news about the order makes it wrong (a confirmation after the cancellation)."""
-    draft = _draft(envelope)
-    if draft is None:
-        return None
+def record_notifications(*, engine: sa.Engine, envelopes: list[Envelope]) -> list[str]:
+    """Records a PENDING notification per event, in one transaction for all of them; returns
+    the ids of those recorded. An event makes none when its type is not one customers hear
+    about, when it (inbox) or its order+kind was already recorded, or when later news about
+    the order makes it wrong (a confirmation after the cancellation). Every event is read
+    first, so a poison one fails the batch before any transaction."""
+    drafts = [(envelope, draft) for envelope in envelopes if (draft := _draft(envelope)) is not None]
+    if not drafts:
+        return []
     with engine.begin() as connection:
-        ids = _record_all(connection, [(envelope, draft)])
-    return ids[0] if ids else None
+        return _record_all(connection, drafts)
 
 
 def _draft(envelope: Envelope) -> NotificationDraft | None:
@@ -98,11 +92,6 @@ SEND_LEASE_SECONDS = 60.0
 RECORD_SENT_ATTEMPTS = 8
 
 
-def send_notification(*, engine: sa.Engine, mailer: Mailer, notification_id: str) -> bool:
-    """False when there was nothing to send (already sent, unknown, or another sender has it)."""
-    return send_notifications(engine=engine, mailer=mailer, notification_ids=[notification_id]) == 1
-
-
 def send_notifications(*, engine: sa.Engine, mailer: Mailer, notification_ids: list[str]) -> int:
     """Sends each PENDING one of them once and records it SENT; returns how many it sent.
 
@@ -119,16 +108,17 @@ def send_notifications(*, engine: sa.Engine, mailer: Mailer, notification_ids: l
         )
     sent: list[str] = []
     try:
-        for row in claimed:
+        for each in claimed:
+            draft = each.draft
             mailer.send(
-                to=row.recipient,
-                subject=row.subject,
-                body=row.body,
-                message_id=message_id(order_id=row.order_id, kind=row.kind),
+                to=draft.recipient,
+                subject=draft.email.subject,
+                body=draft.email.body,
+                message_id=message_id(order_id=draft.order_id, kind=draft.kind),
             )
-            sent.append(row.id)
+            sent.append(each.notification_id)
     except Exception:
-        unsent = [row.id for row in claimed[len(sent) :]]
+        unsent = [each.notification_id for each in claimed[len(sent) :]]
         with contextlib.suppress(sa.exc.SQLAlchemyError), engine.begin() as connection:
             db.release_claims(connection, notification_ids=unsent)  # let a retry resend soon
         raise
@@ -147,7 +137,8 @@ def _record_sent(engine: sa.Engine, notification_ids: list[str]) -> None:
         except sa.exc.OperationalError as error:
             if attempt == RECORD_SENT_ATTEMPTS - 1:
                 raise
-            delay = min(8.0, 0.25 * 2**attempt)  # the mail is out: wait for the database, don't resend
+            # The mail is out: wait for the database, don't resend.
+            delay = backoff_seconds(attempt, first=0.25, cap=8.0)
             log.warning(
                 "notifications %s sent; recording it failed (%r), again in %.1fs",
                 notification_ids,
@@ -165,6 +156,6 @@ def pending_notification_ids(*, engine: sa.Engine, older_than_seconds: float, li
         )
 
 
-def list_notifications(*, engine: sa.Engine, order_id: str | None, limit: int) -> list[dict[str, Any]]:
+def list_notifications(*, engine: sa.Engine, order_id: str | None, limit: int) -> list[Notification]:
     with engine.connect() as connection:
         return db.select_notifications(connection, order_id=order_id, limit=limit)

@@ -3,6 +3,9 @@ and POST /events, the HTTP binding of the events the worker consumes (ORDER_FLOW
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 import sqlalchemy as sa
 from flask import Blueprint, Flask, current_app, jsonify, request
 
@@ -18,7 +21,7 @@ from messaging.web import (
 )
 from warehouse_service import handlers
 from warehouse_service.config import Settings, settings_from_env
-from warehouse_service.domain import CancelOutcome, ShipmentNotFound
+from warehouse_service.domain import CancelOutcome, Shipment, ShipmentNotFound
 
 MAX_ORDER_ID_LENGTH = 100
 shipments = Blueprint("shipments", __name__)
@@ -57,33 +60,23 @@ def _engine() -> sa.Engine:
 @shipments.get("/shipments")
 def list_shipments():
     order_id = request.args.get("order_id")
-    if order_id is not None and not 1 <= len(order_id) <= MAX_ORDER_ID_LENGTH:
-        raise Problem(
-            status=422,
-            code="validation-error",
-            title="The query is invalid",
-            errors=[{"field": "order_id", "message": f"must be 1 to {MAX_ORDER_ID_LENGTH} characters"}],
-        )
+    if order_id is not None:
+        _check_order_id(order_id, title="The query is invalid")
     limit = query_int("limit", default=100, minimum=1, maximum=500)
-    return jsonify(handlers.list_shipments(engine=_engine(), order_id=order_id, limit=limit))
+    found = handlers.list_shipments(engine=_engine(), order_id=order_id, limit=limit)
+    return jsonify([shipment_json(shipment) for shipment in found])
 
 
 @shipments.get("/shipments/<shipment_id>")
 def get_shipment(shipment_id: str):
-    return handlers.get_shipment(engine=_engine(), shipment_id=shipment_id)
+    return shipment_json(handlers.get_shipment(engine=_engine(), shipment_id=shipment_id))
 
 
 @shipments.post("/shipments/<order_id>/cancel")
 def cancel_shipment(order_id: str):
     """For the order service, before it cancels an order: 200 and the shipment (CANCELLED, also
     when none existed yet: a late order.confirmed then ships nothing), or 409 once dispatched."""
-    if not 1 <= len(order_id) <= MAX_ORDER_ID_LENGTH:
-        raise Problem(
-            status=422,
-            code="validation-error",
-            title="The request is invalid",
-            errors=[{"field": "order_id", "message": f"must be 1 to {MAX_ORDER_ID_LENGTH} characters"}],
-        )
+    _check_order_id(order_id, title="The request is invalid")
     expected = f"cancel:{order_id}"
     if request.headers.get("Idempotency-Key") != expected:
         raise Problem(
@@ -95,9 +88,40 @@ def cancel_shipment(order_id: str):
     outcome, shipment = handlers.cancel_shipment_now(engine=_engine(), order_id=order_id)
     if outcome is CancelOutcome.TOO_LATE:
         raise Problem(
-            status=409, code="shipment-dispatched", title="The shipment already left", shipment=shipment
+            status=409,
+            code="shipment-dispatched",
+            title="The shipment already left",
+            shipment=shipment_json(shipment),
         )
-    return shipment
+    return shipment_json(shipment)
+
+
+def _check_order_id(order_id: str, *, title: str) -> None:
+    if not 1 <= len(order_id) <= MAX_ORDER_ID_LENGTH:
+        raise Problem(
+            status=422,
+            code="validation-error",
+            title=title,
+            errors=[{"field": "order_id", "message": f"must be 1 to {MAX_ORDER_ID_LENGTH} characters"}],
+        )
+
+
+def shipment_json(shipment: Shipment) -> dict[str, Any]:
+    """A shipment as GET /shipments shows it (and the cancel call answers)."""
+    return {
+        "id": shipment.shipment_id,
+        "order_id": shipment.order_id,
+        "status": shipment.status.value,
+        "email": shipment.email,
+        "items": [line.to_dict() for line in shipment.lines],
+        "created_at": shipment.created_at.isoformat(),
+        "dispatched_at": _iso(shipment.dispatched_at),
+        "cancelled_at": _iso(shipment.cancelled_at),
+    }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
 
 
 @events.post("/events")

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB, insert
 
 from messaging.inbox import Inbox, inbox_table
 from messaging.outbox import Outbox, outbox_table
-from warehouse_service.domain import CancelledOrder, DispatchedShipment, ShipmentRequest, ShipmentStatus
+from warehouse_service.domain import (
+    CancelledOrder,
+    DispatchedShipment,
+    Shipment,
+    ShipmentLine,
+    ShipmentRequest,
+    ShipmentStatus,
+)
 
 metadata = sa.MetaData()
 
@@ -43,14 +49,14 @@ inbox = Inbox(inbox_table(metadata))
 outbox = Outbox(outbox_table(metadata))
 
 SHIPMENT_COLUMNS = (
-    "id",
-    "order_id",
-    "status",
-    "email",
-    "items",
-    "created_at",
-    "dispatched_at",
-    "cancelled_at",
+    shipments.c.id,
+    shipments.c.order_id,
+    shipments.c.status,
+    shipments.c.email,
+    shipments.c["items"],  # not .c.items: that is the collection's method
+    shipments.c.created_at,
+    shipments.c.dispatched_at,
+    shipments.c.cancelled_at,
 )
 
 
@@ -169,24 +175,26 @@ def mark_due_shipments_dispatched(connection: sa.Connection, *, limit: int) -> l
     ]
 
 
-def select_shipments(connection: sa.Connection, *, order_id: str | None, limit: int) -> list[dict[str, Any]]:
-    query = sa.select(*(shipments.c[name] for name in SHIPMENT_COLUMNS)).order_by(
-        shipments.c.created_at.desc(), shipments.c.id
-    )
+def select_shipments(connection: sa.Connection, *, order_id: str | None, limit: int) -> list[Shipment]:
+    query = sa.select(*SHIPMENT_COLUMNS).order_by(shipments.c.created_at.desc(), shipments.c.id)
     if order_id is not None:
         query = query.where(shipments.c.order_id == order_id)
-    return [_public(row) for row in connection.execute(query.limit(limit)).mappings()]
+    return [_shipment(row) for row in connection.execute(query.limit(limit))]
 
 
-def select_shipment(connection: sa.Connection, *, shipment_id: str) -> dict[str, Any] | None:
-    query = sa.select(*(shipments.c[name] for name in SHIPMENT_COLUMNS)).where(shipments.c.id == shipment_id)
-    row = connection.execute(query).mappings().first()
-    return None if row is None else _public(row)
+def select_shipment(connection: sa.Connection, *, shipment_id: str) -> Shipment | None:
+    row = connection.execute(sa.select(*SHIPMENT_COLUMNS).where(shipments.c.id == shipment_id)).first()
+    return None if row is None else _shipment(row)
 
 
-def _public(row: sa.RowMapping) -> dict[str, Any]:
-    return {name: _iso(row[name]) for name in SHIPMENT_COLUMNS}
-
-
-def _iso(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, datetime) else value
+def _shipment(row: sa.Row) -> Shipment:
+    return Shipment(
+        shipment_id=row.id,
+        order_id=row.order_id,
+        status=ShipmentStatus(row.status),
+        email=row.email,
+        lines=tuple(ShipmentLine(sku=item["sku"], quantity=item["quantity"]) for item in row.items),
+        created_at=row.created_at,
+        dispatched_at=row.dispatched_at,
+        cancelled_at=row.cancelled_at,
+    )

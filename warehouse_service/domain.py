@@ -63,6 +63,21 @@ class CancelledOrder:
 
 
 @dataclass(frozen=True)
+class Shipment:
+    """A shipment as the warehouse keeps it. A CANCELLED one with no lines is a tombstone: the
+    order was cancelled before its order.confirmed arrived."""
+
+    shipment_id: str
+    order_id: str
+    status: ShipmentStatus
+    email: str
+    lines: tuple[ShipmentLine, ...]
+    created_at: datetime
+    dispatched_at: datetime | None = None
+    cancelled_at: datetime | None = None
+
+
+@dataclass(frozen=True)
 class DispatchedShipment:
     shipment_id: str
     order_id: str

@@ -20,6 +20,7 @@ from warehouse_service.domain import (
     CancelOutcome,
     DispatchedShipment,
     InvalidOrderEvent,
+    Shipment,
     ShipmentNotFound,
     ShipmentRequest,
     cancel_outcome,
@@ -31,17 +32,13 @@ from warehouse_service.domain import (
 log = logging.getLogger(__name__)
 
 
-def handle_event(*, engine: sa.Engine, envelope: Envelope, dispatch_delay_seconds: float) -> None:
-    """The consumer step's handler: acts on order.confirmed and order.cancelled, acks
-    anything else unread (a binding added later must not dead-letter events the warehouse
-    has no use for)."""
-    handle_events(engine=engine, envelopes=[envelope], dispatch_delay_seconds=dispatch_delay_seconds)
-
-
 def handle_events(*, engine: sa.Engine, envelopes: list[Envelope], dispatch_delay_seconds: float) -> None:
-    """Several events in one transaction, in their order: all take effect or none does.
-    Every event is read first, so a poison one fails the batch before any transaction; a
-    run of order.confirmed events is written with one statement per table."""
+    """The consumer step's handler (and POST /events'): acts on order.confirmed and
+    order.cancelled, skips anything else unread (a binding added later must not dead-letter
+    events the warehouse has no use for). Several events in one transaction, in their order:
+    all take effect or none does. Every event is read first, so a poison one fails the batch
+    before any transaction; a run of order.confirmed events is written with one statement
+    per table."""
     readings = [(envelope, reading) for envelope in envelopes if (reading := _read(envelope)) is not None]
     if not readings:
         return
@@ -52,24 +49,6 @@ def handle_events(*, engine: sa.Engine, envelopes: list[Envelope], dispatch_dela
                     _cancel_for_event(connection, envelope=envelope, order=order)
             else:
                 _create_all(connection, list(run), dispatch_delay_seconds=dispatch_delay_seconds)
-
-
-def create_shipment(*, engine: sa.Engine, envelope: Envelope, dispatch_delay_seconds: float) -> str | None:
-    """Records a PENDING shipment for an order.confirmed event; returns its id, or None
-    when this event (inbox) or this order (unique order_id) was already handled."""
-    request = _read(envelope)
-    with engine.begin() as connection:
-        created = _create_all(
-            connection, [(envelope, request)], dispatch_delay_seconds=dispatch_delay_seconds
-        )
-    return created.get(request.order_id)
-
-
-def cancel_shipment(*, engine: sa.Engine, envelope: Envelope) -> CancelOutcome | None:
-    """order.cancelled: see `_cancel`. None when this event was already handled (inbox)."""
-    order = _read(envelope)
-    with engine.begin() as connection:
-        return _cancel_for_event(connection, envelope=envelope, order=order)
 
 
 def _read(envelope: Envelope) -> ShipmentRequest | CancelledOrder | None:
@@ -90,9 +69,8 @@ def _create_all(
     confirmed: list[tuple[Envelope, ShipmentRequest]],
     *,
     dispatch_delay_seconds: float,
-) -> dict[str, str]:
-    """PENDING shipments for the events not handled before (inbox) whose order has none yet;
-    returns {order_id: shipment_id} of those created."""
+) -> None:
+    """PENDING shipments for the events not handled before (inbox) whose order has none yet."""
     first_time = db.inbox.first_deliveries(
         connection, [(envelope.id, envelope.type) for envelope, _ in confirmed]
     )
@@ -105,18 +83,15 @@ def _create_all(
     for shipment in new:
         if shipment.shipment_id not in created:
             log.info("order %s already has a shipment (maybe a cancelled one)", shipment.request.order_id)
-    return {s.request.order_id: s.shipment_id for s in new if s.shipment_id in created}
 
 
-def _cancel_for_event(
-    connection: sa.Connection, *, envelope: Envelope, order: CancelledOrder
-) -> CancelOutcome | None:
-    if not db.inbox.first_delivery(connection, message_id=envelope.id, event_type=envelope.type):
-        return None
-    return _cancel(connection, order=order, correlation_id=envelope.correlationid)
+def _cancel_for_event(connection: sa.Connection, *, envelope: Envelope, order: CancelledOrder) -> None:
+    """order.cancelled: see `_cancel`; nothing when this event was already handled (inbox)."""
+    if db.inbox.first_delivery(connection, message_id=envelope.id, event_type=envelope.type):
+        _cancel(connection, order=order, correlation_id=envelope.correlationid)
 
 
-def cancel_shipment_now(*, engine: sa.Engine, order_id: str) -> tuple[CancelOutcome, dict]:
+def cancel_shipment_now(*, engine: sa.Engine, order_id: str) -> tuple[CancelOutcome, Shipment]:
     """POST /shipments/{order_id}/cancel: the same decision, answered to the order service
     before it calls the order cancelled; returns the outcome and the shipment as it is now."""
     with engine.begin() as connection:
@@ -165,7 +140,7 @@ def shipment_dispatched_event(shipment: DispatchedShipment) -> Envelope:
     )
 
 
-def get_shipment(*, engine: sa.Engine, shipment_id: str) -> dict:
+def get_shipment(*, engine: sa.Engine, shipment_id: str) -> Shipment:
     with engine.connect() as connection:
         shipment = db.select_shipment(connection, shipment_id=shipment_id)
     if shipment is None:
@@ -173,6 +148,6 @@ def get_shipment(*, engine: sa.Engine, shipment_id: str) -> dict:
     return shipment
 
 
-def list_shipments(*, engine: sa.Engine, order_id: str | None, limit: int) -> list[dict]:
+def list_shipments(*, engine: sa.Engine, order_id: str | None, limit: int) -> list[Shipment]:
     with engine.connect() as connection:
         return db.select_shipments(connection, order_id=order_id, limit=limit)

@@ -9,8 +9,10 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
+from messaging.envelope import Envelope
 from notification_service import db, handlers
 from notification_service.api import create_app
+from notification_service.config import Settings
 from notification_service.tests.integration.conftest import event_of
 
 
@@ -43,6 +45,17 @@ class MailerFailingAfter(RecordingMailer):
         super().send(**email)
 
 
+def record(engine: sa.Engine, envelope: Envelope) -> str | None:
+    """One event through the batch handler: the id of its new notification, or None."""
+    [notification_id] = handlers.record_notifications(engine=engine, envelopes=[envelope]) or [None]
+    return notification_id
+
+
+def send(engine: sa.Engine, mailer, notification_id: str | None) -> bool:
+    """True when it was sent now (False: already sent, unknown, or another sender has it)."""
+    return handlers.send_notifications(engine=engine, mailer=mailer, notification_ids=[notification_id]) == 1
+
+
 def rows(engine: sa.Engine, *where) -> list[sa.Row]:
     with engine.connect() as connection:
         return connection.execute(sa.select(db.notifications).where(*where)).all()
@@ -55,8 +68,8 @@ def test_the_migration_creates_exactly_the_tables_db_py_declares(engine):
 
 def test_recording_the_same_event_twice_makes_one_notification(engine):
     envelope = event_of("order.confirmed")
-    first = handlers.record_notification(engine=engine, envelope=envelope)
-    assert handlers.record_notification(engine=engine, envelope=envelope) is None
+    first = record(engine, envelope)
+    assert record(engine, envelope) is None
     [row] = rows(engine)
     assert (row.id, row.kind, row.recipient, row.status, row.attempts) == (
         first,
@@ -71,22 +84,22 @@ def test_recording_the_same_event_twice_makes_one_notification(engine):
 def test_another_event_saying_the_same_thing_makes_no_second_notification(engine):
     first = event_of("order.rejected")
     again = event_of("order.rejected", order_id=first.data["order_id"])
-    assert handlers.record_notification(engine=engine, envelope=first) is not None
-    assert handlers.record_notification(engine=engine, envelope=again) is None
+    assert record(engine, first) is not None
+    assert record(engine, again) is None
     assert len(rows(engine)) == 1
 
 
 def test_each_kind_of_news_about_an_order_is_its_own_notification(engine):
     order_id = "o-kinds"
     for event_type in ("order.confirmed", "shipment.dispatched"):
-        handlers.record_notification(engine=engine, envelope=event_of(event_type, order_id=order_id))
+        record(engine, event_of(event_type, order_id=order_id))
     assert sorted(row.kind for row in rows(engine)) == ["order_confirmed", "order_shipped"]
 
 
 def test_a_cancellation_is_its_own_notification_after_the_confirmation(engine):
     order_id = "o-cancelled"
     for event_type in ("order.confirmed", "order.cancelled"):
-        assert handlers.record_notification(engine=engine, envelope=event_of(event_type, order_id=order_id))
+        assert record(engine, event_of(event_type, order_id=order_id))
 
     kinds = {row.kind: row for row in rows(engine)}
     assert sorted(kinds) == ["order_cancelled", "order_confirmed"]
@@ -97,10 +110,10 @@ def test_a_cancellation_is_its_own_notification_after_the_confirmation(engine):
 def test_a_confirmation_arriving_after_the_cancellation_is_not_told(engine):
     order_id = "o-reordered"
     cancellation = event_of("order.cancelled", order_id=order_id)
-    cancelled = handlers.record_notification(engine=engine, envelope=cancellation)
+    cancelled = record(engine, cancellation)
     late = event_of("order.confirmed", order_id=order_id)
 
-    assert handlers.record_notification(engine=engine, envelope=late) is None
+    assert record(engine, late) is None
 
     assert [(row.id, row.kind) for row in rows(engine)] == [(cancelled, "order_cancelled")]
     with engine.connect() as connection:
@@ -112,11 +125,11 @@ def test_a_confirmation_arriving_after_the_cancellation_is_not_told(engine):
 
 def test_send_sends_once_and_marks_sent(engine):
     envelope = event_of("shipment.dispatched")
-    notification_id = handlers.record_notification(engine=engine, envelope=envelope)
+    notification_id = record(engine, envelope)
     mailer = RecordingMailer()
 
-    assert handlers.send_notification(engine=engine, mailer=mailer, notification_id=notification_id) is True
-    assert handlers.send_notification(engine=engine, mailer=mailer, notification_id=notification_id) is False
+    assert send(engine, mailer, notification_id) is True
+    assert send(engine, mailer, notification_id) is False
 
     [email] = mailer.sent
     order_id = envelope.data["order_id"]
@@ -129,22 +142,20 @@ def test_send_sends_once_and_marks_sent(engine):
 
 
 def test_a_failing_mailer_leaves_the_notification_pending(engine):
-    notification_id = handlers.record_notification(engine=engine, envelope=event_of("order.failed"))
+    notification_id = record(engine, event_of("order.failed"))
     with pytest.raises(ConnectionRefusedError):
-        handlers.send_notification(engine=engine, mailer=BrokenMailer(), notification_id=notification_id)
+        send(engine, BrokenMailer(), notification_id)
     [row] = rows(engine)
     assert (row.status, row.attempts, row.sent_at) == ("PENDING", 0, None)
     # ... and a later attempt, once SMTP is back, sends it.
     mailer = RecordingMailer()
-    assert handlers.send_notification(engine=engine, mailer=mailer, notification_id=notification_id)
+    assert send(engine, mailer, notification_id)
     assert len(mailer.sent) == 1
 
 
 def test_a_batch_sends_each_pending_one_once_in_the_order_given(engine):
-    ids = [
-        handlers.record_notification(engine=engine, envelope=event_of("order.confirmed")) for _ in range(3)
-    ]
-    handlers.send_notification(engine=engine, mailer=RecordingMailer(), notification_id=ids[1])
+    ids = [record(engine, event_of("order.confirmed")) for _ in range(3)]
+    send(engine, RecordingMailer(), notification_id=ids[1])
     mailer = RecordingMailer()
 
     sent = handlers.send_notifications(
@@ -158,9 +169,7 @@ def test_a_batch_sends_each_pending_one_once_in_the_order_given(engine):
 
 
 def test_a_send_failing_mid_batch_records_what_went_out_and_releases_the_rest(engine):
-    ids = [
-        handlers.record_notification(engine=engine, envelope=event_of("order.confirmed")) for _ in range(3)
-    ]
+    ids = [record(engine, event_of("order.confirmed")) for _ in range(3)]
     with pytest.raises(ConnectionRefusedError):
         handlers.send_notifications(engine=engine, mailer=MailerFailingAfter(1), notification_ids=ids)
     state = {row.id: (row.status, row.claimed_at is None) for row in rows(engine)}
@@ -174,7 +183,7 @@ def test_a_send_failing_mid_batch_records_what_went_out_and_releases_the_rest(en
 
 
 def test_a_database_outage_after_the_mail_left_never_sends_it_twice(engine, monkeypatch):
-    notification_id = handlers.record_notification(engine=engine, envelope=event_of("order.failed"))
+    notification_id = record(engine, event_of("order.failed"))
     mailer, real_mark_sent, failures = RecordingMailer(), db.mark_sent, []
 
     def mark_sent_while_postgres_restarts(connection, **kwargs):
@@ -188,8 +197,8 @@ def test_a_database_outage_after_the_mail_left_never_sends_it_twice(engine, monk
     monkeypatch.setattr(db, "mark_sent", mark_sent_while_postgres_restarts)
     monkeypatch.setattr(handlers.time, "sleep", lambda seconds: None)  # no real backoff in a test
 
-    assert handlers.send_notification(engine=engine, mailer=mailer, notification_id=notification_id) is True
-    assert handlers.send_notification(engine=engine, mailer=mailer, notification_id=notification_id) is False
+    assert send(engine, mailer, notification_id) is True
+    assert send(engine, mailer, notification_id) is False
 
     assert len(mailer.sent) == 1 and len(failures) == 2
     [row] = rows(engine)
@@ -197,33 +206,27 @@ def test_a_database_outage_after_the_mail_left_never_sends_it_twice(engine, monk
 
 
 def test_a_claimed_notification_is_not_sent_by_a_second_sender(engine):
-    notification_id = handlers.record_notification(engine=engine, envelope=event_of("order.failed"))
+    notification_id = record(engine, event_of("order.failed"))
     with engine.begin() as connection:  # a sender that died with the mail in hand, just now
         db.claim_pending(connection, notification_ids=[notification_id], lease_seconds=60)
     mailer = RecordingMailer()
 
-    assert handlers.send_notification(engine=engine, mailer=mailer, notification_id=notification_id) is False
+    assert send(engine, mailer, notification_id) is False
     assert mailer.sent == []
 
 
 def test_two_concurrent_senders_send_one_email(engine):
-    notification_id = handlers.record_notification(engine=engine, envelope=event_of("order.confirmed"))
+    notification_id = record(engine, event_of("order.confirmed"))
     release = threading.Event()
     slow = RecordingMailer(wait_for=release)  # holds the row lock while "sending"
     fast = RecordingMailer()
     results: dict[str, bool] = {}
-    first = threading.Thread(
-        target=lambda: results.update(
-            slow=handlers.send_notification(engine=engine, mailer=slow, notification_id=notification_id)
-        )
-    )
+    first = threading.Thread(target=lambda: results.update(slow=send(engine, slow, notification_id)))
     first.start()
     try:
         assert slow.entered.wait(timeout=10)
         # The second sender runs while the first holds the lock: SKIP LOCKED makes it back off.
-        results["fast"] = handlers.send_notification(
-            engine=engine, mailer=fast, notification_id=notification_id
-        )
+        results["fast"] = send(engine, fast, notification_id)
     finally:
         release.set()
         first.join(timeout=30)
@@ -232,10 +235,8 @@ def test_two_concurrent_senders_send_one_email(engine):
 
 
 def test_the_sweeper_sees_only_old_pending_notifications(engine):
-    old, young, sent = (
-        handlers.record_notification(engine=engine, envelope=event_of("order.confirmed")) for _ in range(3)
-    )
-    handlers.send_notification(engine=engine, mailer=RecordingMailer(), notification_id=sent)
+    old, young, sent = (record(engine, event_of("order.confirmed")) for _ in range(3))
+    send(engine, RecordingMailer(), sent)
     with engine.begin() as connection:
         connection.execute(
             db.notifications.update()
@@ -246,11 +247,11 @@ def test_the_sweeper_sees_only_old_pending_notifications(engine):
     assert set(handlers.pending_notification_ids(engine=engine, older_than_seconds=0)) == {old, young}
 
 
-def test_handle_event_enqueues_the_new_notification_once(engine):
+def test_handle_events_enqueues_the_new_notification_once(engine):
     envelope = event_of("order.confirmed")
     enqueued: list[str] = []
-    handlers.handle_event(engine=engine, envelope=envelope, enqueue_sends=enqueued.extend)
-    handlers.handle_event(engine=engine, envelope=envelope, enqueue_sends=enqueued.extend)
+    handlers.handle_events(engine=engine, envelopes=[envelope], enqueue_sends=enqueued.extend)
+    handlers.handle_events(engine=engine, envelopes=[envelope], enqueue_sends=enqueued.extend)
     assert enqueued == [rows(engine)[0].id]
 
 
@@ -277,7 +278,7 @@ def test_a_failed_enqueue_still_acks_because_the_row_is_committed(engine):
     def broker_down(_: list[str]) -> None:
         raise ConnectionError("broker unreachable")
 
-    handlers.handle_event(engine=engine, envelope=event_of("order.failed"), enqueue_sends=broker_down)
+    handlers.handle_events(engine=engine, envelopes=[event_of("order.failed")], enqueue_sends=broker_down)
     [row] = rows(engine)
     assert row.status == "PENDING"  # left for the sweeper
     assert handlers.pending_notification_ids(engine=engine, older_than_seconds=0) == [row.id]
@@ -285,10 +286,10 @@ def test_a_failed_enqueue_still_acks_because_the_row_is_committed(engine):
 
 def test_the_api_lists_notifications_by_order(engine):
     envelope = event_of("order.confirmed")
-    notification_id = handlers.record_notification(engine=engine, envelope=envelope)
-    handlers.record_notification(engine=engine, envelope=event_of("order.rejected"))
-    handlers.send_notification(engine=engine, mailer=RecordingMailer(), notification_id=notification_id)
-    client = create_app({"ENGINE": engine}).test_client()
+    notification_id = record(engine, envelope)
+    record(engine, event_of("order.rejected"))
+    send(engine, RecordingMailer(), notification_id)
+    client = create_app(Settings(database_url="unused"), engine=engine).test_client()
 
     response = client.get(f"/notifications?order_id={envelope.data['order_id']}")
     assert response.status_code == 200

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 
 from notification_service import db, handlers
 from notification_service.api import create_app
+from notification_service.config import Settings
 from notification_service.mailer import SmtpMailer
 from notification_service.tests.fake_smtp import FakeSmtpServer
 from notification_service.tests.integration.conftest import event_of
@@ -19,7 +20,7 @@ def mailer_on(port: int) -> SmtpMailer:
 
 
 def client_for(engine: sa.Engine, mailer: SmtpMailer):
-    return create_app({"ENGINE": engine, "MAILER": mailer}).test_client()
+    return create_app(Settings(database_url="unused"), engine=engine, mailer=mailer).test_client()
 
 
 def rows(engine: sa.Engine) -> list[sa.Row]:
@@ -62,7 +63,7 @@ def test_with_smtp_down_it_is_503_and_the_notification_waits_for_the_sweep(engin
     # The worker's resend sweep takes it from here, once SMTP is back.
     assert handlers.pending_notification_ids(engine=engine, older_than_seconds=0) == [row.id]
     with FakeSmtpServer() as smtp:
-        handlers.send_notification(engine=engine, mailer=mailer_on(smtp.port), notification_id=row.id)
+        handlers.send_notifications(engine=engine, mailer=mailer_on(smtp.port), notification_ids=[row.id])
     assert len(smtp.received) == 1
     assert rows(engine)[0].status == "SENT"
 

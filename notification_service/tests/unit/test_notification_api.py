@@ -8,8 +8,12 @@ import pytest
 
 from contracts import example_event
 from messaging.database import make_engine
+from messaging.settings import ConfigurationError
 from notification_service.api import create_app
+from notification_service.config import Settings
 from notification_service.mailer import SmtpMailer
+
+SETTINGS = Settings(database_url="postgresql+psycopg2://unused@127.0.0.1:1/notification")
 
 
 class UnusableEngine:
@@ -26,8 +30,7 @@ class UnusableMailer:
 
 @pytest.fixture
 def client():
-    config = {"ENGINE": UnusableEngine(), "MAILER": UnusableMailer(), "TESTING": True}
-    return create_app(config).test_client()
+    return create_app(SETTINGS, engine=UnusableEngine(), mailer=UnusableMailer()).test_client()
 
 
 def test_an_overlong_order_id_is_a_validation_error(client):
@@ -49,7 +52,7 @@ def test_healthz_answers_without_the_database(client):
 
 def test_readyz_fails_when_the_database_is_unreachable():
     engine = make_engine("postgresql+psycopg2://nobody:secret@127.0.0.1:1/notification", pool_size=1)
-    response = create_app({"ENGINE": engine}).test_client().get("/readyz")
+    response = create_app(SETTINGS, engine=engine).test_client().get("/readyz")
     assert response.status_code == 503
     assert response.json["code"] == "not-ready"
 
@@ -100,10 +103,22 @@ def test_the_mailer_comes_from_the_environment_like_the_workers(monkeypatch):
     monkeypatch.setenv("SMTP_PORT", "2525")
     monkeypatch.setenv("MAIL_FROM", "shop@example.com")
 
-    mailer = create_app().extensions["notification_mailer"]
+    mailer = create_app().extensions["mailer"]
 
     assert isinstance(mailer, SmtpMailer)
     assert (mailer.host, mailer.port, mailer.sender) == ("smtp.example", 2525, "shop@example.com")
     injected = UnusableMailer()
-    app = create_app({"ENGINE": UnusableEngine(), "MAILER": injected})
-    assert app.extensions["notification_mailer"] is injected
+    app = create_app(SETTINGS, engine=UnusableEngine(), mailer=injected)
+    assert app.extensions["mailer"] is injected
+
+
+def test_the_app_needs_a_database_url_when_given_no_settings(monkeypatch):
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    with pytest.raises(ConfigurationError, match="DATABASE_URL is required"):
+        create_app()
+    monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg2://u:p@127.0.0.1:1/n")
+    monkeypatch.setenv("SMTP_PORT", "smtp")
+    with pytest.raises(ConfigurationError, match="SMTP_PORT"):
+        create_app()
+    monkeypatch.delenv("SMTP_PORT")
+    assert create_app().name == "notification_service.api"

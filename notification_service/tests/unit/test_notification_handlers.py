@@ -38,8 +38,8 @@ def refuse_enqueue(notification_ids: list[str]) -> None:
 
 def test_an_event_customers_do_not_hear_about_is_acked_untouched():
     envelope = new_event(type="inventory.restocked", source="inventory_service", data={"sku": "SKU-1"})
-    handlers.handle_event(engine=UnusableEngine(), envelope=envelope, enqueue_sends=refuse_enqueue)
-    assert handlers.record_notification(engine=UnusableEngine(), envelope=envelope) is None
+    handlers.handle_events(engine=UnusableEngine(), envelopes=[envelope], enqueue_sends=refuse_enqueue)
+    assert handlers.record_notifications(engine=UnusableEngine(), envelopes=[envelope]) == []
 
 
 @pytest.mark.parametrize("missing", ["order_id", "email"])
@@ -47,7 +47,7 @@ def test_an_event_without_order_or_address_is_poison_before_any_transaction(miss
     event = example_event("order.rejected")
     del event["data"][missing]
     with pytest.raises(PoisonEvent, match=missing):
-        handlers.record_notification(engine=UnusableEngine(), envelope=envelope_from_dict(event))
+        handlers.record_notifications(engine=UnusableEngine(), envelopes=[envelope_from_dict(event)])
 
 
 def test_the_consumer_dead_letters_poison():

@@ -8,10 +8,10 @@ from collections.abc import Callable
 
 import sqlalchemy as sa
 
+from messaging.envelope import Envelope
 from warehouse_service import db, handlers
 from warehouse_service.api import create_app
 from warehouse_service.config import Settings
-from warehouse_service.domain import CancelOutcome
 from warehouse_service.tests.integration.conftest import order_cancelled, order_confirmed
 
 
@@ -27,19 +27,23 @@ def dispatched_events(engine: sa.Engine) -> list[str]:
         return [envelope["data"]["order_id"] for envelope in envelopes]
 
 
-def confirm(engine: sa.Engine, order_id: str, *, delay: float = 0) -> str | None:
+def confirm(engine: sa.Engine, order_id: str, *, delay: float = 0) -> None:
     envelope = order_confirmed(order_id=order_id)
-    return handlers.create_shipment(engine=engine, envelope=envelope, dispatch_delay_seconds=delay)
+    handlers.handle_events(engine=engine, envelopes=[envelope], dispatch_delay_seconds=delay)
 
 
-def cancel(engine: sa.Engine, order_id: str) -> CancelOutcome | None:
-    return handlers.cancel_shipment(engine=engine, envelope=order_cancelled(order_id=order_id))
+def cancel(engine: sa.Engine, order_id: str, *, envelope: Envelope | None = None) -> sa.Row:
+    """An order.cancelled through the consumer's handler; returns the order's shipment after it."""
+    envelope = envelope or order_cancelled(order_id=order_id)
+    handlers.handle_events(engine=engine, envelopes=[envelope], dispatch_delay_seconds=0)
+    return shipment_of(engine, order_id)
 
 
 def test_a_pending_shipment_is_cancelled_and_never_dispatched(engine):
     confirm(engine, "o-pending")
 
-    assert cancel(engine, "o-pending") is CancelOutcome.CANCELLED
+    cancelled = cancel(engine, "o-pending")
+    assert (cancelled.status, len(cancelled.items)) == ("CANCELLED", 2)  # the shipment itself, stopped
     assert handlers.dispatch_due_shipments(engine=engine) == 0
 
     shipment = shipment_of(engine, "o-pending")
@@ -52,21 +56,20 @@ def test_a_dispatched_shipment_stays_dispatched(engine):
     confirm(engine, "o-gone")
     assert handlers.dispatch_due_shipments(engine=engine) == 1
 
-    assert cancel(engine, "o-gone") is CancelOutcome.TOO_LATE
+    shipment = cancel(engine, "o-gone")  # too late
 
-    shipment = shipment_of(engine, "o-gone")
     assert (shipment.status, shipment.cancelled_at) == ("DISPATCHED", None)
     assert dispatched_events(engine) == ["o-gone"]
 
 
 def test_a_cancel_before_the_confirmation_leaves_a_tombstone_the_confirmation_cannot_revive(engine):
-    assert cancel(engine, "o-early") is CancelOutcome.TOMBSTONE
+    tombstone = cancel(engine, "o-early")
+    assert (tombstone.status, tombstone.items, tombstone.email) == ("CANCELLED", [], "ada@example.com")
 
-    assert confirm(engine, "o-early") is None  # the late order.confirmed
+    confirm(engine, "o-early")  # the late order.confirmed
     assert handlers.dispatch_due_shipments(engine=engine) == 0
 
-    shipment = shipment_of(engine, "o-early")
-    assert (shipment.status, shipment.items, shipment.email) == ("CANCELLED", [], "ada@example.com")
+    assert shipment_of(engine, "o-early") == tombstone  # the only shipment, unchanged
     assert dispatched_events(engine) == []
 
 
@@ -74,11 +77,12 @@ def test_the_same_cancel_twice_is_handled_once_and_another_one_changes_nothing(e
     confirm(engine, "o-twice", delay=3600)
     envelope = order_cancelled(order_id="o-twice")
 
-    first = handlers.cancel_shipment(engine=engine, envelope=envelope)
-    redelivered = handlers.cancel_shipment(engine=engine, envelope=envelope)
+    first = cancel(engine, "o-twice", envelope=envelope)
+    redelivered = cancel(engine, "o-twice", envelope=envelope)
     another = cancel(engine, "o-twice")
 
-    assert (first, redelivered, another) == (CancelOutcome.CANCELLED, None, CancelOutcome.ALREADY_CANCELLED)
+    assert (first.status, len(first.items)) == ("CANCELLED", 2)
+    assert redelivered == another == first  # cancelled_at included: cancelled once
     with engine.connect() as connection:
         handled = connection.execute(
             sa.select(sa.func.count()).where(db.inbox.table.c.event_type == "order.cancelled")
@@ -154,7 +158,7 @@ def test_the_order_service_can_cancel_a_pending_shipment_synchronously(engine):
     assert first.json["cancelled_at"] is not None
     assert (again.status_code, again.json) == (200, first.json)
     # The order.cancelled that follows finds the work done.
-    assert cancel(engine, "o-sync") is CancelOutcome.ALREADY_CANCELLED
+    assert cancel(engine, "o-sync").cancelled_at.isoformat() == first.json["cancelled_at"]
 
 
 def test_a_synchronous_cancel_before_the_confirmation_blocks_the_shipment(engine):
@@ -163,7 +167,9 @@ def test_a_synchronous_cancel_before_the_confirmation_blocks_the_shipment(engine
     response = cancel_over_http(client, "o-sync-early")
 
     assert (response.status_code, response.json["status"], response.json["items"]) == (200, "CANCELLED", [])
-    assert confirm(engine, "o-sync-early") is None
+    confirm(engine, "o-sync-early")
+    blocked = shipment_of(engine, "o-sync-early")
+    assert (blocked.status, blocked.items) == ("CANCELLED", [])
     assert handlers.dispatch_due_shipments(engine=engine) == 0
 
 

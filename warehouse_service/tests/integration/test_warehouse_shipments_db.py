@@ -9,7 +9,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from contracts import validate_event
-from messaging.envelope import envelope_from_dict
+from messaging.envelope import Envelope, envelope_from_dict
 from warehouse_service import db, handlers
 from warehouse_service.api import create_app
 from warehouse_service.config import Settings
@@ -31,6 +31,10 @@ def outbox_envelopes(engine: sa.Engine) -> list[dict]:
         return list(connection.execute(sa.select(db.outbox.table.c.envelope)).scalars())
 
 
+def confirm(engine: sa.Engine, envelope: Envelope, *, delay: float) -> None:
+    handlers.handle_events(engine=engine, envelopes=[envelope], dispatch_delay_seconds=delay)
+
+
 def test_the_migration_creates_exactly_the_tables_db_py_declares(engine):
     with engine.connect() as connection:
         differences = compare_metadata(MigrationContext.configure(connection), db.metadata)
@@ -39,11 +43,12 @@ def test_the_migration_creates_exactly_the_tables_db_py_declares(engine):
 
 def test_the_same_event_twice_makes_one_shipment_and_one_inbox_row(engine):
     envelope = order_confirmed()
-    first = handlers.create_shipment(engine=engine, envelope=envelope, dispatch_delay_seconds=60)
-    second = handlers.create_shipment(engine=engine, envelope=envelope, dispatch_delay_seconds=60)
-    assert first is not None and second is None
+    confirm(engine, envelope, delay=60)
+    [first] = shipment_rows(engine, envelope.data["order_id"])
+    confirm(engine, envelope, delay=60)
     [shipment] = shipment_rows(engine, envelope.data["order_id"])
-    assert (shipment.id, shipment.status, shipment.email) == (first, "PENDING", "ada@example.com")
+    assert shipment == first  # the redelivery changed nothing
+    assert (shipment.status, shipment.email) == ("PENDING", "ada@example.com")
     assert shipment.items == [{"sku": "SKU-RED-MUG", "quantity": 2}, {"sku": "SKU-TEAPOT", "quantity": 1}]
     assert shipment.correlation_id == envelope.correlationid
     assert count(engine, db.inbox.table, db.inbox.table.c.message_id == envelope.id) == 1
@@ -52,9 +57,10 @@ def test_the_same_event_twice_makes_one_shipment_and_one_inbox_row(engine):
 def test_another_event_for_the_same_order_is_harmless(engine):
     first = order_confirmed()
     again = order_confirmed(order_id=first.data["order_id"])
-    assert handlers.create_shipment(engine=engine, envelope=first, dispatch_delay_seconds=60) is not None
-    assert handlers.create_shipment(engine=engine, envelope=again, dispatch_delay_seconds=60) is None
-    assert len(shipment_rows(engine, first.data["order_id"])) == 1
+    confirm(engine, first, delay=60)
+    [created] = shipment_rows(engine, first.data["order_id"])
+    confirm(engine, again, delay=60)
+    assert shipment_rows(engine, first.data["order_id"]) == [created]
     assert count(engine, db.inbox.table) == 2  # both events are remembered as handled
 
 
@@ -62,8 +68,8 @@ def test_dispatch_takes_only_due_shipments_and_writes_one_event_each(engine):
     due = [order_confirmed() for _ in range(3)]
     later = order_confirmed()
     for envelope in due:
-        handlers.create_shipment(engine=engine, envelope=envelope, dispatch_delay_seconds=0)
-    handlers.create_shipment(engine=engine, envelope=later, dispatch_delay_seconds=3600)
+        confirm(engine, envelope, delay=0)
+    confirm(engine, later, delay=3600)
 
     assert handlers.dispatch_due_shipments(engine=engine) == 3
     assert handlers.dispatch_due_shipments(engine=engine) == 0
@@ -87,7 +93,7 @@ def test_dispatch_takes_only_due_shipments_and_writes_one_event_each(engine):
 
 def test_the_limit_bounds_one_pass(engine):
     for _ in range(5):
-        handlers.create_shipment(engine=engine, envelope=order_confirmed(), dispatch_delay_seconds=0)
+        confirm(engine, order_confirmed(), delay=0)
     assert handlers.dispatch_due_shipments(engine=engine, limit=2) == 2
     assert count(engine, db.shipments, db.shipments.c.status == "PENDING") == 3
     assert count(engine, db.outbox.table) == 2
@@ -96,7 +102,7 @@ def test_the_limit_bounds_one_pass(engine):
 def test_two_concurrent_dispatchers_dispatch_each_shipment_once(engine):
     shipments = 60
     for _ in range(shipments):
-        handlers.create_shipment(engine=engine, envelope=order_confirmed(), dispatch_delay_seconds=0)
+        confirm(engine, order_confirmed(), delay=0)
     start = threading.Barrier(2)
     totals: list[int] = []
     errors: list[BaseException] = []
@@ -127,8 +133,9 @@ def test_two_concurrent_dispatchers_dispatch_each_shipment_once(engine):
 
 def test_the_api_lists_and_shows_shipments(engine):
     envelope = order_confirmed()
-    shipment_id = handlers.create_shipment(engine=engine, envelope=envelope, dispatch_delay_seconds=0)
-    handlers.create_shipment(engine=engine, envelope=order_confirmed(), dispatch_delay_seconds=0)
+    confirm(engine, envelope, delay=0)
+    confirm(engine, order_confirmed(), delay=0)
+    [shipment_id] = [row.id for row in shipment_rows(engine, envelope.data["order_id"])]
     client = create_app(Settings(database_url="unused"), engine=engine).test_client()
 
     listed = client.get(f"/shipments?order_id={envelope.data['order_id']}")

@@ -41,33 +41,25 @@ class FakeMessage:
 def test_events_other_than_order_confirmed_are_ignored():
     for event_type in ("order.rejected", "order.failed", "shipment.dispatched"):
         envelope = envelope_from_dict(example_event(event_type))
-        handlers.handle_event(engine=UnusableEngine(), envelope=envelope, dispatch_delay_seconds=0)
+        handlers.handle_events(engine=UnusableEngine(), envelopes=[envelope], dispatch_delay_seconds=0)
 
 
-def test_an_order_confirmed_without_order_id_is_poison_before_any_transaction():
-    event = example_event("order.confirmed")
+@pytest.mark.parametrize("event_type", ["order.confirmed", "order.cancelled"])
+def test_an_order_event_without_order_id_is_poison_before_any_transaction(event_type):
+    event = example_event(event_type)
     del event["data"]["order_id"]
     with pytest.raises(PoisonEvent, match="order_id"):
-        handlers.create_shipment(
-            engine=UnusableEngine(), envelope=envelope_from_dict(event), dispatch_delay_seconds=0
-        )
-
-
-def test_an_order_cancelled_without_order_id_is_poison_before_any_transaction():
-    event = example_event("order.cancelled")
-    del event["data"]["order_id"]
-    with pytest.raises(PoisonEvent, match="order_id"):
-        handlers.handle_event(
-            engine=UnusableEngine(), envelope=envelope_from_dict(event), dispatch_delay_seconds=0
+        handlers.handle_events(
+            engine=UnusableEngine(), envelopes=[envelope_from_dict(event)], dispatch_delay_seconds=0
         )
 
 
 def test_an_order_cancelled_is_acted_on_not_ignored():
     # The unusable engine proves the handler reaches for the database (it would ignore silently).
     with pytest.raises(AssertionError, match="must not touch the database"):
-        handlers.handle_event(
+        handlers.handle_events(
             engine=UnusableEngine(),
-            envelope=envelope_from_dict(example_event("order.cancelled")),
+            envelopes=[envelope_from_dict(example_event("order.cancelled"))],
             dispatch_delay_seconds=0,
         )
 
