@@ -3,7 +3,8 @@ table per service from domain exceptions to problems), health probes, JSON bodie
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,7 +13,7 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from messaging.database import make_engine
-from messaging.envelope import Envelope, MalformedEvent, envelope_from_json
+from messaging.envelope import Envelope, MalformedEvent, PoisonEvent, envelope_from_json
 from messaging.settings import ProcessSettings, Role
 
 PROBLEM_BASE = "https://order-pipeline.example/problems/"
@@ -200,6 +201,36 @@ def database_check(engine: sa.Engine) -> Callable[[], None]:
             connection.execute(sa.text("SELECT 1"))
 
     return check
+
+
+def bounded_text(field: str, value: str, *, maximum: int, title: str = "The request is invalid") -> str:
+    """A text parameter of 1 to `maximum` characters, else 422 validation-error naming it."""
+    if not 1 <= len(value) <= maximum:
+        raise Problem(
+            status=422,
+            code="validation-error",
+            title=title,
+            errors=[{"field": field, "message": f"must be 1 to {maximum} characters"}],
+        )
+    return value
+
+
+def query_text(name: str, *, maximum: int) -> str | None:
+    """An optional query parameter (absent: None; present: 1 to `maximum` characters)."""
+    value = request.args.get(name)
+    return None if value is None else bounded_text(name, value, maximum=maximum, title="The query is invalid")
+
+
+@contextmanager
+def unstorable_as_poison(envelope: Envelope) -> Iterator[None]:
+    """Around the handling of an event posted over HTTP: a value PostgreSQL cannot store (a NUL
+    character) rolls the transaction back, and the event is refused as the consumer would
+    dead-letter it (PoisonEvent: 422 invalid-event)."""
+    try:
+        yield
+    except (ValueError, sa.exc.DataError) as error:
+        current_app.logger.warning("event %s refused by the database: %s", envelope.id, error)
+        raise PoisonEvent("the event holds a value that cannot be stored") from error
 
 
 def query_int(name: str, *, default: int, minimum: int, maximum: int) -> int:

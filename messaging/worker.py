@@ -16,11 +16,13 @@ from collections.abc import Callable
 from functools import cache
 from typing import Any, Generic, TypeVar
 
+import sqlalchemy as sa
 from celery import Celery
 
 from messaging.celery_settings import hide_periodic_ticks, reliable_settings
 from messaging.consumer import BatchHandler, event_consumer_step
-from messaging.settings import ProcessSettings
+from messaging.database import make_engine
+from messaging.settings import ProcessSettings, Role
 
 T = TypeVar("T")
 
@@ -45,6 +47,14 @@ class PerProcess(Generic[T]):
         if self._value is not None:
             self._forget(self._value)
             self._value = None
+
+
+def worker_engine(settings: ProcessSettings) -> PerProcess[sa.Engine]:
+    """The database engine of a worker process, sized for one (see Role.WORKER)."""
+    return PerProcess(
+        lambda: make_engine(settings.database_url, pool_size=settings.pool_size(Role.WORKER)),
+        forget=lambda engine: engine.dispose(close=False),
+    )
 
 
 def create_worker_app(

@@ -8,11 +8,9 @@ import smtplib
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Blueprint, Flask, current_app, jsonify, request
+from flask import Blueprint, Flask, current_app, jsonify
 
-from messaging.database import make_engine
 from messaging.envelope import Envelope, PoisonEvent
-from messaging.settings import Role
 from messaging.web import (
     Problem,
     ProblemTable,
@@ -22,6 +20,8 @@ from messaging.web import (
     extension,
     problem_response,
     query_int,
+    query_text,
+    unstorable_as_poison,
 )
 from notification_service import handlers
 from notification_service.config import Settings, settings_from_env
@@ -47,13 +47,13 @@ def create_app(
     and `mailer` (anything with the mailer's send()): a test's own. Nothing connects until
     the first query or the first email."""
     settings = settings or settings_from_env()
-    engine = engine or make_engine(settings.database_url, pool_size=settings.pool_size(Role.API))
     return create_api(
         __name__,
+        settings=settings,
         engine=engine,
         problems=PROBLEMS,
         blueprints=[notifications, events],
-        extensions={"settings": settings, "mailer": mailer or SmtpMailer.from_settings(settings)},
+        extensions={"mailer": mailer or SmtpMailer.from_settings(settings)},
     )
 
 
@@ -63,14 +63,7 @@ def _engine() -> sa.Engine:
 
 @notifications.get("/notifications")
 def list_notifications():
-    order_id = request.args.get("order_id")
-    if order_id is not None and not 1 <= len(order_id) <= MAX_ORDER_ID_LENGTH:
-        raise Problem(
-            status=422,
-            code="validation-error",
-            title="The query is invalid",
-            errors=[{"field": "order_id", "message": f"must be 1 to {MAX_ORDER_ID_LENGTH} characters"}],
-        )
+    order_id = query_text("order_id", maximum=MAX_ORDER_ID_LENGTH)
     limit = query_int("limit", default=100, minimum=1, maximum=500)
     found = handlers.list_notifications(engine=_engine(), order_id=order_id, limit=limit)
     return jsonify([notification_json(notification) for notification in found])
@@ -121,9 +114,5 @@ def receive_event():
 
 
 def _record(envelope: Envelope) -> list[str]:
-    try:
+    with unstorable_as_poison(envelope):
         return handlers.record_notifications(engine=_engine(), envelopes=[envelope])
-    except (ValueError, sa.exc.DataError) as error:
-        # A value PostgreSQL cannot store (a NUL character): rolled back, nothing recorded.
-        current_app.logger.warning("event %s refused by the database: %s", envelope.id, error)
-        raise PoisonEvent("the event holds a value that cannot be stored") from error

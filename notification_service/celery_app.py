@@ -11,10 +11,8 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from celery import Celery
 
-from messaging.database import make_engine
 from messaging.envelope import Envelope
-from messaging.settings import Role
-from messaging.worker import PerProcess, create_worker_app, worker_entry_point
+from messaging.worker import PerProcess, create_worker_app, worker_engine, worker_entry_point
 from notification_service import handlers
 from notification_service.config import Settings, settings_from_env
 from notification_service.mailer import SmtpMailer
@@ -39,10 +37,7 @@ class Worker:
 def create_worker(settings: Settings) -> Celery:
     worker = Worker(
         settings=settings,
-        engine=PerProcess(
-            lambda: make_engine(settings.database_url, pool_size=settings.pool_size(Role.WORKER)),
-            forget=lambda engine: engine.dispose(close=False),
-        ),
+        engine=worker_engine(settings),
         mailer=PerProcess(lambda: SmtpMailer.from_settings(settings)),
     )
 

@@ -7,17 +7,20 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Blueprint, Flask, current_app, jsonify, request
+from flask import Blueprint, Flask, jsonify, request
 
 from messaging.envelope import PoisonEvent
 from messaging.web import (
     Problem,
     ProblemTable,
     ProblemType,
+    bounded_text,
     create_api,
     envelope_body,
     extension,
     query_int,
+    query_text,
+    unstorable_as_poison,
 )
 from warehouse_service import handlers
 from warehouse_service.config import Settings, settings_from_env
@@ -59,9 +62,7 @@ def _engine() -> sa.Engine:
 
 @shipments.get("/shipments")
 def list_shipments():
-    order_id = request.args.get("order_id")
-    if order_id is not None:
-        _check_order_id(order_id, title="The query is invalid")
+    order_id = query_text("order_id", maximum=MAX_ORDER_ID_LENGTH)
     limit = query_int("limit", default=100, minimum=1, maximum=500)
     found = handlers.list_shipments(engine=_engine(), order_id=order_id, limit=limit)
     return jsonify([shipment_json(shipment) for shipment in found])
@@ -76,7 +77,7 @@ def get_shipment(shipment_id: str):
 def cancel_shipment(order_id: str):
     """For the order service, before it cancels an order: 200 and the shipment (CANCELLED, also
     when none existed yet: a late order.confirmed then ships nothing), or 409 once dispatched."""
-    _check_order_id(order_id, title="The request is invalid")
+    bounded_text("order_id", order_id, maximum=MAX_ORDER_ID_LENGTH)
     expected = f"cancel:{order_id}"
     if request.headers.get("Idempotency-Key") != expected:
         raise Problem(
@@ -94,16 +95,6 @@ def cancel_shipment(order_id: str):
             shipment=shipment_json(shipment),
         )
     return shipment_json(shipment)
-
-
-def _check_order_id(order_id: str, *, title: str) -> None:
-    if not 1 <= len(order_id) <= MAX_ORDER_ID_LENGTH:
-        raise Problem(
-            status=422,
-            code="validation-error",
-            title=title,
-            errors=[{"field": "order_id", "message": f"must be 1 to {MAX_ORDER_ID_LENGTH} characters"}],
-        )
 
 
 def shipment_json(shipment: Shipment) -> dict[str, Any]:
@@ -129,14 +120,10 @@ def receive_event():
     """The same handler as the worker's consumer step, inbox included: a repeated event id
     does nothing and still answers 200, as a redelivered message is acked."""
     envelope = envelope_body()
-    try:
+    with unstorable_as_poison(envelope):
         handlers.handle_events(
             engine=_engine(),
             envelopes=[envelope],
             dispatch_delay_seconds=extension("settings").dispatch_delay_seconds,
         )
-    except (ValueError, sa.exc.DataError) as error:
-        # A value PostgreSQL cannot store (a NUL character): rolled back, nothing recorded.
-        current_app.logger.warning("event %s refused by the database: %s", envelope.id, error)
-        raise PoisonEvent("the event holds a value that cannot be stored") from error
     return {"event_id": envelope.id, "type": envelope.type}

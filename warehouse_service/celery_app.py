@@ -12,10 +12,8 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from celery import Celery
 
-from messaging.database import make_engine
 from messaging.envelope import Envelope
-from messaging.settings import Role
-from messaging.worker import PerProcess, create_worker_app, worker_entry_point
+from messaging.worker import PerProcess, create_worker_app, worker_engine, worker_entry_point
 from warehouse_service import handlers
 from warehouse_service.config import Settings, settings_from_env
 
@@ -35,10 +33,7 @@ class Worker:
 def create_worker(settings: Settings) -> Celery:
     worker = Worker(
         settings=settings,
-        engine=PerProcess(
-            lambda: make_engine(settings.database_url, pool_size=settings.pool_size(Role.WORKER)),
-            forget=lambda engine: engine.dispose(close=False),
-        ),
+        engine=worker_engine(settings),
     )
 
     def on_events(envelopes: list[Envelope]) -> None:

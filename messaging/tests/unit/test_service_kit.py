@@ -118,7 +118,7 @@ def test_a_problem_table_answers_each_exception_with_its_most_specific_entry():
 
     app = create_api(
         __name__,
-        settings=ProcessSettings(database_url="postgresql://unused@127.0.0.1:1/db"),
+        settings=ProcessSettings(database_url="postgresql+psycopg2://unused@127.0.0.1:1/db"),
         problems={
             OutOfStock: ProblemType(409, "out-of-stock", "Not enough stock"),
             OutOfBlueStock: ProblemType(409, "out-of-blue", "No blue", detail=False),
