@@ -16,8 +16,8 @@ from messaging.celery_settings import hide_periodic_ticks, reliable_settings
 from messaging.consumer import event_consumer_step
 from messaging.envelope import Envelope
 from order_service import handlers
+from order_service.bootstrap import Dependencies, build_dependencies
 from order_service.config import settings_from_env
-from order_service.saga import Dependencies, build_dependencies
 
 settings = settings_from_env()
 

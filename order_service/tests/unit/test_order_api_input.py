@@ -3,7 +3,7 @@
 import pytest
 
 from order_service.api import create_app
-from order_service.saga import Dependencies
+from order_service.bootstrap import Dependencies
 
 
 class Untouchable:
