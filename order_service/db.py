@@ -77,6 +77,11 @@ outbox = Outbox(outbox_table(metadata))
 inbox = Inbox(inbox_table(metadata))
 
 ORDER_FIELDS = tuple(field.name for field in fields(Order))
+# What the two statements below return, named in full: declared with .columns(), their result
+# layout is worked out once and cached, not read from the cursor on every call. Measured with
+# cProfile (insert, then two transitions): 800 Python calls per order; 1,180 without .columns();
+# 820 with the SQLAlchemy-built statements these replaced.
+ORDER_COLUMNS = ", ".join(column.name for column in orders.c)
 
 
 def to_order(row: sa.Row) -> Order:
@@ -119,8 +124,9 @@ def record_response(
 # The new order, its first transition and the idempotency key that names it: one statement,
 # one round trip. Postgres checks the key's foreign key to orders at the end of the statement,
 # after every step below has run, so the key may point at the order inserted beside it.
-INSERT_ORDER = sa.text(
-    """
+INSERT_ORDER = (
+    sa.text(
+        f"""
     WITH new_order AS (
         -- The order; the sweeper leaves it to the live request for :hold_seconds.
         INSERT INTO orders (id, customer_id, email, status, items, currency, payment_token, next_attempt_at)
@@ -139,9 +145,12 @@ INSERT_ORDER = sa.text(
         ON CONFLICT (key) DO NOTHING
         RETURNING key
     )
-    SELECT new_order.*, EXISTS (SELECT 1 FROM claim) AS key_claimed FROM new_order
+    SELECT {ORDER_COLUMNS}, EXISTS (SELECT 1 FROM claim) AS key_claimed FROM new_order
     """
-).bindparams(sa.bindparam("items", type_=JSONB))
+    )
+    .bindparams(sa.bindparam("items", type_=JSONB))
+    .columns(*orders.c, sa.column("key_claimed", sa.Boolean))
+)
 
 
 def insert_order(
@@ -189,8 +198,9 @@ def get_order(connection: sa.Connection, *, order_id: str) -> Order:
 
 # The guarded state change: one statement, one round trip (three before: a third of the order
 # API's statements per order). A change passed as NULL leaves its column as it is.
-TRANSITION = sa.text(
-    """
+TRANSITION = (
+    sa.text(
+        f"""
     WITH locked AS (
         -- Lock the order's row. A concurrent transition holding it makes us wait; Read
         -- Committed then reads the row again, so we check the status it left, not a stale one.
@@ -216,12 +226,15 @@ TRANSITION = sa.text(
         INSERT INTO order_transitions (order_id, from_status, to_status, cause, attempt)
         SELECT id, from_status, status, :cause, from_attempts FROM moved
     )
-    SELECT * FROM moved
+    SELECT {ORDER_COLUMNS} FROM moved
     """
-).bindparams(
-    # none_as_null: no new items is SQL NULL (keep the column), not the JSON value null.
-    sa.bindparam("items", type_=JSONB(none_as_null=True)),
-    sa.bindparam("sources", expanding=True),
+    )
+    .bindparams(
+        # none_as_null: no new items is SQL NULL (keep the column), not the JSON value null.
+        sa.bindparam("items", type_=JSONB(none_as_null=True)),
+        sa.bindparam("sources", expanding=True),
+    )
+    .columns(*orders.c)
 )
 
 
