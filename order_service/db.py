@@ -124,9 +124,7 @@ def record_response(
 # The new order, its first transition and the idempotency key that names it: one statement,
 # one round trip. Postgres checks the key's foreign key to orders at the end of the statement,
 # after every step below has run, so the key may point at the order inserted beside it.
-INSERT_ORDER = (
-    sa.text(
-        f"""
+INSERT_ORDER_SQL = f"""
     WITH new_order AS (
         -- The order; the sweeper leaves it to the live request for :hold_seconds.
         INSERT INTO orders (id, customer_id, email, status, items, currency, payment_token, next_attempt_at)
@@ -146,8 +144,9 @@ INSERT_ORDER = (
         RETURNING key
     )
     SELECT {ORDER_COLUMNS}, EXISTS (SELECT 1 FROM claim) AS key_claimed FROM new_order
-    """
-    )
+"""
+INSERT_ORDER = (
+    sa.text(INSERT_ORDER_SQL)
     .bindparams(sa.bindparam("items", type_=JSONB))
     .columns(*orders.c, sa.column("key_claimed", sa.Boolean))
 )
@@ -198,9 +197,7 @@ def get_order(connection: sa.Connection, *, order_id: str) -> Order:
 
 # The guarded state change: one statement, one round trip (three before: a third of the order
 # API's statements per order). A change passed as NULL leaves its column as it is.
-TRANSITION = (
-    sa.text(
-        f"""
+TRANSITION_SQL = f"""
     WITH locked AS (
         -- Lock the order's row. A concurrent transition holding it makes us wait; Read
         -- Committed then reads the row again, so we check the status it left, not a stale one.
@@ -227,8 +224,9 @@ TRANSITION = (
         SELECT id, from_status, status, :cause, from_attempts FROM moved
     )
     SELECT {ORDER_COLUMNS} FROM moved
-    """
-    )
+"""
+TRANSITION = (
+    sa.text(TRANSITION_SQL)
     .bindparams(
         # none_as_null: no new items is SQL NULL (keep the column), not the JSON value null.
         sa.bindparam("items", type_=JSONB(none_as_null=True)),
