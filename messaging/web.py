@@ -49,19 +49,31 @@ def problem_response(problem: Problem, headers: dict[str, str] | None = None) ->
 
 @dataclass(frozen=True)
 class ProblemType:
-    """How one kind of domain exception is answered. `extra`: fields the exception adds to the
-    body (e.g. the `errors` of a validation error); `detail`: str(error) as the detail."""
+    """How one kind of domain exception is answered. `code` and `title` may name the error's
+    attributes (`"{error.service}-unavailable"`); `extra`: fields the exception adds to the
+    body (e.g. the `errors` of a validation error); `detail`: str(error) as the detail;
+    `headers`: response headers it calls for (e.g. Retry-After)."""
 
     status: int
     code: str
     title: str
     extra: Callable[[Any], dict[str, Any]] | None = None
     detail: bool = True
+    headers: Callable[[Any], dict[str, str]] | None = None
 
     def problem(self, error: Exception) -> Problem:
         extra = self.extra(error) if self.extra else {}
         detail = str(error) if self.detail else ""
-        return Problem(status=self.status, code=self.code, title=self.title, detail=detail, **extra)
+        return Problem(
+            status=self.status,
+            code=self.code.format(error=error),
+            title=self.title.format(error=error),
+            detail=detail,
+            **extra,
+        )
+
+    def response(self, error: Exception) -> Response:
+        return problem_response(self.problem(error), self.headers(error) if self.headers else None)
 
 
 # A service's table: exception class -> how it is answered. Flask picks the entry of the
@@ -81,9 +93,7 @@ def field_errors(error: Any) -> dict[str, Any]:
 
 def install_problems(app: Flask, table: ProblemTable) -> None:
     for kind, problem_type in table.items():
-        app.register_error_handler(
-            kind, lambda error, answer=problem_type: problem_response(answer.problem(error))
-        )
+        app.register_error_handler(kind, problem_type.response)
 
 
 def create_api(

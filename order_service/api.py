@@ -1,39 +1,47 @@
-"""The order API (Flask app factory). Thin: parse the request, call a handler, render."""
+"""The order API (Flask app factory). Thin: parse the request, call a use case, render its
+outcome as HTTP (status codes, JSON bodies, problem+json)."""
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
-from flask import Blueprint, Flask, current_app, jsonify, request
+from flask import Blueprint, Flask, jsonify, request
 
+from messaging.database import make_engine
+from messaging.settings import Role
 from messaging.web import (
     PROBLEM_CONTENT_TYPE,
     Problem,
-    database_check,
-    health_blueprint,
-    install_error_handlers,
+    ProblemTable,
+    ProblemType,
+    create_api,
+    extension,
+    field_errors,
     json_body,
-    problem_response,
     query_int,
 )
 from order_service import handlers
+from order_service.bootstrap import Dependencies, build_dependencies
 from order_service.clients import DownstreamUnavailable
-from order_service.config import settings_from_env
+from order_service.config import Settings, settings_from_env
 from order_service.domain import (
+    IN_FLIGHT_STATUSES,
+    FailureReason,
     IdempotencyKeyReused,
     InvalidOrder,
+    Order,
+    OrderAlreadyShipped,
     OrderNotCancellable,
     OrderNotFound,
     OrderStatus,
 )
-from order_service.saga import Dependencies, build_dependencies
+from order_service.handlers import Answer, OrderPage, Timeline
 
 orders = Blueprint("orders", __name__)
 
 
 def _deps() -> Dependencies:
-    return current_app.extensions["order_deps"]
+    return extension("deps")
 
 
 @orders.post("/orders")
@@ -45,11 +53,11 @@ def place_order():
             code="missing-idempotency-key",
             title="An Idempotency-Key header (1-200 chars) is required",
         )
-    reply = handlers.place_order(deps=_deps(), idempotency_key=key, body=json_body())
-    response = jsonify(reply.body)
-    response.status_code = reply.status
-    response.headers["Location"] = f"/orders/{reply.order_id}"
-    if reply.status >= 400:
+    answer = answer_place_order(deps=_deps(), idempotency_key=key, body=json_body())
+    response = jsonify(answer.body)
+    response.status_code = answer.status
+    response.headers["Location"] = f"/orders/{answer.order_id}"
+    if answer.status >= 400:
         response.content_type = PROBLEM_CONTENT_TYPE
         response.headers["Retry-After"] = "5"
     return response
@@ -57,17 +65,17 @@ def place_order():
 
 @orders.post("/orders/<order_id>/cancel")
 def cancel_order(order_id: str):
-    return handlers.cancel_order(deps=_deps(), order_id=order_id)
+    return order_json(handlers.cancel_order(deps=_deps(), order_id=order_id))
 
 
 @orders.get("/orders/<order_id>/events")
 def order_timeline(order_id: str):
-    return handlers.order_timeline(engine=_deps().engine, order_id=order_id)
+    return timeline_json(handlers.order_timeline(engine=_deps().engine, order_id=order_id))
 
 
 @orders.get("/orders/<order_id>")
 def get_order(order_id: str):
-    return handlers.get_order(engine=_deps().engine, order_id=order_id)
+    return order_json(handlers.get_order(engine=_deps().engine, order_id=order_id))
 
 
 @orders.get("/orders")
@@ -80,78 +88,132 @@ def list_orders():
     cursor = request.args.get("cursor")
     if cursor is not None and not cursor.isdigit():
         raise Problem(status=400, code="invalid-query", title="cursor must be a value from next_cursor")
-    return handlers.list_orders(
+    page = handlers.list_orders(
         engine=_deps().engine,
         customer_id=request.args.get("customer_id"),
         status=status,
         limit=query_int("limit", default=50, minimum=1, maximum=200),
         cursor=int(cursor) if cursor else None,
     )
+    return page_json(page)
 
 
-def _install_domain_errors(app: Flask) -> None:
-    @app.errorhandler(InvalidOrder)
-    def on_invalid(error: InvalidOrder):
-        return problem_response(
-            Problem(status=422, code="validation-error", title="The order is invalid", errors=error.errors)
+def answer_place_order(*, deps: Dependencies, idempotency_key: str, body: dict[str, Any]) -> Answer:
+    """POST /orders from the body on: place (or replay), answer, and remember the answer."""
+    outcome = handlers.place_order(deps=deps, idempotency_key=idempotency_key, body=body)
+    if isinstance(outcome, Answer):  # a replay of an answered request: that answer, verbatim
+        return outcome
+    answer = answer_for(outcome.order)
+    handlers.remember_answer(
+        engine=deps.engine, idempotency_key=idempotency_key, placed=outcome, answer=answer
+    )
+    return answer
+
+
+# An order that failed because a dependency was down: POST /orders answers 503 and names it.
+UNAVAILABLE_REASONS: dict[str | None, str] = {
+    FailureReason.INVENTORY_UNAVAILABLE: "inventory",
+    FailureReason.PAYMENT_UNAVAILABLE: "payment",
+}
+
+
+def answer_for(order: Order) -> Answer:
+    """201 with a final order, 202 with one still in flight (never a guess), 503 problem+json
+    (the failed order inside) when a dependency was down."""
+    if order.status in IN_FLIGHT_STATUSES:
+        return Answer(order_id=order.id, status=202, body=order_json(order))
+    dependency = UNAVAILABLE_REASONS.get(order.failure_reason)
+    if order.status == OrderStatus.FAILED and dependency:
+        problem = Problem(
+            status=503,
+            code=f"{dependency}-unavailable",
+            title=f"The {dependency} service is unavailable; the order failed and nothing was charged",
+            dependency=dependency,
+            order=order_json(order),
         )
-
-    @app.errorhandler(OrderNotFound)
-    def on_not_found(error: OrderNotFound):
-        return problem_response(
-            Problem(status=404, code="order-not-found", title="No such order", detail=str(error))
-        )
-
-    @app.errorhandler(handlers.OrderAlreadyShipped)
-    def on_shipped(error):
-        return problem_response(
-            Problem(
-                status=409,
-                code="order-already-shipped",
-                title="The order was dispatched: it cannot be cancelled",
-            )
-        )
-
-    @app.errorhandler(OrderNotCancellable)
-    def on_not_cancellable(error: OrderNotCancellable):
-        return problem_response(
-            Problem(status=409, code="order-not-cancellable", title=str(error), order_status=error.status)
-        )
-
-    @app.errorhandler(DownstreamUnavailable)
-    def on_downstream(error: DownstreamUnavailable):
-        return problem_response(
-            Problem(
-                status=503,
-                code=f"{error.service}-unavailable",
-                title=f"The {error.service} service is unavailable; nothing was changed, retry later",
-                dependency=error.service,
-            ),
-            {"Retry-After": str(int(error.retry_after))},
-        )
-
-    @app.errorhandler(IdempotencyKeyReused)
-    def on_key_reused(error: IdempotencyKeyReused):
-        return problem_response(
-            Problem(
-                status=422,
-                code="idempotency-key-reused",
-                title="This Idempotency-Key was used with a different request body",
-            )
-        )
+        return Answer(order_id=order.id, status=503, body=problem.to_dict())
+    return Answer(order_id=order.id, status=201, body=order_json(order))
 
 
-def create_app(test_config: dict[str, Any] | None = None) -> Flask:
-    app = Flask(__name__)
-    test_config = test_config or {}
-    if "DEPS" in test_config:
-        deps = test_config["DEPS"]
-    else:
-        environ = {**os.environ, **test_config}
-        deps = build_dependencies(settings_from_env(environ))
-    app.extensions["order_deps"] = deps
-    install_error_handlers(app)
-    _install_domain_errors(app)
-    app.register_blueprint(orders)
-    app.register_blueprint(health_blueprint(checks={"database": database_check(deps.engine)}))
-    return app
+def order_json(order: Order) -> dict[str, Any]:
+    return {
+        "id": order.id,
+        "status": order.status,
+        "customer_id": order.customer_id,
+        "email": order.email,
+        "items": list(order.items),
+        "total_cents": order.total_cents,
+        "currency": order.currency,
+        "failure_reason": order.failure_reason,
+        "created_at": order.created_at.isoformat(),
+        "updated_at": order.updated_at.isoformat(),
+    }
+
+
+def timeline_json(timeline: Timeline) -> dict[str, Any]:
+    order = timeline.order
+    return {
+        "order_id": order.id,
+        "status": order.status,
+        "attempts": order.attempts,
+        "stock_settled": order.stock_settled,
+        "payment_settled": order.payment_settled,
+        "next_attempt_at": order.next_attempt_at.isoformat(),
+        "transitions": [
+            {
+                "at": t.at.isoformat(),
+                "from": t.from_status,
+                "to": t.to_status,
+                "cause": t.cause,
+                "attempt": t.attempt,
+            }
+            for t in timeline.transitions
+        ],
+    }
+
+
+def page_json(page: OrderPage) -> dict[str, Any]:
+    return {"items": [order_json(order) for order in page.orders], "next_cursor": page.next_cursor}
+
+
+PROBLEMS: ProblemTable = {
+    InvalidOrder: ProblemType(
+        422, "validation-error", "The order is invalid", extra=field_errors, detail=False
+    ),
+    OrderNotFound: ProblemType(404, "order-not-found", "No such order"),
+    OrderAlreadyShipped: ProblemType(
+        409, "order-already-shipped", "The order was dispatched: it cannot be cancelled", detail=False
+    ),
+    OrderNotCancellable: ProblemType(
+        409, "order-not-cancellable", "an order in {error.status} cannot be cancelled",
+        extra=lambda error: {"order_status": error.status}, detail=False,
+    ),
+    IdempotencyKeyReused: ProblemType(
+        422, "idempotency-key-reused", "This Idempotency-Key was used with a different request body",
+        detail=False,
+    ),
+    # Not a domain error: a dependency that did not answer. Nothing changed; come back later.
+    DownstreamUnavailable: ProblemType(
+        503, "{error.service}-unavailable",
+        "The {error.service} service is unavailable; nothing was changed, retry later",
+        extra=lambda error: {"dependency": error.service}, detail=False,
+        headers=lambda error: {"Retry-After": str(int(error.retry_after))},
+    ),
+}  # fmt: skip
+
+
+def create_app(settings: Settings | None = None, *, deps: Dependencies | None = None) -> Flask:
+    """`settings`: from the environment when None (gunicorn calls `create_app()`); `deps`: a
+    test's own wiring (fakes for inventory and payment, its own engine)."""
+    settings = settings or settings_from_env()
+    if deps is None:
+        engine = make_engine(settings.database_url, pool_size=settings.pool_size(Role.API))
+        deps = build_dependencies(settings, engine=engine)
+    return create_api(
+        __name__,
+        settings=settings,
+        engine=deps.engine,
+        problems=PROBLEMS,
+        blueprints=[orders],
+        extensions={"deps": deps},
+    )

@@ -1,5 +1,5 @@
-"""The order service's Celery worker: listens for shipment events (order -> SHIPPED) and
-runs the sweeper that resumes or compensates orders whose saga stopped moving.
+"""The order service's worker (composition root): listens for shipment events (order ->
+SHIPPED) and runs the sweeper that resumes or compensates orders whose saga stopped moving.
 
 Run: celery -A order_service.celery_app worker -B -s /tmp/celerybeat-schedule
      --without-gossip --without-mingle --without-heartbeat
@@ -7,50 +7,53 @@ Run: celery -A order_service.celery_app worker -B -s /tmp/celerybeat-schedule
 
 from __future__ import annotations
 
-from functools import lru_cache
+from dataclasses import dataclass
 
 from celery import Celery
-from celery.signals import worker_process_init
 
-from messaging.celery_settings import hide_periodic_ticks, reliable_settings
-from messaging.consumer import event_consumer_step
+from messaging.database import make_engine
 from messaging.envelope import Envelope
+from messaging.settings import Role
+from messaging.worker import PerProcess, create_worker_app, worker_entry_point
 from order_service import handlers
-from order_service.config import settings_from_env
-from order_service.saga import Dependencies, build_dependencies
+from order_service.bootstrap import Dependencies, build_dependencies
+from order_service.config import Settings, settings_from_env
 
-settings = settings_from_env()
-
-
-@lru_cache(maxsize=1)
-def dependencies() -> Dependencies:
-    return build_dependencies(settings)  # created on first use, in the process that uses it
+EVENT_QUEUE = "order.shipments"
+TASK_QUEUE = "order.tasks"
+SWEEP_TASK = "order_service.tasks.recover_orders"
 
 
-@worker_process_init.connect
-def _forget_parent_connections(**_: object) -> None:
-    # A forked pool child must not reuse the parent's pooled sockets (SQLAlchemy's advice).
-    if dependencies.cache_info().currsize:
-        dependencies().engine.dispose(close=False)
+@dataclass(frozen=True)
+class Worker:
+    """What the consumer step and the tasks use (`task.app.service`)."""
+
+    settings: Settings
+    deps: PerProcess[Dependencies]
 
 
-def on_shipment_events(envelopes: list[Envelope]) -> None:
-    handlers.record_shipments_dispatched(engine=dependencies().engine, envelopes=envelopes)
+def create_worker(settings: Settings) -> Celery:
+    def wire() -> Dependencies:  # an engine pooled for a worker process, not an API's
+        engine = make_engine(settings.database_url, pool_size=settings.pool_size(Role.WORKER))
+        return build_dependencies(settings, engine=engine)
 
-
-app = Celery("order_service", include=["order_service.tasks"])
-app.conf.update(reliable_settings(broker_url=settings.broker_url, task_queue="order.tasks"))
-app.conf.beat_schedule = {
-    "recover-orders": {
-        "task": "order_service.tasks.recover_orders",
-        "schedule": settings.sweep_every_seconds,
-    },
-}
-hide_periodic_ticks(app.conf.beat_schedule)
-app.steps["consumer"].add(
-    event_consumer_step(
-        queue_name="order.shipments",
-        handle_batch=on_shipment_events,
-        liveness_file=settings.liveness_file,
+    worker = Worker(
+        settings=settings, deps=PerProcess(wire, forget=lambda deps: deps.engine.dispose(close=False))
     )
-)
+
+    def on_shipment_events(envelopes: list[Envelope]) -> None:
+        handlers.record_shipments_dispatched(engine=worker.deps().engine, envelopes=envelopes)
+
+    return create_worker_app(
+        "order_service",
+        settings=settings,
+        task_queue=TASK_QUEUE,
+        include=["order_service.tasks"],
+        beat_schedule={"recover-orders": {"task": SWEEP_TASK, "schedule": settings.sweep_every_seconds}},
+        event_queue=EVENT_QUEUE,
+        handle_batch=on_shipment_events,
+        service=worker,
+    )
+
+
+__getattr__ = worker_entry_point(lambda: create_worker(settings_from_env()))

@@ -1,52 +1,33 @@
-"""The order service's settings: read from the environment at the composition roots only."""
+"""The order service's settings, read from the environment by its composition roots."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+from messaging.settings import Env, ProcessSettings
 from order_service.clients import ClientSettings
 
-
-def _client_settings(environ: Mapping[str, str], prefix: str) -> ClientSettings:
-    """Per dependency: INVENTORY_CONNECT_TIMEOUT_SECONDS, PAYMENT_READ_TIMEOUT_SECONDS, ...
-    falling back to the shared CONNECT_TIMEOUT_SECONDS / READ_TIMEOUT_SECONDS."""
-
-    def get(name: str, default: str) -> str:
-        return environ.get(f"{prefix}_{name}", environ.get(name, default))
-
-    return ClientSettings(
-        connect_timeout=float(get("CONNECT_TIMEOUT_SECONDS", "1.0")),
-        read_timeout=float(get("READ_TIMEOUT_SECONDS", "3.0")),
-        # Every downstream write is idempotent by key, so retrying is safe.
-        attempts=int(get("CALL_ATTEMPTS", "3")),
-        breaker_failures=int(get("BREAKER_FAILURES", "5")),
-        breaker_reset_seconds=float(get("BREAKER_RESET_SECONDS", "10")),
-    )
-
-
 FLOWS = ("hybrid", "sync")
+DEFAULT_CLIENT = ClientSettings(
+    connect_timeout=1.0,
+    read_timeout=3.0,
+    attempts=3,  # every downstream write is idempotent by key, so retrying is safe
+    breaker_failures=5,
+    breaker_reset_seconds=10.0,
+)
 
 
-def _flow(value: str) -> str:
-    if value not in FLOWS:
-        raise ValueError(f"ORDER_FLOW must be one of {FLOWS}, not {value!r}")
-    return value
-
-
-@dataclass(frozen=True)
-class Settings:
-    database_url: str
+@dataclass(frozen=True, kw_only=True)
+class Settings(ProcessSettings):
     inventory_url: str = "http://inventory-api:8000"
     payment_url: str = "http://payment-api:8000"
     warehouse_url: str = "http://warehouse-api:8000"
     notification_url: str = "http://notification-api:8000"
-    broker_url: str = "amqp://guest:guest@rabbitmq:5672/%2F"
-    inventory: ClientSettings = field(default_factory=lambda: _client_settings({}, "INVENTORY"))
-    payment: ClientSettings = field(default_factory=lambda: _client_settings({}, "PAYMENT"))
-    warehouse: ClientSettings = field(default_factory=lambda: _client_settings({}, "WAREHOUSE"))
-    notification: ClientSettings = field(default_factory=lambda: _client_settings({}, "NOTIFICATION"))
+    inventory: ClientSettings = DEFAULT_CLIENT
+    payment: ClientSettings = DEFAULT_CLIENT
+    warehouse: ClientSettings = DEFAULT_CLIENT
+    notification: ClientSettings = DEFAULT_CLIENT
     # hybrid: events through the outbox and RabbitMQ. sync: the benchmark's baseline, which
     # POSTs each event to the warehouse and notification APIs inline (see saga.deliver_inline).
     flow: str = "hybrid"
@@ -55,26 +36,46 @@ class Settings:
     stale_after_seconds: float = 10.0
     sweep_every_seconds: float = 1.0
     step_pause_seconds: float = 0.0  # test-only: ORDER_SAGA_STEP_PAUSE_SECONDS
-    liveness_file: str = "/tmp/alive"
 
 
-def settings_from_env(environ: Mapping[str, str] = os.environ) -> Settings:
-    defaults = Settings(database_url="")
+def _client_settings(env: Env, prefix: str) -> ClientSettings:
+    """Per dependency: INVENTORY_CONNECT_TIMEOUT_SECONDS, PAYMENT_READ_TIMEOUT_SECONDS, ...
+    falling back to the shared CONNECT_TIMEOUT_SECONDS / READ_TIMEOUT_SECONDS, then the default."""
+
+    def seconds(name: str, default: float) -> float:
+        shared = env.seconds(name, default, maximum=600)
+        return env.seconds(f"{prefix}_{name}", shared, maximum=600)
+
+    def count(name: str, default: int) -> int:
+        shared = env.integer(name, default, minimum=1, maximum=100)
+        return env.integer(f"{prefix}_{name}", shared, minimum=1, maximum=100)
+
+    return ClientSettings(
+        connect_timeout=seconds("CONNECT_TIMEOUT_SECONDS", DEFAULT_CLIENT.connect_timeout),
+        read_timeout=seconds("READ_TIMEOUT_SECONDS", DEFAULT_CLIENT.read_timeout),
+        attempts=count("CALL_ATTEMPTS", DEFAULT_CLIENT.attempts),
+        breaker_failures=count("BREAKER_FAILURES", DEFAULT_CLIENT.breaker_failures),
+        breaker_reset_seconds=seconds("BREAKER_RESET_SECONDS", DEFAULT_CLIENT.breaker_reset_seconds),
+    )
+
+
+def settings_from_env(environ: Mapping[str, str] | None = None) -> Settings:
+    env = Env(environ)
     return Settings(
-        database_url=environ["DATABASE_URL"],
-        inventory_url=environ.get("INVENTORY_URL", defaults.inventory_url),
-        payment_url=environ.get("PAYMENT_URL", defaults.payment_url),
-        warehouse_url=environ.get("WAREHOUSE_URL", defaults.warehouse_url),
-        notification_url=environ.get("NOTIFICATION_URL", defaults.notification_url),
-        broker_url=environ.get("BROKER_URL", defaults.broker_url),
-        inventory=_client_settings(environ, "INVENTORY"),
-        payment=_client_settings(environ, "PAYMENT"),
-        warehouse=_client_settings(environ, "WAREHOUSE"),
-        notification=_client_settings(environ, "NOTIFICATION"),
-        flow=_flow(environ.get("ORDER_FLOW", defaults.flow)),
-        currency=environ.get("CURRENCY", defaults.currency),
-        stale_after_seconds=float(environ.get("SWEEPER_STALE_AFTER_SECONDS", defaults.stale_after_seconds)),
-        sweep_every_seconds=float(environ.get("SWEEP_EVERY_SECONDS", defaults.sweep_every_seconds)),
-        step_pause_seconds=float(environ.get("ORDER_SAGA_STEP_PAUSE_SECONDS", defaults.step_pause_seconds)),
-        liveness_file=environ.get("LIVENESS_FILE", defaults.liveness_file),
+        **env.process(),
+        inventory_url=env.text("INVENTORY_URL", Settings.inventory_url),
+        payment_url=env.text("PAYMENT_URL", Settings.payment_url),
+        warehouse_url=env.text("WAREHOUSE_URL", Settings.warehouse_url),
+        notification_url=env.text("NOTIFICATION_URL", Settings.notification_url),
+        inventory=_client_settings(env, "INVENTORY"),
+        payment=_client_settings(env, "PAYMENT"),
+        warehouse=_client_settings(env, "WAREHOUSE"),
+        notification=_client_settings(env, "NOTIFICATION"),
+        flow=env.choice("ORDER_FLOW", Settings.flow, choices=FLOWS),
+        currency=env.text("CURRENCY", Settings.currency),
+        stale_after_seconds=env.seconds("SWEEPER_STALE_AFTER_SECONDS", Settings.stale_after_seconds),
+        sweep_every_seconds=env.seconds("SWEEP_EVERY_SECONDS", Settings.sweep_every_seconds, minimum=0.01),
+        step_pause_seconds=env.seconds(
+            "ORDER_SAGA_STEP_PAUSE_SECONDS", Settings.step_pause_seconds, maximum=60
+        ),
     )

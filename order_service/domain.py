@@ -1,4 +1,5 @@
-"""Order rules: validation, the state machine, idempotency fingerprints. Stdlib only."""
+"""Order rules and values: the Order, validation, the state machine, idempotency
+fingerprints. Standard library only: no Flask, no SQLAlchemy."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeGuard
 
 
 class OrderStatus(StrEnum):
@@ -45,6 +47,40 @@ class FailureReason(StrEnum):
     RESERVATION_EXPIRED = "reservation_expired"  # paid too late: the hold ran out; refunded
 
 
+@dataclass(frozen=True)
+class Order:
+    """An order as last persisted (db.py reads every order into one of these)."""
+
+    id: str
+    seq: int  # keyset pagination: newest first
+    customer_id: str
+    email: str
+    status: OrderStatus
+    items: tuple[dict[str, Any], ...]  # {"sku", "quantity", "unit_price_cents"}; priced once reserved
+    total_cents: int | None  # known once reserved
+    currency: str
+    payment_token: str
+    failure_reason: str | None
+    failed_step: str | None
+    stock_settled: bool  # False while inventory has not been told the reservation's fate
+    payment_settled: bool  # False while a captured payment still has to be refunded
+    attempts: int
+    next_attempt_at: datetime  # the sweeper resumes an unfinished order once this has passed
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One step of an order's timeline."""
+
+    at: datetime
+    from_status: str | None  # None: the order's creation
+    to_status: str
+    cause: str
+    attempt: int
+
+
 def stock_action(status: str) -> str | None:
     """What inventory must be told once an order is in `status` (None: nothing)."""
     return {
@@ -72,6 +108,10 @@ class OrderNotFound(LookupError):
 
 class IdempotencyKeyReused(Exception):
     """The same Idempotency-Key came with a different body."""
+
+
+class OrderAlreadyShipped(Exception):
+    """The parcel left: too late to cancel."""
 
 
 class OrderNotCancellable(Exception):
@@ -110,7 +150,7 @@ MAX_LINES = 50
 MAX_QUANTITY = 1000
 
 
-def _is_int(value: Any) -> bool:
+def _is_int(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -148,12 +188,12 @@ def parse_place_order(body: dict[str, Any]) -> PlaceOrder:
         if not (_is_int(quantity) and 1 <= quantity <= MAX_QUANTITY):
             error(f"items[{index}].quantity", f"an integer from 1 to {MAX_QUANTITY}")
         if not errors:
-            lines.append(OrderLine(sku=sku, quantity=quantity))
+            lines.append(OrderLine(sku=item["sku"], quantity=item["quantity"]))
     if errors:
         raise InvalidOrder(errors)
     return PlaceOrder(
         customer_id=body["customer_id"],
-        email=email,
+        email=body["email"],
         items=tuple(lines),
         payment_token=body["payment_token"],
     )

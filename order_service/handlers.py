@@ -1,4 +1,5 @@
-"""Order use cases: place, cancel, read, react to shipments, recover stalled orders."""
+"""Order use cases: place, cancel, read, react to shipments, recover stalled orders. Each
+returns domain values (an `Order`, or a small outcome below); api.py renders them as HTTP."""
 
 from __future__ import annotations
 
@@ -10,40 +11,46 @@ from typing import Any
 import sqlalchemy as sa
 
 from messaging.envelope import Envelope, PoisonEvent
-from messaging.web import Problem
 from order_service import db, saga
+from order_service.bootstrap import Dependencies
 from order_service.clients import DownstreamUnavailable
 from order_service.domain import (
     IN_FLIGHT_STATUSES,
-    FailureReason,
     IdempotencyKeyReused,
     IllegalTransition,
+    Order,
+    OrderAlreadyShipped,
     OrderNotCancellable,
     OrderNotFound,
     OrderStatus,
-    PlaceOrder,
+    Transition,
     parse_place_order,
     request_fingerprint,
 )
-from order_service.saga import Dependencies
 
 log = logging.getLogger(__name__)
-UNAVAILABLE_REASONS = {
-    FailureReason.INVENTORY_UNAVAILABLE: "inventory",
-    FailureReason.PAYMENT_UNAVAILABLE: "payment",
-}
 
 
 @dataclass(frozen=True)
-class Reply:
-    """What POST /orders answers; a final one is stored with the idempotency key and replayed."""
+class Placed:
+    """POST /orders went through the saga (`replayed` False), or repeats an earlier request
+    whose answer was not stored (still running, died, or answered 202): the order as it is now."""
 
+    order: Order
+    replayed: bool
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What POST /orders answered, as api.py rendered it. A final answer is stored with the
+    idempotency key, and a replay of the key gets it back verbatim, however the order moved on."""
+
+    order_id: str
     status: int
     body: dict[str, Any]
-    order_id: str
 
 
-def place_order(*, deps: Dependencies, idempotency_key: str, body: dict[str, Any]) -> Reply:
+def place_order(*, deps: Dependencies, idempotency_key: str, body: dict[str, Any]) -> Placed | Answer:
     command = parse_place_order(body)
     fingerprint = request_fingerprint(body)
     order_id = str(uuid.uuid4())
@@ -52,7 +59,16 @@ def place_order(*, deps: Dependencies, idempotency_key: str, body: dict[str, Any
             connection,
             idempotency_key=idempotency_key,
             fingerprint=fingerprint,
-            values=_new_order(order_id, command, deps.currency),
+            order_id=order_id,
+            customer_id=command.customer_id,
+            email=command.email,
+            status=OrderStatus.PENDING,
+            items=[
+                {"sku": line.sku, "quantity": line.quantity, "unit_price_cents": None}
+                for line in command.items
+            ],
+            currency=deps.currency,
+            payment_token=command.payment_token,
             cause="POST /orders",
             hold_seconds=deps.hold_seconds,
         )
@@ -60,64 +76,34 @@ def place_order(*, deps: Dependencies, idempotency_key: str, body: dict[str, Any
             connection.rollback()
             return _replay(connection, key=idempotency_key, fingerprint=fingerprint)
         connection.commit()
-    reply = reply_for(saga.advance(deps, order_id, order))
-    if reply.status != 202:  # an unknown outcome is not an answer worth replaying
-        with deps.engine.begin() as connection:
-            db.record_response(
-                connection, key=idempotency_key, order_id=order_id, status=reply.status, body=reply.body
-            )
-    return reply
+    return Placed(order=saga.advance(deps=deps, order_id=order_id, order=order), replayed=False)
 
 
-def _new_order(order_id: str, command: PlaceOrder, currency: str) -> dict[str, Any]:
-    return {
-        "id": order_id,
-        "customer_id": command.customer_id,
-        "email": command.email,
-        "status": OrderStatus.PENDING,
-        "items": [
-            {"sku": line.sku, "quantity": line.quantity, "unit_price_cents": None} for line in command.items
-        ],
-        "currency": currency,
-        "payment_token": command.payment_token,
-    }
-
-
-def _replay(connection: sa.Connection, *, key: str, fingerprint: str) -> Reply:
+def _replay(connection: sa.Connection, *, key: str, fingerprint: str) -> Placed | Answer:
     stored = db.get_idempotency_key(connection, key=key)
-    if stored.fingerprint != fingerprint:
+    if stored is None or stored.fingerprint != fingerprint:  # None: not reached, the key was just seen
         raise IdempotencyKeyReused(key)
     if stored.response_status is not None:
-        return Reply(status=stored.response_status, body=stored.response_body, order_id=stored.order_id)
-    # The first request is still running, died before answering, or answered 202: say where it is now.
-    return reply_for(db.get_order(connection, order_id=stored.order_id))
+        return Answer(order_id=stored.order_id, status=stored.response_status, body=stored.response_body)
+    return Placed(order=db.get_order(connection, order_id=stored.order_id), replayed=True)
 
 
-def reply_for(order: sa.Row) -> Reply:
-    if order.status in IN_FLIGHT_STATUSES:
-        return Reply(status=202, body=db.order_json(order), order_id=order.id)
-    dependency = UNAVAILABLE_REASONS.get(order.failure_reason)
-    if order.status == OrderStatus.FAILED and dependency:
-        problem = Problem(
-            status=503,
-            code=f"{dependency}-unavailable",
-            title=f"The {dependency} service is unavailable; the order failed and nothing was charged",
-            dependency=dependency,
-            order=db.order_json(order),
+def remember_answer(*, engine: sa.Engine, idempotency_key: str, placed: Placed, answer: Answer) -> None:
+    """Store the answer to a request that placed an order, for its replays. An order still in
+    flight (the answer is 202) has no answer worth replaying: a replay says where it is then."""
+    if placed.replayed or placed.order.status in IN_FLIGHT_STATUSES:
+        return
+    with engine.begin() as connection:
+        db.record_response(
+            connection, key=idempotency_key, order_id=answer.order_id, status=answer.status, body=answer.body
         )
-        return Reply(status=503, body=problem.to_dict(), order_id=order.id)
-    return Reply(status=201, body=db.order_json(order), order_id=order.id)
 
 
-class OrderAlreadyShipped(Exception):
-    pass
-
-
-def cancel_order(*, deps: Dependencies, order_id: str) -> dict[str, Any]:
+def cancel_order(*, deps: Dependencies, order_id: str) -> Order:
     """Cancel before dispatch: the warehouse decides atomically whether the parcel left."""
-    order = saga.load(deps, order_id)
+    order = saga.load(deps=deps, order_id=order_id)
     if order.status == OrderStatus.CANCELLED:
-        return db.order_json(order)  # idempotent
+        return order  # idempotent
     if order.status == OrderStatus.SHIPPED:
         raise OrderAlreadyShipped(order_id)
     if order.status != OrderStatus.CONFIRMED:
@@ -126,49 +112,49 @@ def cancel_order(*, deps: Dependencies, order_id: str) -> dict[str, Any]:
         raise OrderAlreadyShipped(order_id)  # dispatched; shipment.dispatched is on its way
     try:
         order = saga.finish(
-            deps, order, OrderStatus.CANCELLED, f"POST /orders/{order_id}/cancel", event="order.cancelled",
-            stock_settled=False, payment_settled=False,
+            deps=deps, order=order, target=OrderStatus.CANCELLED, cause=f"POST /orders/{order_id}/cancel",
+            event="order.cancelled", stock_settled=False, payment_settled=False,
         )  # fmt: skip
     except IllegalTransition:
-        order = saga.load(deps, order_id)
+        order = saga.load(deps=deps, order_id=order_id)
         if order.status != OrderStatus.CANCELLED:
             raise
-    return db.order_json(saga.settle(deps, order))
+    return saga.settle(deps=deps, order=order)
 
 
-def get_order(*, engine: sa.Engine, order_id: str) -> dict[str, Any]:
+def get_order(*, engine: sa.Engine, order_id: str) -> Order:
     with engine.connect() as connection:
-        return db.order_json(db.get_order(connection, order_id=order_id))
+        return db.get_order(connection, order_id=order_id)
 
 
-def order_timeline(*, engine: sa.Engine, order_id: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Timeline:
+    order: Order
+    transitions: tuple[Transition, ...]  # oldest first
+
+
+def order_timeline(*, engine: sa.Engine, order_id: str) -> Timeline:
     with engine.connect() as connection:
-        order = db.get_order(connection, order_id=order_id)
-        return {
-            "order_id": order_id,
-            "status": order.status,
-            "attempts": order.attempts,
-            "stock_settled": order.stock_settled,
-            "payment_settled": order.payment_settled,
-            "next_attempt_at": order.next_attempt_at.isoformat(),
-            "transitions": db.timeline(connection, order_id=order_id),
-        }
+        order = db.get_order(connection, order_id=order_id)  # OrderNotFound, not an empty timeline
+        return Timeline(order=order, transitions=tuple(db.transitions_of(connection, order_id=order_id)))
+
+
+@dataclass(frozen=True)
+class OrderPage:
+    orders: tuple[Order, ...]  # newest first
+    next_cursor: str | None  # the next page's `cursor`; None on the last page
 
 
 def list_orders(
     *, engine: sa.Engine, customer_id: str | None, status: str | None, limit: int, cursor: int | None
-) -> dict[str, Any]:
+) -> OrderPage:
     with engine.connect() as connection:
-        rows = db.list_orders(
+        orders = db.list_orders(
             connection, customer_id=customer_id, status=status, limit=limit + 1, before_seq=cursor
         )
-    page = rows[:limit]
-    next_cursor = str(page[-1].seq) if len(rows) > limit else None
-    return {"items": [db.order_json(row) for row in page], "next_cursor": next_cursor}
-
-
-def record_shipment_dispatched(*, engine: sa.Engine, envelope: Envelope) -> None:
-    record_shipments_dispatched(engine=engine, envelopes=[envelope])
+    page = orders[:limit]
+    next_cursor = str(page[-1].seq) if len(orders) > limit else None
+    return OrderPage(orders=tuple(page), next_cursor=next_cursor)
 
 
 def record_shipments_dispatched(*, engine: sa.Engine, envelopes: list[Envelope]) -> None:
@@ -205,7 +191,7 @@ def recover_orders(*, deps: Dependencies, limit: int = 20) -> int:
         due = db.claim_due_orders(connection, limit=limit, lease_seconds=deps.hold_seconds)
     for order_id in due:
         try:
-            saga.advance(deps, order_id)
+            saga.advance(deps=deps, order_id=order_id)
         except (DownstreamUnavailable, sa.exc.OperationalError) as error:
             log.warning("order %s: recovery postponed: %r", order_id, error)
     return len(due)

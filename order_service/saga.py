@@ -13,34 +13,18 @@ call with the same answer, and `db.transition` refuses a state change that lost 
 from __future__ import annotations
 
 import logging
-import os
 import random
 import time
-from dataclasses import dataclass
 from typing import Any
 
-import sqlalchemy as sa
-
-from messaging import topology
-from messaging.database import make_engine
 from messaging.envelope import Envelope, new_event
-from messaging.settings import Role, pool_size
 from order_service import db
-from order_service.clients import (
-    Captured,
-    Declined,
-    DownstreamUnavailable,
-    EventReceiverClient,
-    InventoryClient,
-    PaymentClient,
-    ReservationRefused,
-    ServiceClient,
-    WarehouseClient,
-)
-from order_service.config import Settings
+from order_service.bootstrap import Dependencies
+from order_service.clients import Captured, Declined, DownstreamUnavailable, ReservationRefused
 from order_service.domain import (
     FailureReason,
     IllegalTransition,
+    Order,
     OrderStatus,
     retry_delay_seconds,
     stock_action,
@@ -50,66 +34,10 @@ log = logging.getLogger(__name__)
 SOURCE = "order_service"
 
 
-@dataclass(frozen=True)
-class Dependencies:
-    engine: sa.Engine
-    inventory: InventoryClient
-    payment: PaymentClient
-    warehouse: WarehouseClient
-    currency: str
-    hold_seconds: float = 10.0  # how long the sweeper leaves an order to the request working on it
-    step_pause_seconds: float = 0.0  # test hook: widens the windows the chaos suite kills order-api in
-    # ORDER_FLOW=sync (the benchmark's baseline): who gets each event over HTTP; empty = outbox.
-    event_receivers: tuple[EventReceiverClient, ...] = ()
-
-
-# What the warehouse and notification workers consume: their queues' bindings.
-WAREHOUSE_EVENTS = frozenset(topology.EVENT_QUEUES["warehouse.orders"].routing_keys)
-NOTIFICATION_EVENTS = frozenset(topology.EVENT_QUEUES["notification.events"].routing_keys)
-
-
-def build_dependencies(settings: Settings, engine: Any = None) -> Dependencies:
-    """The wiring both composition roots share: the API and the worker (sweeper)."""
-    receivers = ()
-    if settings.flow == "sync":
-        receivers = (
-            EventReceiverClient(
-                ServiceClient(name="warehouse", base_url=settings.warehouse_url, settings=settings.warehouse),
-                event_types=WAREHOUSE_EVENTS,
-            ),
-            EventReceiverClient(
-                ServiceClient(
-                    name="notification", base_url=settings.notification_url, settings=settings.notification
-                ),
-                event_types=NOTIFICATION_EVENTS,
-            ),
-        )
-    return Dependencies(
-        engine=engine
-        or make_engine(
-            settings.database_url,
-            pool_size=pool_size(Role.API, web_threads=int(os.environ.get("WEB_THREADS", "16"))),
-        ),
-        inventory=InventoryClient(
-            ServiceClient(name="inventory", base_url=settings.inventory_url, settings=settings.inventory)
-        ),
-        payment=PaymentClient(
-            ServiceClient(name="payment", base_url=settings.payment_url, settings=settings.payment)
-        ),
-        warehouse=WarehouseClient(
-            ServiceClient(name="warehouse", base_url=settings.warehouse_url, settings=settings.warehouse)
-        ),
-        currency=settings.currency,
-        hold_seconds=settings.stale_after_seconds,
-        step_pause_seconds=settings.step_pause_seconds,
-        event_receivers=receivers,
-    )
-
-
-def advance(deps: Dependencies, order_id: str, order: sa.Row | None = None) -> sa.Row:
+def advance(*, deps: Dependencies, order_id: str, order: Order | None = None) -> Order:
     """Drive the order forward until it is final or waiting on something; then settle.
-    `order`: the row as the caller just wrote it, which saves reading it again."""
-    order = order if order is not None else load(deps, order_id)
+    `order`: the order as the caller just wrote it, which saves reading it again."""
+    order = order if order is not None else load(deps=deps, order_id=order_id)
     for _ in range(len(STEPS) + 1):
         step = STEPS.get(order.status)
         if step is None:
@@ -117,7 +45,7 @@ def advance(deps: Dependencies, order_id: str, order: sa.Row | None = None) -> s
         try:
             moved = step(deps, order)
         except IllegalTransition:
-            order = load(deps, order_id)  # someone else moved it on: their result stands
+            order = load(deps=deps, order_id=order_id)  # someone else moved it on: their result stands
             log.info("order %s: already moved to %s", order_id, order.status)
             break
         order_was, order = order.status, moved
@@ -125,15 +53,15 @@ def advance(deps: Dependencies, order_id: str, order: sa.Row | None = None) -> s
             break  # waiting (unknown outcome, dependency down): the sweeper comes back
         if deps.step_pause_seconds:
             time.sleep(deps.step_pause_seconds)
-    return settle(deps, order)
+    return settle(deps=deps, order=order)
 
 
-def load(deps: Dependencies, order_id: str) -> sa.Row:
+def load(*, deps: Dependencies, order_id: str) -> Order:
     with deps.engine.connect() as connection:
         return db.get_order(connection, order_id=order_id)
 
 
-def _reserve(deps: Dependencies, order: sa.Row) -> sa.Row:
+def _reserve(deps: Dependencies, order: Order) -> Order:
     lines = [{"sku": item["sku"], "quantity": item["quantity"]} for item in order.items]
     try:
         result = deps.inventory.reserve(order_id=order.id, items=lines)
@@ -148,8 +76,9 @@ def _reserve(deps: Dependencies, order: sa.Row) -> sa.Row:
             )
         reason = FailureReason.UNKNOWN_SKU if result.code == "unknown-sku" else FailureReason.OUT_OF_STOCK
         return finish(
-            deps, order, OrderStatus.REJECTED, f"reserve refused: {result.code} ({result.sku})",
-            event="order.rejected", failure_reason=reason, failed_step="reserve", stock_settled=True,
+            deps=deps, order=order, target=OrderStatus.REJECTED,
+            cause=f"reserve refused: {result.code} ({result.sku})", event="order.rejected",
+            failure_reason=reason, failed_step="reserve", stock_settled=True,
         )  # fmt: skip
     return _move(
         deps,
@@ -161,7 +90,7 @@ def _reserve(deps: Dependencies, order: sa.Row) -> sa.Row:
     )
 
 
-def _charge(deps: Dependencies, order: sa.Row) -> sa.Row:
+def _charge(deps: Dependencies, order: Order) -> Order:
     try:
         outcome = deps.payment.charge(
             order_id=order.id, amount_cents=order.total_cents, currency=order.currency,
@@ -177,7 +106,7 @@ def _charge(deps: Dependencies, order: sa.Row) -> sa.Row:
     return _apply_charge(deps, order, outcome)
 
 
-def _resolve_payment(deps: Dependencies, order: sa.Row) -> sa.Row:
+def _resolve_payment(deps: Dependencies, order: Order) -> Order:
     try:
         outcome = deps.payment.find_charge(order_id=order.id)
         if outcome is None:  # the charge never arrived: the same key makes a second try safe
@@ -190,10 +119,11 @@ def _resolve_payment(deps: Dependencies, order: sa.Row) -> sa.Row:
     return _apply_charge(deps, order, outcome)
 
 
-def _apply_charge(deps: Dependencies, order: sa.Row, outcome: Captured | Declined) -> sa.Row:
+def _apply_charge(deps: Dependencies, order: Order, outcome: Captured | Declined) -> Order:
     if isinstance(outcome, Declined):
         return finish(
-            deps, order, OrderStatus.FAILED, f"charge declined: {outcome.decline_code}", event="order.failed",
+            deps=deps, order=order, target=OrderStatus.FAILED,
+            cause=f"charge declined: {outcome.decline_code}", event="order.failed",
             failure_reason=FailureReason.PAYMENT_DECLINED, failed_step="charge", stock_settled=False,
         )  # fmt: skip
     try:
@@ -203,13 +133,15 @@ def _apply_charge(deps: Dependencies, order: sa.Row, outcome: Captured | Decline
         return _wait(deps, order, f"commit after capture {outcome.payment_id}: {error}")
     if refused:  # the hold expired before the money came: give it back
         return finish(
-            deps, order, OrderStatus.FAILED, f"commit refused: {refused.code}", event="order.failed",
+            deps=deps, order=order, target=OrderStatus.FAILED, cause=f"commit refused: {refused.code}",
+            event="order.failed",
             failure_reason=FailureReason.RESERVATION_EXPIRED, failed_step="commit",
             stock_settled=True, payment_settled=False,
         )  # fmt: skip
     return finish(
-        deps, order, OrderStatus.CONFIRMED, f"charge captured: {outcome.payment_id}; stock committed",
-        event="order.confirmed", stock_settled=True,
+        deps=deps, order=order, target=OrderStatus.CONFIRMED,
+        cause=f"charge captured: {outcome.payment_id}; stock committed", event="order.confirmed",
+        stock_settled=True,
     )  # fmt: skip
 
 
@@ -224,7 +156,7 @@ STEPS = {
 }
 
 
-def settle(deps: Dependencies, order: sa.Row) -> sa.Row:
+def settle(*, deps: Dependencies, order: Order) -> Order:
     """Run the compensations a final order still owes: release/restock the stock, refund."""
     action = stock_action(order.status)
     owes_stock = bool(action) and not order.stock_settled
@@ -234,72 +166,91 @@ def settle(deps: Dependencies, order: sa.Row) -> sa.Row:
     try:
         if owes_stock:
             getattr(deps.inventory, action)(order_id=order.id)
-            _record(deps, order.id, stock_settled=True)
+            _record(deps, order.id, stock=True)
         if owes_refund:
             deps.payment.refund(order_id=order.id)
-            _record(deps, order.id, payment_settled=True)
+            _record(deps, order.id, payment=True)
     except DownstreamUnavailable as error:
         return _wait(deps, order, f"settle {order.status}: {error}")
-    return load(deps, order.id)
+    return load(deps=deps, order_id=order.id)
 
 
-def _record(deps: Dependencies, order_id: str, **changes: Any) -> None:
+def _record(deps: Dependencies, order_id: str, *, stock: bool = False, payment: bool = False) -> None:
     with deps.engine.begin() as connection:
-        db.update_order(connection, order_id=order_id, **changes)
+        db.mark_settled(connection, order_id=order_id, stock=stock, payment=payment)
 
 
-def _wait(deps: Dependencies, order: sa.Row, why: str) -> sa.Row:
+def _wait(deps: Dependencies, order: Order, why: str) -> Order:
     """Leave the order where it is and come back later, with backoff and jitter."""
     delay = retry_delay_seconds(order.attempts, jitter=random.random())
     log.warning("order %s (%s): retry in %.1fs: %s", order.id, order.status, delay, why)
     with deps.engine.begin() as connection:
         db.postpone(connection, order_id=order.id, seconds=delay)
-    return load(deps, order.id)
+    return load(deps=deps, order_id=order.id)
 
 
-def _move(deps: Dependencies, order: sa.Row, target: str, cause: str, **changes: Any) -> sa.Row:
-    changes.setdefault("hold_seconds", deps.hold_seconds)
+def _move(
+    deps: Dependencies,
+    order: Order,
+    target: OrderStatus,
+    cause: str,
+    *,
+    hold_seconds: float | None = None,
+    items: list[dict[str, Any]] | None = None,
+    total_cents: int | None = None,
+) -> Order:
+    """A step of the saga that announces nothing (no event)."""
     with deps.engine.begin() as connection:
-        return db.transition(connection, order_id=order.id, target=target, cause=cause, **changes)
+        return db.transition(
+            connection, order_id=order.id, target=target, cause=cause,
+            hold_seconds=deps.hold_seconds if hold_seconds is None else hold_seconds,
+            items=items, total_cents=total_cents,
+        )  # fmt: skip
 
 
 def _fail(
     deps: Dependencies,
-    order: sa.Row,
-    reason: str,
+    order: Order,
+    reason: FailureReason,
     step: str,
     error: DownstreamUnavailable,
     *,
     stock_settled: bool,
-) -> sa.Row:
+) -> Order:
     return finish(
-        deps, order, OrderStatus.FAILED, f"{step}: {error}", event="order.failed",
+        deps=deps, order=order, target=OrderStatus.FAILED, cause=f"{step}: {error}", event="order.failed",
         failure_reason=reason, failed_step=step, stock_settled=stock_settled,
     )  # fmt: skip
 
 
 def finish(
-    deps: Dependencies, order: sa.Row, target: str, cause: str, *, event: str, **changes: Any
-) -> sa.Row:
+    *,
+    deps: Dependencies,
+    order: Order,
+    target: OrderStatus,
+    cause: str,
+    event: str,
+    failure_reason: str | None = None,
+    failed_step: str | None = None,
+    stock_settled: bool | None = None,
+    payment_settled: bool | None = None,
+) -> Order:
     """The state change and the event announcing it: one transaction (outbox)."""
     with deps.engine.begin() as connection:
         moved = db.transition(
-            connection,
-            order_id=order.id,
-            target=target,
-            cause=cause,
-            hold_seconds=deps.hold_seconds,
-            **changes,
-        )
-        envelope = order_event(event, moved)
+            connection, order_id=order.id, target=target, cause=cause, hold_seconds=deps.hold_seconds,
+            failure_reason=failure_reason, failed_step=failed_step,
+            stock_settled=stock_settled, payment_settled=payment_settled,
+        )  # fmt: skip
+        envelope = order_event(event_type=event, order=moved)
         if not deps.event_receivers:
             db.outbox.add(connection, envelope)
     if deps.event_receivers:
-        deliver_inline(deps, envelope)
+        deliver_inline(deps=deps, envelope=envelope)
     return moved
 
 
-def deliver_inline(deps: Dependencies, envelope: Envelope) -> None:
+def deliver_inline(*, deps: Dependencies, envelope: Envelope) -> None:
     """ORDER_FLOW=sync, the benchmark's all-synchronous baseline: the request waits while the
     warehouse and the notification service handle the event. One that cannot be reached
     gets it the hybrid way instead (outbox, then RabbitMQ; inboxes drop the copy the other
@@ -316,10 +267,10 @@ def deliver_inline(deps: Dependencies, envelope: Envelope) -> None:
             return
 
 
-def order_event(event_type: str, order: sa.Row) -> Envelope:
+def order_event(*, event_type: str, order: Order) -> Envelope:
     data: dict[str, Any] = {"order_id": order.id, "customer_id": order.customer_id, "email": order.email}
     if event_type == "order.confirmed":
-        data.update(items=order.items, total_cents=order.total_cents, currency=order.currency)
+        data.update(items=list(order.items), total_cents=order.total_cents, currency=order.currency)
     elif event_type == "order.cancelled":
         data["reason"] = "customer_request"
     else:

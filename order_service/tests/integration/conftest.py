@@ -2,7 +2,8 @@ import pytest
 import sqlalchemy as sa
 
 from messaging.database import make_engine
-from order_service import db, saga
+from order_service import db
+from order_service.bootstrap import Dependencies
 from order_service.tests.integration.fakes import FakeInventory, FakePayment, FakeWarehouse
 
 
@@ -14,7 +15,7 @@ def engine(database_url):
 
 
 def make_deps(engine, inventory=None, payment=None, warehouse=None, hold_seconds=10.0, receivers=()):
-    return saga.Dependencies(
+    return Dependencies(
         engine=engine,
         inventory=inventory or FakeInventory(),
         payment=payment or FakePayment(),
@@ -41,7 +42,7 @@ def outbox_events(engine):
 
 def transitions(engine, order_id):
     with engine.connect() as connection:
-        return [t["to"] for t in db.timeline(connection, order_id=order_id)]
+        return [t.to_status for t in db.transitions_of(connection, order_id=order_id)]
 
 
 def make_due(engine, order_id):

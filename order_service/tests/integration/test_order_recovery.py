@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from order_service import handlers
+from order_service.api import answer_place_order
 from order_service.tests.integration.conftest import (
     make_deps,
     make_due,
@@ -18,19 +19,17 @@ from testsupport.polling import wait_until
 
 
 def status_of(engine, order_id):
-    return handlers.get_order(engine=engine, order_id=order_id)["status"]
+    return handlers.get_order(engine=engine, order_id=order_id).status
 
 
 def only_order_id(engine):
-    [order] = handlers.list_orders(engine=engine, customer_id="c-1", status=None, limit=5, cursor=None)[
-        "items"
-    ]
-    return order["id"]
+    [order] = handlers.list_orders(engine=engine, customer_id="c-1", status=None, limit=5, cursor=None).orders
+    return order.id
 
 
 def test_a_crash_after_reserve_is_finished_by_the_sweeper(engine):
     with pytest.raises(Crash):
-        handlers.place_order(
+        answer_place_order(
             deps=make_deps(engine, payment=FakePayment(crash=True)), idempotency_key="k", body=order_body()
         )
     order_id = only_order_id(engine)
@@ -50,18 +49,18 @@ def test_a_crash_after_reserve_is_finished_by_the_sweeper(engine):
 
 def test_a_replay_of_a_crashed_request_shows_the_order_where_it_is(engine):
     with pytest.raises(Crash):
-        handlers.place_order(
+        answer_place_order(
             deps=make_deps(engine, payment=FakePayment(crash=True)), idempotency_key="k", body=order_body()
         )
 
-    replay = handlers.place_order(deps=make_deps(engine), idempotency_key="k", body=order_body())
+    replay = answer_place_order(deps=make_deps(engine), idempotency_key="k", body=order_body())
 
     assert (replay.status, replay.body["status"]) == (202, "RESERVED")
 
 
 def test_an_unknown_charge_is_looked_up_not_guessed(engine):
     inventory = FakeInventory()
-    reply = handlers.place_order(
+    reply = answer_place_order(
         deps=make_deps(engine, inventory=inventory, payment=FakePayment(down=True, maybe_applied=True)),
         idempotency_key="k",
         body=order_body(),
@@ -81,7 +80,7 @@ def test_an_unknown_charge_is_looked_up_not_guessed(engine):
 
 
 def test_an_unknown_charge_that_never_arrived_is_made_once_with_the_same_key(engine):
-    reply = handlers.place_order(
+    reply = answer_place_order(
         deps=make_deps(engine, payment=FakePayment(down=True, maybe_applied=True)),
         idempotency_key="k",
         body=order_body(),
@@ -100,7 +99,7 @@ def test_an_unknown_charge_that_never_arrived_is_made_once_with_the_same_key(eng
 def test_a_hold_that_expired_before_the_capture_is_refunded(engine):
     payment = FakePayment()
 
-    reply = handlers.place_order(
+    reply = answer_place_order(
         deps=make_deps(
             engine, inventory=FakeInventory(commit_refused="reservation-released"), payment=payment
         ),
@@ -111,12 +110,12 @@ def test_a_hold_that_expired_before_the_capture_is_refunded(engine):
     assert (reply.body["status"], reply.body["failure_reason"]) == ("FAILED", "reservation_expired")
     assert payment.calls == [("refund", reply.order_id)]
     timeline = handlers.order_timeline(engine=engine, order_id=reply.order_id)
-    assert timeline["payment_settled"] is True
+    assert timeline.order.payment_settled is True
 
 
 def test_a_release_that_failed_is_retried_until_it_succeeds(engine):
     down = FakeInventory()
-    reply = handlers.place_order(
+    reply = answer_place_order(
         deps=make_deps(engine, inventory=down, payment=FakePayment(decline=True)),
         idempotency_key="k",
         body=order_body(),
@@ -132,4 +131,4 @@ def test_a_release_that_failed_is_retried_until_it_succeeds(engine):
     handlers.recover_orders(deps=make_deps(engine, inventory=inventory))
 
     assert inventory.calls == [("release", reply.order_id)]
-    assert handlers.order_timeline(engine=engine, order_id=reply.order_id)["stock_settled"] is True
+    assert handlers.order_timeline(engine=engine, order_id=reply.order_id).order.stock_settled is True

@@ -10,15 +10,14 @@ import sqlalchemy as sa
 from contracts.schemas import validate_event
 from messaging.envelope import PoisonEvent, new_event
 from order_service import db, handlers
+from order_service.api import answer_place_order
 from order_service.domain import IdempotencyKeyReused, InvalidOrder
 from order_service.tests.integration.conftest import make_deps, order_body, outbox_events, transitions
 from order_service.tests.integration.fakes import FakeInventory, FakePayment
 
 
 def place(engine, key="k", body=None, **fakes):
-    return handlers.place_order(
-        deps=make_deps(engine, **fakes), idempotency_key=key, body=body or order_body()
-    )
+    return answer_place_order(deps=make_deps(engine, **fakes), idempotency_key=key, body=body or order_body())
 
 
 def test_a_paid_order_is_confirmed_with_its_event_in_the_outbox(engine):
@@ -61,7 +60,7 @@ def test_a_decline_releases_the_reservation_and_fails_the_order(engine):
     assert (reply.body["status"], reply.body["failure_reason"]) == ("FAILED", "payment_declined")
     assert inventory.calls[-1] == ("release", reply.order_id)
     assert [e["type"] for e in outbox_events(engine)] == ["order.failed"]
-    assert handlers.order_timeline(engine=engine, order_id=reply.order_id)["stock_settled"] is True
+    assert handlers.order_timeline(engine=engine, order_id=reply.order_id).order.stock_settled is True
 
 
 def test_payment_unreachable_fails_fast_with_503_and_releases(engine):
@@ -126,12 +125,12 @@ def test_shipment_event_ships_a_confirmed_order_once(engine):
     placed = place(engine)
     event = new_event(type="shipment.dispatched", source="test", data={"order_id": placed.order_id})
 
-    handlers.record_shipment_dispatched(engine=engine, envelope=event)
-    handlers.record_shipment_dispatched(engine=engine, envelope=event)
+    handlers.record_shipments_dispatched(engine=engine, envelopes=[event])
+    handlers.record_shipments_dispatched(engine=engine, envelopes=[event])
     other = new_event(type="shipment.dispatched", source="test", data={"order_id": placed.order_id})
-    handlers.record_shipment_dispatched(engine=engine, envelope=other)
+    handlers.record_shipments_dispatched(engine=engine, envelopes=[other])
 
-    assert handlers.get_order(engine=engine, order_id=placed.order_id)["status"] == "SHIPPED"
+    assert handlers.get_order(engine=engine, order_id=placed.order_id).status == "SHIPPED"
     assert transitions(engine, placed.order_id).count("SHIPPED") == 1
 
 
@@ -145,7 +144,7 @@ def test_a_batch_of_shipment_events_ships_each_order_once(engine):
     handlers.record_shipments_dispatched(engine=engine, envelopes=[other])  # redelivered
 
     for placed in (first, second):
-        assert handlers.get_order(engine=engine, order_id=placed.order_id)["status"] == "SHIPPED"
+        assert handlers.get_order(engine=engine, order_id=placed.order_id).status == "SHIPPED"
         assert transitions(engine, placed.order_id).count("SHIPPED") == 1
 
 
@@ -157,9 +156,9 @@ def test_a_batch_with_an_unknown_order_is_poison_and_changes_nothing(engine):
     with pytest.raises(PoisonEvent):
         handlers.record_shipments_dispatched(engine=engine, envelopes=[known, unknown])
 
-    assert handlers.get_order(engine=engine, order_id=placed.order_id)["status"] == "CONFIRMED"
-    handlers.record_shipment_dispatched(engine=engine, envelope=known)  # the step's one-by-one retry
-    assert handlers.get_order(engine=engine, order_id=placed.order_id)["status"] == "SHIPPED"
+    assert handlers.get_order(engine=engine, order_id=placed.order_id).status == "CONFIRMED"
+    handlers.record_shipments_dispatched(engine=engine, envelopes=[known])  # the step's one-by-one retry
+    assert handlers.get_order(engine=engine, order_id=placed.order_id).status == "SHIPPED"
 
 
 def test_listing_pages_with_a_cursor(engine):
@@ -167,8 +166,8 @@ def test_listing_pages_with_a_cursor(engine):
 
     first = handlers.list_orders(engine=engine, customer_id="c-1", status=None, limit=2, cursor=None)
     second = handlers.list_orders(
-        engine=engine, customer_id="c-1", status=None, limit=2, cursor=int(first["next_cursor"])
+        engine=engine, customer_id="c-1", status=None, limit=2, cursor=int(first.next_cursor)
     )
 
-    assert [o["id"] for o in first["items"] + second["items"]] == list(reversed(ids))
-    assert second["next_cursor"] is None
+    assert [o.id for o in first.orders + second.orders] == list(reversed(ids))
+    assert second.next_cursor is None

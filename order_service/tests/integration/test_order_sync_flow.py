@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from contracts.schemas import validate_event
-from order_service import handlers, saga
+from messaging.settings import ConfigurationError
+from order_service import bootstrap
+from order_service.api import answer_place_order
 from order_service.config import settings_from_env
 from order_service.tests.integration.conftest import make_deps, order_body, outbox_events
 from order_service.tests.integration.fakes import FakeEventReceiver, FakePayment
@@ -13,14 +15,14 @@ from order_service.tests.integration.fakes import FakeEventReceiver, FakePayment
 
 def receivers(*, warehouse_down=False):
     return (
-        FakeEventReceiver(event_types=saga.WAREHOUSE_EVENTS, down=warehouse_down),
-        FakeEventReceiver(event_types=saga.NOTIFICATION_EVENTS),
+        FakeEventReceiver(event_types=bootstrap.WAREHOUSE_EVENTS, down=warehouse_down),
+        FakeEventReceiver(event_types=bootstrap.NOTIFICATION_EVENTS),
     )
 
 
 def place(engine, deps_receivers, key="k", **fakes):
     deps = make_deps(engine, receivers=deps_receivers, **fakes)
-    return handlers.place_order(deps=deps, idempotency_key=key, body=order_body())
+    return answer_place_order(deps=deps, idempotency_key=key, body=order_body())
 
 
 def test_a_confirmed_order_is_handed_to_warehouse_and_notification_inline_not_queued(engine):
@@ -62,8 +64,11 @@ def test_the_flow_is_a_setting_and_a_typo_is_refused():
     base = {"DATABASE_URL": "postgresql://x/y"}
     assert settings_from_env(base).flow == "hybrid"
     assert settings_from_env(base | {"ORDER_FLOW": "sync"}).flow == "sync"
-    wired = saga.build_dependencies(settings_from_env(base | {"ORDER_FLOW": "sync"}), engine=object())
-    assert [r.event_types for r in wired.event_receivers] == [saga.WAREHOUSE_EVENTS, saga.NOTIFICATION_EVENTS]
-    assert saga.build_dependencies(settings_from_env(base), engine=object()).event_receivers == ()
-    with pytest.raises(ValueError, match="ORDER_FLOW"):
+    wired = bootstrap.build_dependencies(settings_from_env(base | {"ORDER_FLOW": "sync"}), engine=object())
+    assert [r.event_types for r in wired.event_receivers] == [
+        bootstrap.WAREHOUSE_EVENTS,
+        bootstrap.NOTIFICATION_EVENTS,
+    ]
+    assert bootstrap.build_dependencies(settings_from_env(base), engine=object()).event_receivers == ()
+    with pytest.raises(ConfigurationError, match="ORDER_FLOW"):
         settings_from_env(base | {"ORDER_FLOW": "async"})

@@ -15,25 +15,29 @@ from order_service.domain import IllegalTransition, OrderNotFound, OrderStatus
 
 def new_order(engine, status: str = OrderStatus.PENDING) -> str:
     order_id = str(uuid.uuid4())
-    values = {
-        "id": order_id,
-        "customer_id": "c-1",
-        "email": "ada@example.test",
-        "status": status,
-        "items": [{"sku": "SKU-1", "quantity": 1, "unit_price_cents": None}],
-        "currency": "EUR",
-        "payment_token": "tok_visa",
-    }
     with engine.begin() as connection:
         db.insert_order(
-            connection, idempotency_key=order_id, fingerprint="f", values=values, cause="test", hold_seconds=0
+            connection,
+            idempotency_key=order_id,
+            fingerprint="f",
+            order_id=order_id,
+            customer_id="c-1",
+            email="ada@example.test",
+            status=status,
+            items=[{"sku": "SKU-1", "quantity": 1, "unit_price_cents": None}],
+            currency="EUR",
+            payment_token="tok_visa",
+            cause="test",
+            hold_seconds=0,
         )
     return order_id
 
 
 def timeline(engine, order_id: str) -> list[tuple]:
     with engine.connect() as connection:
-        return [(t["from"], t["to"], t["cause"]) for t in db.timeline(connection, order_id=order_id)]
+        return [
+            (t.from_status, t.to_status, t.cause) for t in db.transitions_of(connection, order_id=order_id)
+        ]
 
 
 def test_a_transition_moves_the_order_and_records_where_it_came_from(engine):

@@ -3,7 +3,8 @@
 import pytest
 
 from order_service.api import create_app
-from order_service.saga import Dependencies
+from order_service.bootstrap import Dependencies
+from order_service.config import Settings
 
 
 class Untouchable:
@@ -20,7 +21,7 @@ def client():
         warehouse=Untouchable(),
         currency="EUR",
     )
-    return create_app({"DEPS": deps}).test_client()
+    return create_app(Settings(database_url="unused"), deps=deps).test_client()
 
 
 def test_missing_idempotency_key_is_400_problem(client):
