@@ -7,7 +7,6 @@ which is what makes retrying a POST safe here.
 
 from __future__ import annotations
 
-import random
 import threading
 import time
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from typing import Any
 import requests
 from urllib3.exceptions import NewConnectionError
 
+from messaging.backoff import backoff_seconds
 from messaging.envelope import Envelope
 from order_service.breaker import CircuitBreaker, CircuitOpen
 
@@ -64,9 +64,10 @@ def _never_reached_server(error: requests.RequestException) -> bool:
     return isinstance(reason, NewConnectionError)  # refused, no route, name not resolved
 
 
-def backoff_seconds(attempt: int) -> float:
-    """50 ms, 100 ms, 200 ms ... with full jitter so retries from many requests spread out."""
-    return random.uniform(0, 0.05 * 2**attempt)
+def retry_pause_seconds(attempt: int) -> float:
+    """50 ms, 100 ms, 200 ms ... (no cap needed: CALL_ATTEMPTS is small), with full jitter so
+    retries from many requests spread out."""
+    return backoff_seconds(attempt, first=0.05, cap=60.0, spread=1.0)
 
 
 @dataclass(frozen=True)
@@ -121,7 +122,7 @@ class ServiceClient:
         maybe_applied, detail = False, ""
         for attempt in range(self.attempts):
             if attempt:
-                time.sleep(backoff_seconds(attempt))
+                time.sleep(retry_pause_seconds(attempt))
             try:
                 response = self.session.request(
                     method, self.base_url + path, json=json, headers=headers, timeout=self.timeout

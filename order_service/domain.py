@@ -11,6 +11,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, TypeGuard
 
+from messaging.backoff import backoff_seconds  # standard library only, like this module
+
 
 class OrderStatus(StrEnum):
     PENDING = "PENDING"  # accepted, stock not yet reserved
@@ -208,4 +210,4 @@ def request_fingerprint(body: dict[str, Any]) -> str:
 def retry_delay_seconds(attempt: int, *, jitter: float) -> float:
     """Backoff for resolving an unknown outcome: 1 s, 2 s, 4 s ... capped at 60 s; `jitter`
     in [0, 1) spreads retries of many orders apart."""
-    return min(60.0, 2.0**attempt) * (0.5 + jitter / 2)
+    return backoff_seconds(attempt, first=1.0, cap=60.0, spread=0.5, draw=lambda: 1.0 - jitter)
