@@ -13,7 +13,7 @@ from messaging.envelope import Envelope
 from notification_service import db, handlers
 from notification_service.api import create_app
 from notification_service.config import Settings
-from notification_service.tests.integration.conftest import event_of
+from testsupport.events import example_envelope
 
 
 class RecordingMailer:
@@ -67,7 +67,7 @@ def test_the_migration_creates_exactly_the_tables_db_py_declares(engine):
 
 
 def test_recording_the_same_event_twice_makes_one_notification(engine):
-    envelope = event_of("order.confirmed")
+    envelope = example_envelope("order.confirmed")
     first = record(engine, envelope)
     assert record(engine, envelope) is None
     [row] = rows(engine)
@@ -82,8 +82,8 @@ def test_recording_the_same_event_twice_makes_one_notification(engine):
 
 
 def test_another_event_saying_the_same_thing_makes_no_second_notification(engine):
-    first = event_of("order.rejected")
-    again = event_of("order.rejected", order_id=first.data["order_id"])
+    first = example_envelope("order.rejected")
+    again = example_envelope("order.rejected", order_id=first.data["order_id"])
     assert record(engine, first) is not None
     assert record(engine, again) is None
     assert len(rows(engine)) == 1
@@ -92,14 +92,14 @@ def test_another_event_saying_the_same_thing_makes_no_second_notification(engine
 def test_each_kind_of_news_about_an_order_is_its_own_notification(engine):
     order_id = "o-kinds"
     for event_type in ("order.confirmed", "shipment.dispatched"):
-        record(engine, event_of(event_type, order_id=order_id))
+        record(engine, example_envelope(event_type, order_id=order_id))
     assert sorted(row.kind for row in rows(engine)) == ["order_confirmed", "order_shipped"]
 
 
 def test_a_cancellation_is_its_own_notification_after_the_confirmation(engine):
     order_id = "o-cancelled"
     for event_type in ("order.confirmed", "order.cancelled"):
-        assert record(engine, event_of(event_type, order_id=order_id))
+        assert record(engine, example_envelope(event_type, order_id=order_id))
 
     kinds = {row.kind: row for row in rows(engine)}
     assert sorted(kinds) == ["order_cancelled", "order_confirmed"]
@@ -109,9 +109,9 @@ def test_a_cancellation_is_its_own_notification_after_the_confirmation(engine):
 
 def test_a_confirmation_arriving_after_the_cancellation_is_not_told(engine):
     order_id = "o-reordered"
-    cancellation = event_of("order.cancelled", order_id=order_id)
+    cancellation = example_envelope("order.cancelled", order_id=order_id)
     cancelled = record(engine, cancellation)
-    late = event_of("order.confirmed", order_id=order_id)
+    late = example_envelope("order.confirmed", order_id=order_id)
 
     assert record(engine, late) is None
 
@@ -124,7 +124,7 @@ def test_a_confirmation_arriving_after_the_cancellation_is_not_told(engine):
 
 
 def test_send_sends_once_and_marks_sent(engine):
-    envelope = event_of("shipment.dispatched")
+    envelope = example_envelope("shipment.dispatched")
     notification_id = record(engine, envelope)
     mailer = RecordingMailer()
 
@@ -142,7 +142,7 @@ def test_send_sends_once_and_marks_sent(engine):
 
 
 def test_a_failing_mailer_leaves_the_notification_pending(engine):
-    notification_id = record(engine, event_of("order.failed"))
+    notification_id = record(engine, example_envelope("order.failed"))
     with pytest.raises(ConnectionRefusedError):
         send(engine, BrokenMailer(), notification_id)
     [row] = rows(engine)
@@ -154,7 +154,7 @@ def test_a_failing_mailer_leaves_the_notification_pending(engine):
 
 
 def test_a_batch_sends_each_pending_one_once_in_the_order_given(engine):
-    ids = [record(engine, event_of("order.confirmed")) for _ in range(3)]
+    ids = [record(engine, example_envelope("order.confirmed")) for _ in range(3)]
     send(engine, RecordingMailer(), notification_id=ids[1])
     mailer = RecordingMailer()
 
@@ -169,7 +169,7 @@ def test_a_batch_sends_each_pending_one_once_in_the_order_given(engine):
 
 
 def test_a_send_failing_mid_batch_records_what_went_out_and_releases_the_rest(engine):
-    ids = [record(engine, event_of("order.confirmed")) for _ in range(3)]
+    ids = [record(engine, example_envelope("order.confirmed")) for _ in range(3)]
     with pytest.raises(ConnectionRefusedError):
         handlers.send_notifications(engine=engine, mailer=MailerFailingAfter(1), notification_ids=ids)
     state = {row.id: (row.status, row.claimed_at is None) for row in rows(engine)}
@@ -183,7 +183,7 @@ def test_a_send_failing_mid_batch_records_what_went_out_and_releases_the_rest(en
 
 
 def test_a_database_outage_after_the_mail_left_never_sends_it_twice(engine, monkeypatch):
-    notification_id = record(engine, event_of("order.failed"))
+    notification_id = record(engine, example_envelope("order.failed"))
     mailer, real_mark_sent, failures = RecordingMailer(), db.mark_sent, []
 
     def mark_sent_while_postgres_restarts(connection, **kwargs):
@@ -206,7 +206,7 @@ def test_a_database_outage_after_the_mail_left_never_sends_it_twice(engine, monk
 
 
 def test_a_claimed_notification_is_not_sent_by_a_second_sender(engine):
-    notification_id = record(engine, event_of("order.failed"))
+    notification_id = record(engine, example_envelope("order.failed"))
     with engine.begin() as connection:  # a sender that died with the mail in hand, just now
         db.claim_pending(connection, notification_ids=[notification_id], lease_seconds=60)
     mailer = RecordingMailer()
@@ -216,7 +216,7 @@ def test_a_claimed_notification_is_not_sent_by_a_second_sender(engine):
 
 
 def test_two_concurrent_senders_send_one_email(engine):
-    notification_id = record(engine, event_of("order.confirmed"))
+    notification_id = record(engine, example_envelope("order.confirmed"))
     release = threading.Event()
     slow = RecordingMailer(wait_for=release)  # holds the row lock while "sending"
     fast = RecordingMailer()
@@ -235,7 +235,7 @@ def test_two_concurrent_senders_send_one_email(engine):
 
 
 def test_the_sweeper_sees_only_old_pending_notifications(engine):
-    old, young, sent = (record(engine, event_of("order.confirmed")) for _ in range(3))
+    old, young, sent = (record(engine, example_envelope("order.confirmed")) for _ in range(3))
     send(engine, RecordingMailer(), sent)
     with engine.begin() as connection:
         connection.execute(
@@ -248,7 +248,7 @@ def test_the_sweeper_sees_only_old_pending_notifications(engine):
 
 
 def test_handle_events_enqueues_the_new_notification_once(engine):
-    envelope = event_of("order.confirmed")
+    envelope = example_envelope("order.confirmed")
     enqueued: list[str] = []
     handlers.handle_events(engine=engine, envelopes=[envelope], enqueue_sends=enqueued.extend)
     handlers.handle_events(engine=engine, envelopes=[envelope], enqueue_sends=enqueued.extend)
@@ -256,10 +256,10 @@ def test_handle_events_enqueues_the_new_notification_once(engine):
 
 
 def test_a_batch_records_as_the_same_events_one_by_one_would(engine):
-    confirmed = event_of("order.confirmed")
-    cancelled = event_of("order.cancelled")
-    late_confirmation = event_of("order.confirmed", order_id=cancelled.data["order_id"])
-    same_news_again = event_of("order.confirmed", order_id=confirmed.data["order_id"])
+    confirmed = example_envelope("order.confirmed")
+    cancelled = example_envelope("order.cancelled")
+    late_confirmation = example_envelope("order.confirmed", order_id=cancelled.data["order_id"])
+    same_news_again = example_envelope("order.confirmed", order_id=confirmed.data["order_id"])
     batch = [confirmed, confirmed, cancelled, late_confirmation, same_news_again]
     enqueued: list[str] = []
 
@@ -278,16 +278,18 @@ def test_a_failed_enqueue_still_acks_because_the_row_is_committed(engine):
     def broker_down(_: list[str]) -> None:
         raise ConnectionError("broker unreachable")
 
-    handlers.handle_events(engine=engine, envelopes=[event_of("order.failed")], enqueue_sends=broker_down)
+    handlers.handle_events(
+        engine=engine, envelopes=[example_envelope("order.failed")], enqueue_sends=broker_down
+    )
     [row] = rows(engine)
     assert row.status == "PENDING"  # left for the sweeper
     assert handlers.pending_notification_ids(engine=engine, older_than_seconds=0) == [row.id]
 
 
 def test_the_api_lists_notifications_by_order(engine):
-    envelope = event_of("order.confirmed")
+    envelope = example_envelope("order.confirmed")
     notification_id = record(engine, envelope)
-    record(engine, event_of("order.rejected"))
+    record(engine, example_envelope("order.rejected"))
     send(engine, RecordingMailer(), notification_id)
     client = create_app(Settings(database_url="unused"), engine=engine).test_client()
 

@@ -11,8 +11,8 @@ from notification_service.api import create_app
 from notification_service.config import Settings
 from notification_service.mailer import SmtpMailer
 from notification_service.tests.fake_smtp import FakeSmtpServer
-from notification_service.tests.integration.conftest import event_of
 from testsupport.containers import free_port
+from testsupport.events import example_envelope
 
 
 def mailer_on(port: int) -> SmtpMailer:
@@ -29,7 +29,7 @@ def rows(engine: sa.Engine) -> list[sa.Row]:
 
 
 def test_an_event_posted_twice_is_recorded_and_mailed_once(engine):
-    envelope = event_of("order.confirmed")
+    envelope = example_envelope("order.confirmed")
     with FakeSmtpServer() as smtp:
         client = client_for(engine, mailer_on(smtp.port))
         first = client.post("/events", json=envelope.to_dict())
@@ -48,7 +48,7 @@ def test_an_event_posted_twice_is_recorded_and_mailed_once(engine):
 
 @pytest.mark.parametrize("smtp_down", ["refusing", "unreachable"])
 def test_with_smtp_down_it_is_503_and_the_notification_waits_for_the_sweep(engine, smtp_down):
-    envelope = event_of("order.failed")
+    envelope = example_envelope("order.failed")
     with FakeSmtpServer(refuse=True) as refusing:
         port = refusing.port if smtp_down == "refusing" else free_port()
         response = client_for(engine, mailer_on(port)).post("/events", json=envelope.to_dict())
@@ -69,7 +69,7 @@ def test_with_smtp_down_it_is_503_and_the_notification_waits_for_the_sweep(engin
 
 
 def test_a_value_postgres_cannot_store_is_invalid_and_records_nothing(engine):
-    event = event_of("order.rejected").to_dict()
+    event = example_envelope("order.rejected").to_dict()
     event["data"]["email"] = "ada\u0000@example.com"
     with FakeSmtpServer() as smtp:
         response = client_for(engine, mailer_on(smtp.port)).post("/events", json=event)

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from messaging.broker import ConfirmedPublisher, connection_parameters
 from notification_service import db
 from notification_service.tests.fake_smtp import FakeSmtpServer
-from notification_service.tests.integration.conftest import event_of
+from testsupport.events import example_envelope
 from testsupport.polling import wait_until
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -78,9 +78,9 @@ def statuses(engine: sa.Engine, order_id: str) -> dict[str, str]:
 
 
 def test_each_event_becomes_exactly_one_email(engine, publisher, smtp, worker, tmp_path):
-    confirmed = event_of("order.confirmed")
+    confirmed = example_envelope("order.confirmed")
     order_id = confirmed.data["order_id"]
-    shipped = event_of("shipment.dispatched", order_id=order_id)
+    shipped = example_envelope("shipment.dispatched", order_id=order_id)
     publisher.publish(confirmed)
     publisher.publish(confirmed)  # duplicate delivery: same message id
     publisher.publish(shipped)
@@ -97,7 +97,7 @@ def test_each_event_becomes_exactly_one_email(engine, publisher, smtp, worker, t
 
 
 def test_an_order_cancelled_reaches_the_worker_and_becomes_one_email(engine, publisher, smtp, worker):
-    cancelled = event_of("order.cancelled")  # routed to notification.events by its own binding
+    cancelled = example_envelope("order.cancelled")  # routed to notification.events by its own binding
     order_id = cancelled.data["order_id"]
     publisher.publish(cancelled)
 

@@ -8,8 +8,8 @@ from contracts.schemas import validate_event
 from order_service import handlers
 from order_service.api import answer_place_order
 from order_service.domain import OrderAlreadyShipped, OrderNotCancellable
-from order_service.tests.integration.conftest import make_deps, order_body, outbox_events
 from order_service.tests.integration.fakes import FakeInventory, FakePayment, FakeWarehouse
+from order_service.tests.integration.support import make_deps, order_body, outbox_events
 
 
 def confirmed_order(engine):

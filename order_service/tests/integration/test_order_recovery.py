@@ -7,14 +7,14 @@ import pytest
 
 from order_service import handlers
 from order_service.api import answer_place_order
-from order_service.tests.integration.conftest import (
+from order_service.tests.integration.fakes import Crash, FakeInventory, FakePayment
+from order_service.tests.integration.support import (
     make_deps,
     make_due,
     order_body,
     outbox_events,
     transitions,
 )
-from order_service.tests.integration.fakes import Crash, FakeInventory, FakePayment
 from testsupport.polling import wait_until
 
 

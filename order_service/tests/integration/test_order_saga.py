@@ -12,8 +12,8 @@ from messaging.envelope import PoisonEvent, new_event
 from order_service import db, handlers
 from order_service.api import answer_place_order
 from order_service.domain import IdempotencyKeyReused, InvalidOrder
-from order_service.tests.integration.conftest import make_deps, order_body, outbox_events, transitions
 from order_service.tests.integration.fakes import FakeInventory, FakePayment
+from order_service.tests.integration.support import make_deps, order_body, outbox_events, transitions
 
 
 def place(engine, key="k", body=None, **fakes):

@@ -9,8 +9,8 @@ from messaging.settings import ConfigurationError
 from order_service import bootstrap
 from order_service.api import answer_place_order
 from order_service.config import settings_from_env
-from order_service.tests.integration.conftest import make_deps, order_body, outbox_events
 from order_service.tests.integration.fakes import FakeEventReceiver, FakePayment
+from order_service.tests.integration.support import make_deps, order_body, outbox_events
 
 
 def receivers(*, warehouse_down=False):

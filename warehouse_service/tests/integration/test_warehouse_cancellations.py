@@ -9,10 +9,10 @@ from collections.abc import Callable
 import sqlalchemy as sa
 
 from messaging.envelope import Envelope
+from testsupport.events import example_envelope
 from warehouse_service import db, handlers
 from warehouse_service.api import create_app
 from warehouse_service.config import Settings
-from warehouse_service.tests.integration.conftest import order_cancelled, order_confirmed
 
 
 def shipment_of(engine: sa.Engine, order_id: str) -> sa.Row:
@@ -28,13 +28,13 @@ def dispatched_events(engine: sa.Engine) -> list[str]:
 
 
 def confirm(engine: sa.Engine, order_id: str, *, delay: float = 0) -> None:
-    envelope = order_confirmed(order_id=order_id)
+    envelope = example_envelope("order.confirmed", order_id=order_id)
     handlers.handle_events(engine=engine, envelopes=[envelope], dispatch_delay_seconds=delay)
 
 
 def cancel(engine: sa.Engine, order_id: str, *, envelope: Envelope | None = None) -> sa.Row:
     """An order.cancelled through the consumer's handler; returns the order's shipment after it."""
-    envelope = envelope or order_cancelled(order_id=order_id)
+    envelope = envelope or example_envelope("order.cancelled", order_id=order_id)
     handlers.handle_events(engine=engine, envelopes=[envelope], dispatch_delay_seconds=0)
     return shipment_of(engine, order_id)
 
@@ -75,7 +75,7 @@ def test_a_cancel_before_the_confirmation_leaves_a_tombstone_the_confirmation_ca
 
 def test_the_same_cancel_twice_is_handled_once_and_another_one_changes_nothing(engine):
     confirm(engine, "o-twice", delay=3600)
-    envelope = order_cancelled(order_id="o-twice")
+    envelope = example_envelope("order.cancelled", order_id="o-twice")
 
     first = cancel(engine, "o-twice", envelope=envelope)
     redelivered = cancel(engine, "o-twice", envelope=envelope)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from testsupport.events import example_envelope
 from warehouse_service import db
 from warehouse_service.api import create_app
 from warehouse_service.config import Settings
-from warehouse_service.tests.integration.conftest import order_cancelled, order_confirmed
 
 
 def shipment_rows(engine: sa.Engine, order_id: str) -> list[sa.Row]:
@@ -25,7 +25,7 @@ def client_for(engine: sa.Engine):
 
 
 def test_an_order_confirmed_posted_twice_makes_one_shipment(engine):
-    envelope = order_confirmed()
+    envelope = example_envelope("order.confirmed")
     client = client_for(engine)
 
     first = client.post("/events", json=envelope.to_dict())
@@ -46,12 +46,12 @@ def test_an_order_confirmed_posted_twice_makes_one_shipment(engine):
 
 
 def test_an_order_cancelled_posted_after_it_stops_the_shipment(engine):
-    confirmed = order_confirmed()
+    confirmed = example_envelope("order.confirmed")
     order_id = confirmed.data["order_id"]
     client = client_for(engine)
     client.post("/events", json=confirmed.to_dict())
 
-    response = client.post("/events", json=order_cancelled(order_id=order_id).to_dict())
+    response = client.post("/events", json=example_envelope("order.cancelled", order_id=order_id).to_dict())
 
     assert response.status_code == 200
     [shipment] = shipment_rows(engine, order_id)
@@ -60,9 +60,9 @@ def test_an_order_cancelled_posted_after_it_stops_the_shipment(engine):
 
 def test_values_postgres_cannot_store_are_invalid_and_record_nothing(engine):
     client = client_for(engine)
-    in_a_column = order_confirmed().to_dict()
+    in_a_column = example_envelope("order.confirmed").to_dict()
     in_a_column["data"]["email"] = "ada\u0000@example.com"
-    in_json = order_confirmed().to_dict()
+    in_json = example_envelope("order.confirmed").to_dict()
     in_json["data"]["items"][0]["sku"] = "SKU-\u0000"
 
     for event in (in_a_column, in_json):

@@ -10,10 +10,10 @@ from alembic.migration import MigrationContext
 
 from contracts import validate_event
 from messaging.envelope import Envelope, envelope_from_dict
+from testsupport.events import example_envelope
 from warehouse_service import db, handlers
 from warehouse_service.api import create_app
 from warehouse_service.config import Settings
-from warehouse_service.tests.integration.conftest import order_cancelled, order_confirmed
 
 
 def count(engine: sa.Engine, table: sa.Table, *where) -> int:
@@ -42,7 +42,7 @@ def test_the_migration_creates_exactly_the_tables_db_py_declares(engine):
 
 
 def test_the_same_event_twice_makes_one_shipment_and_one_inbox_row(engine):
-    envelope = order_confirmed()
+    envelope = example_envelope("order.confirmed")
     confirm(engine, envelope, delay=60)
     [first] = shipment_rows(engine, envelope.data["order_id"])
     confirm(engine, envelope, delay=60)
@@ -55,8 +55,8 @@ def test_the_same_event_twice_makes_one_shipment_and_one_inbox_row(engine):
 
 
 def test_another_event_for_the_same_order_is_harmless(engine):
-    first = order_confirmed()
-    again = order_confirmed(order_id=first.data["order_id"])
+    first = example_envelope("order.confirmed")
+    again = example_envelope("order.confirmed", order_id=first.data["order_id"])
     confirm(engine, first, delay=60)
     [created] = shipment_rows(engine, first.data["order_id"])
     confirm(engine, again, delay=60)
@@ -65,8 +65,8 @@ def test_another_event_for_the_same_order_is_harmless(engine):
 
 
 def test_dispatch_takes_only_due_shipments_and_writes_one_event_each(engine):
-    due = [order_confirmed() for _ in range(3)]
-    later = order_confirmed()
+    due = [example_envelope("order.confirmed") for _ in range(3)]
+    later = example_envelope("order.confirmed")
     for envelope in due:
         confirm(engine, envelope, delay=0)
     confirm(engine, later, delay=3600)
@@ -93,7 +93,7 @@ def test_dispatch_takes_only_due_shipments_and_writes_one_event_each(engine):
 
 def test_the_limit_bounds_one_pass(engine):
     for _ in range(5):
-        confirm(engine, order_confirmed(), delay=0)
+        confirm(engine, example_envelope("order.confirmed"), delay=0)
     assert handlers.dispatch_due_shipments(engine=engine, limit=2) == 2
     assert count(engine, db.shipments, db.shipments.c.status == "PENDING") == 3
     assert count(engine, db.outbox.table) == 2
@@ -102,7 +102,7 @@ def test_the_limit_bounds_one_pass(engine):
 def test_two_concurrent_dispatchers_dispatch_each_shipment_once(engine):
     shipments = 60
     for _ in range(shipments):
-        confirm(engine, order_confirmed(), delay=0)
+        confirm(engine, example_envelope("order.confirmed"), delay=0)
     start = threading.Barrier(2)
     totals: list[int] = []
     errors: list[BaseException] = []
@@ -132,9 +132,9 @@ def test_two_concurrent_dispatchers_dispatch_each_shipment_once(engine):
 
 
 def test_the_api_lists_and_shows_shipments(engine):
-    envelope = order_confirmed()
+    envelope = example_envelope("order.confirmed")
     confirm(engine, envelope, delay=0)
-    confirm(engine, order_confirmed(), delay=0)
+    confirm(engine, example_envelope("order.confirmed"), delay=0)
     [shipment_id] = [row.id for row in shipment_rows(engine, envelope.data["order_id"])]
     client = create_app(Settings(database_url="unused"), engine=engine).test_client()
 
@@ -167,13 +167,15 @@ def test_the_api_lists_and_shows_shipments(engine):
 
 
 def test_a_batch_has_the_effect_of_its_events_one_by_one_in_order(engine):
-    first = order_confirmed()
+    first = example_envelope("order.confirmed")
     x = first.data["order_id"]
-    other_event_same_order = order_confirmed(order_id=x)
-    y = order_confirmed()
-    z_cancelled = order_cancelled(order_id=order_confirmed().data["order_id"])
+    other_event_same_order = example_envelope("order.confirmed", order_id=x)
+    y = example_envelope("order.confirmed")
+    z_cancelled = example_envelope(
+        "order.cancelled", order_id=example_envelope("order.confirmed").data["order_id"]
+    )
     z = z_cancelled.data["order_id"]
-    z_confirmed_late = order_confirmed(order_id=z)
+    z_confirmed_late = example_envelope("order.confirmed", order_id=z)
     batch = [first, first, other_event_same_order, y, z_cancelled, z_confirmed_late]
 
     handlers.handle_events(engine=engine, envelopes=batch, dispatch_delay_seconds=60)

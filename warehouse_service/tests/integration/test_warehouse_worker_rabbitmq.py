@@ -17,9 +17,9 @@ import sqlalchemy as sa
 from contracts import validate_event
 from messaging.broker import ConfirmedPublisher, connection_parameters
 from messaging.topology import EVENTS_EXCHANGE
+from testsupport.events import example_envelope
 from testsupport.polling import wait_until
 from warehouse_service import db
-from warehouse_service.tests.integration.conftest import order_cancelled, order_confirmed
 
 ROOT = Path(__file__).resolve().parents[3]
 QUEUE = "warehouse.orders"
@@ -122,7 +122,7 @@ def test_the_worker_ships_once_dead_letters_poison_and_keeps_going(
     rabbitmq_server, engine, publisher, worker, tmp_path
 ):
     url = rabbitmq_server.url
-    confirmed = order_confirmed()
+    confirmed = example_envelope("order.confirmed")
     order_id = confirmed.data["order_id"]
     publisher.publish(confirmed)
     publisher.publish(confirmed)  # a duplicate delivery: same message id
@@ -137,10 +137,10 @@ def test_the_worker_ships_once_dead_letters_poison_and_keeps_going(
 
     # Poison: not JSON at all, and an envelope the warehouse cannot ship (no order_id).
     publish_raw(url, message_id="poison-not-json", body=b"{this is not json")
-    no_order = order_confirmed(event_id="poison-no-order-id")
+    no_order = example_envelope("order.confirmed", event_id="poison-no-order-id")
     del no_order.data["order_id"]
     publisher.publish(no_order)
-    after = order_confirmed()
+    after = example_envelope("order.confirmed")
     publisher.publish(after)
 
     wait_until(lambda: message_count(url, DEAD_LETTERS) == 2, timeout=60, what="two dead-lettered messages")
@@ -157,11 +157,13 @@ def test_the_worker_ships_once_dead_letters_poison_and_keeps_going(
 
 
 def test_the_worker_receives_order_cancelled_and_never_ships_that_order(engine, publisher, worker):
-    cancelled = order_cancelled(order_id=str(uuid.uuid4()))
+    cancelled = example_envelope("order.cancelled", order_id=str(uuid.uuid4()))
     order_id = cancelled.data["order_id"]
-    marker = order_confirmed()
+    marker = example_envelope("order.confirmed")
     publisher.publish(cancelled)  # routed to warehouse.orders by the order.cancelled binding
-    publisher.publish(order_confirmed(order_id=order_id))  # the confirmation, arriving late
+    publisher.publish(
+        example_envelope("order.confirmed", order_id=order_id)
+    )  # the confirmation, arriving late
     publisher.publish(marker)  # handled after the late confirmation: events of a queue come in order
 
     wait_until(
@@ -174,7 +176,7 @@ def test_the_worker_receives_order_cancelled_and_never_ships_that_order(engine, 
 
 
 def test_a_backlog_is_drained_many_events_per_transaction_each_shipped_once(engine, publisher, request):
-    events = [order_confirmed() for _ in range(300)]
+    events = [example_envelope("order.confirmed") for _ in range(300)]
     for event in events:
         publisher.publish(event)
     order_ids = [event.data["order_id"] for event in events]
