@@ -11,6 +11,7 @@ tasks never import the app module, so the two cannot import each other.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
 from functools import cache
@@ -18,6 +19,7 @@ from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
 from celery import Celery
+from sqlalchemy.exc import OperationalError
 
 from messaging.celery_settings import hide_periodic_ticks, reliable_settings
 from messaging.consumer import BatchHandler, event_consumer_step
@@ -94,3 +96,15 @@ def worker_entry_point(build: Callable[[], Celery]) -> Callable[[str], Celery]:
         return once()
 
     return module_getattr
+
+
+def skip_tick_when_database_down(tick: Callable[[], int], *, what: str, log: logging.Logger) -> int:
+    """The body of a periodic task: beat runs it again at the next tick, and that is the
+    retry, so a tick that finds the database down (restarting) is logged (as `what`, on the
+    task module's `log`) and skipped, not retried or dead-lettered. Returns what `tick`
+    returned, or 0."""
+    try:
+        return tick()
+    except OperationalError as error:
+        log.warning("%s skipped, database unavailable: %r", what, error)
+        return 0

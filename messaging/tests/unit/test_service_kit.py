@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 
 import pytest
+import sqlalchemy as sa
 from flask import Blueprint
 
 from messaging.backoff import backoff_seconds
 from messaging.runloop import run_until_stopped
 from messaging.settings import ConfigurationError, Env, ProcessSettings, Role
 from messaging.web import ProblemType, create_api, field_errors
-from messaging.worker import PerProcess
+from messaging.worker import PerProcess, skip_tick_when_database_down
 
 
 def test_settings_name_the_variable_that_is_wrong():
@@ -163,3 +165,17 @@ def test_a_problem_table_answers_each_exception_with_its_most_specific_entry():
             },
         ),
     }
+
+
+def test_a_periodic_tick_skips_while_the_database_is_down(caplog):
+    log = logging.getLogger("tick-test")
+
+    def database_down() -> int:
+        raise sa.exc.OperationalError("SELECT", {}, Exception("connection refused"))
+
+    assert skip_tick_when_database_down(lambda: 3, what="sweep", log=log) == 3
+    with caplog.at_level(logging.WARNING, logger="tick-test"):
+        assert skip_tick_when_database_down(database_down, what="sweep", log=log) == 0
+    assert caplog.records[0].getMessage().startswith("sweep skipped, database unavailable: ")
+    with pytest.raises(ValueError):
+        skip_tick_when_database_down(lambda: int("x"), what="sweep", log=log)
