@@ -12,8 +12,6 @@ from inventory_service.config import Settings, settings_from_env
 from inventory_service.domain import (
     IdempotencyKeyReused,
     IllegalTransition,
-    InvalidIdempotencyKey,
-    InvalidInput,
     OutOfStock,
     Product,
     ProductNotFound,
@@ -31,7 +29,7 @@ from inventory_service.domain import (
     validate_order_id,
     validate_sku,
 )
-from messaging.web import ProblemTable, ProblemType, create_api, extension, field_errors, json_body
+from messaging.web import VALIDATION_PROBLEMS, ProblemTable, ProblemType, create_api, extension, json_body
 
 products_api = Blueprint("products", __name__)
 reservations_api = Blueprint("reservations", __name__)
@@ -44,10 +42,7 @@ def _sku(error: OutOfStock | UnknownSku) -> dict[str, Any]:
 # The one place where domain words become stable problem codes. Flask answers with the entry
 # of the most specific class: the Reservation* transitions before their IllegalTransition.
 PROBLEMS: ProblemTable = {
-    InvalidInput: ProblemType(
-        422, "validation-error", "The request is invalid", extra=field_errors, detail=False
-    ),
-    InvalidIdempotencyKey: ProblemType(400, "invalid-idempotency-key", "The Idempotency-Key header is wrong"),
+    **VALIDATION_PROBLEMS,
     OutOfStock: ProblemType(409, "out-of-stock", "Not enough stock", extra=_sku),
     UnknownSku: ProblemType(422, "unknown-sku", "Unknown SKU", extra=_sku),
     ProductNotFound: ProblemType(404, "product-not-found", "No such product"),

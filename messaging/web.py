@@ -15,6 +15,7 @@ from werkzeug.exceptions import HTTPException
 from messaging.database import make_engine
 from messaging.envelope import Envelope, MalformedEvent, PoisonEvent, envelope_from_json
 from messaging.settings import ProcessSettings, Role
+from messaging.validation import InvalidIdempotencyKey, InvalidInput
 
 PROBLEM_BASE = "https://order-pipeline.example/problems/"
 PROBLEM_CONTENT_TYPE = "application/problem+json"
@@ -89,6 +90,15 @@ def field_errors(error: Any) -> dict[str, Any]:
             for each in error.errors
         ]
     }
+
+
+# The entries of every table whose service validates with messaging.validation.
+VALIDATION_PROBLEMS: ProblemTable = {
+    InvalidInput: ProblemType(
+        422, "validation-error", "The request is invalid", extra=field_errors, detail=False
+    ),
+    InvalidIdempotencyKey: ProblemType(400, "invalid-idempotency-key", "The Idempotency-Key header is wrong"),
+}
 
 
 def install_problems(app: Flask, table: ProblemTable) -> None:

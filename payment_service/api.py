@@ -9,12 +9,12 @@ import sqlalchemy as sa
 from flask import Blueprint, Flask, jsonify, request
 
 from messaging.web import (
+    VALIDATION_PROBLEMS,
     Problem,
     ProblemTable,
     ProblemType,
     create_api,
     extension,
-    field_errors,
     json_body,
     problem_response,
     query_int,
@@ -24,8 +24,6 @@ from payment_service.config import Settings, settings_from_env
 from payment_service.domain import (
     Gateway,
     IdempotencyKeyReused,
-    InvalidIdempotencyKey,
-    InvalidInput,
     OrderNotCharged,
     Payment,
     PaymentNotFound,
@@ -37,7 +35,7 @@ from payment_service.domain import (
     parse_charge_request,
     parse_refund_request,
     slow_answer_seconds,
-    validate_order_id_query,
+    validate_order_id,
 )
 
 payments_api = Blueprint("payments", __name__)
@@ -45,10 +43,7 @@ payments_api = Blueprint("payments", __name__)
 # The one place where domain words become stable problem codes (a declined charge is not an
 # error but an outcome: see declined_problem).
 PROBLEMS: ProblemTable = {
-    InvalidInput: ProblemType(
-        422, "validation-error", "The request is invalid", extra=field_errors, detail=False
-    ),
-    InvalidIdempotencyKey: ProblemType(400, "invalid-idempotency-key", "The Idempotency-Key header is wrong"),
+    **VALIDATION_PROBLEMS,
     IdempotencyKeyReused: ProblemType(
         422, "idempotency-key-reused", "This order was charged with other parameters"
     ),
@@ -119,7 +114,7 @@ def list_payments():
     # Absent: every payment. Present: that order's payment (any status), never an empty filter.
     order_id = request.args.get("order_id")
     if order_id is not None:
-        validate_order_id_query(order_id=order_id)
+        validate_order_id(order_id=order_id)
     limit = query_int("limit", default=100, minimum=1, maximum=500)
     payments = handlers.list_payments(engine=_engine(), order_id=order_id, limit=limit)
     return jsonify([payment_json(payment) for payment in payments])
