@@ -18,7 +18,7 @@ from functools import cache
 from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
-from celery import Celery
+from celery import Celery, Task, shared_task
 from sqlalchemy.exc import OperationalError
 
 from messaging.celery_settings import hide_periodic_ticks, reliable_settings
@@ -96,6 +96,19 @@ def worker_entry_point(build: Callable[[], Celery]) -> Callable[[str], Celery]:
         return once()
 
     return module_getattr
+
+
+def periodic_task(*, name: str, what: str, tick: Callable[[Any], int]) -> Task:
+    """A task for beat to run: `tick(task.app.service)`, skipped (see
+    skip_tick_when_database_down) while the database is down. `name`: the task's name, in
+    the tasks module whose logger logs a skipped tick; `what`: the tick in that log line."""
+    log = logging.getLogger(name.rpartition(".")[0])
+
+    @shared_task(bind=True, name=name)
+    def run(self: Task) -> int:
+        return skip_tick_when_database_down(lambda: tick(self.app.service), what=what, log=log)
+
+    return run
 
 
 def skip_tick_when_database_down(tick: Callable[[], int], *, what: str, log: logging.Logger) -> int:

@@ -1,21 +1,12 @@
-"""The order worker's scheduled task: the sweeper."""
+"""The order worker's scheduled task: the sweeper (every SWEEP_EVERY_SECONDS)."""
 
 from __future__ import annotations
 
-import logging
-
-from celery import shared_task
-
-from messaging.worker import skip_tick_when_database_down
+from messaging.worker import periodic_task
 from order_service import handlers
 
-log = logging.getLogger(__name__)
-
-
-@shared_task(bind=True, name="order_service.tasks.recover_orders")
-def recover_orders(self) -> int:
-    """Beat runs this every SWEEP_EVERY_SECONDS; a sweep that finds the database down waits
-    for the next one."""
-    return skip_tick_when_database_down(
-        lambda: handlers.recover_orders(deps=self.app.service.deps()), what="sweep", log=log
-    )
+recover_orders = periodic_task(
+    name="order_service.tasks.recover_orders",
+    what="sweep",
+    tick=lambda worker: handlers.recover_orders(deps=worker.deps()),
+)

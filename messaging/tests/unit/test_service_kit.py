@@ -8,13 +8,14 @@ import threading
 
 import pytest
 import sqlalchemy as sa
+from celery import Celery
 from flask import Blueprint
 
 from messaging.backoff import backoff_seconds
 from messaging.runloop import run_until_stopped
 from messaging.settings import ConfigurationError, Env, ProcessSettings, Role
 from messaging.web import ProblemType, create_api, field_errors
-from messaging.worker import PerProcess, skip_tick_when_database_down
+from messaging.worker import PerProcess, periodic_task, skip_tick_when_database_down
 
 
 def test_settings_name_the_variable_that_is_wrong():
@@ -179,3 +180,11 @@ def test_a_periodic_tick_skips_while_the_database_is_down(caplog):
     assert caplog.records[0].getMessage().startswith("sweep skipped, database unavailable: ")
     with pytest.raises(ValueError):
         skip_tick_when_database_down(lambda: int("x"), what="sweep", log=log)
+
+
+def test_a_periodic_task_hands_the_worker_resources_to_its_tick():
+    app = Celery("tick-test", set_as_current=False)
+    app.conf.task_always_eager = True
+    app.service = {"due": 4}
+    periodic_task(name="tick_test.tasks.tick", what="tick", tick=lambda service: service["due"])
+    assert app.tasks["tick_test.tasks.tick"].apply().get() == 4
