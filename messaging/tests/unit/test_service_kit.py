@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from dataclasses import dataclass
 
 import pytest
 import sqlalchemy as sa
@@ -12,6 +13,7 @@ from celery import Celery
 from flask import Blueprint
 
 from messaging.backoff import backoff_seconds
+from messaging.database import from_row
 from messaging.runloop import run_until_stopped
 from messaging.settings import ConfigurationError, Env, ProcessSettings, Role
 from messaging.web import ProblemType, create_api, field_errors
@@ -188,3 +190,22 @@ def test_a_periodic_task_hands_the_worker_resources_to_its_tick():
     app.service = {"due": 4}
     periodic_task(name="tick_test.tasks.tick", what="tick", tick=lambda service: service["due"])
     assert app.tasks["tick_test.tasks.tick"].apply().get() == 4
+
+
+@dataclass(frozen=True)
+class Parcel:
+    parcel_id: str
+    weight: int
+    status: str
+    note: str | None = None
+
+
+def test_a_row_becomes_a_value_field_by_field_with_the_converted_ones_given():
+    engine = sa.create_engine("sqlite://")
+    with engine.connect() as connection:
+        row = connection.execute(
+            sa.text("SELECT 'p-1' AS id, 3 AS weight, 'sent' AS status, 'x' AS note, 'unused' AS other")
+        ).one()
+    assert from_row(Parcel, row, parcel_id=row.id, status=row.status.upper()) == Parcel(
+        parcel_id="p-1", weight=3, status="SENT", note="x"
+    )
