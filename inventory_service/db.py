@@ -18,7 +18,7 @@ from inventory_service.domain import (
     ReservationStatus,
     ReservedLine,
 )
-from messaging.database import from_row
+from messaging.database import first_unlocked, from_row
 
 metadata = sa.MetaData()
 
@@ -249,12 +249,14 @@ def claim_expired(connection: sa.Connection, *, now: datetime | None, limit: int
     a commit or release in progress; PostgreSQL re-checks the status of a row it locks, so
     a reservation committed or released meanwhile is not taken."""
     cutoff = sa.func.now() if now is None else sa.literal(now, sa.DateTime(timezone=True))
-    query = (
-        sa.select(reservations.c.order_id)
-        .where(reservations.c.status == ReservationStatus.RESERVED.value, reservations.c.expires_at <= cutoff)
-        .order_by(reservations.c.expires_at, reservations.c.order_id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
+    query = first_unlocked(
+        reservations.c.order_id,
+        where=[
+            reservations.c.status == ReservationStatus.RESERVED.value,
+            reservations.c.expires_at <= cutoff,
+        ],
+        order_by=[reservations.c.expires_at, reservations.c.order_id],
+        limit=limit,
     )
     return list(connection.execute(query).scalars())
 

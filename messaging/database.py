@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -22,6 +23,21 @@ def make_engine(url: str, *, pool_size: int) -> sa.Engine:
     connects until the first query."""
     # pre_ping: a Postgres restart leaves dead pooled connections; test each before use.
     return sa.create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=10, pool_recycle=300)
+
+
+def first_unlocked(
+    *columns: sa.ColumnElement[Any],
+    where: Sequence[sa.ColumnElement[bool]],
+    order_by: Sequence[sa.ColumnElement[Any]],
+    limit: int,
+) -> sa.Select[Any]:
+    """SELECT `columns` of the first `limit` rows that match `where`, locked FOR UPDATE SKIP
+    LOCKED: concurrent claimers (relays, sweepers, dispatchers, expirers) take disjoint rows
+    and never wait for one another, and PostgreSQL re-checks `where` on a row it locks, so a
+    row changed meanwhile is not taken."""
+    return (
+        sa.select(*columns).where(*where).order_by(*order_by).limit(limit).with_for_update(skip_locked=True)
+    )
 
 
 def from_row(value_type: type[V], row: sa.Row, **converted: Any) -> V:

@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 
-from messaging.database import from_row
+from messaging.database import first_unlocked, from_row
 from messaging.inbox import Inbox, inbox_table
 from messaging.outbox import Outbox, outbox_table
 from order_service.domain import (
@@ -299,12 +299,11 @@ def claim_due_orders(connection: sa.Connection, *, limit: int, lease_seconds: fl
         sa.not_(orders.c.stock_settled) & orders.c.status.in_(FINAL_STATUSES),
         sa.not_(orders.c.payment_settled),
     )
-    due = (
-        sa.select(orders.c.id)
-        .where(needs_work, orders.c.next_attempt_at <= sa.func.now())
-        .order_by(orders.c.next_attempt_at)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
+    due = first_unlocked(
+        orders.c.id,
+        where=[needs_work, orders.c.next_attempt_at <= sa.func.now()],
+        order_by=[orders.c.next_attempt_at],
+        limit=limit,
     )
     claimed = connection.execute(
         orders.update()

@@ -8,7 +8,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB, insert
 
-from messaging.database import from_row
+from messaging.database import first_unlocked, from_row
 from messaging.inbox import Inbox, inbox_table
 from messaging.outbox import Outbox, outbox_table
 from warehouse_service.domain import (
@@ -142,15 +142,14 @@ def insert_cancelled(
 def mark_due_shipments_dispatched(connection: sa.Connection, *, limit: int) -> list[DispatchedShipment]:
     """Claims and dispatches up to `limit` due shipments. SKIP LOCKED: concurrent
     dispatchers take disjoint rows, and Postgres re-checks status on rows freed meanwhile."""
-    is_due = sa.and_(
-        shipments.c.status == ShipmentStatus.PENDING.value, shipments.c.dispatch_after <= sa.func.now()
-    )
-    due = (
-        sa.select(shipments.c.id)
-        .where(is_due)
-        .order_by(shipments.c.dispatch_after)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
+    due = first_unlocked(
+        shipments.c.id,
+        where=[
+            shipments.c.status == ShipmentStatus.PENDING.value,
+            shipments.c.dispatch_after <= sa.func.now(),
+        ],
+        order_by=[shipments.c.dispatch_after],
+        limit=limit,
     )
     rows = connection.execute(
         shipments.update()

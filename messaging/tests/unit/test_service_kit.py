@@ -11,9 +11,10 @@ import pytest
 import sqlalchemy as sa
 from celery import Celery
 from flask import Blueprint
+from sqlalchemy.dialects import postgresql
 
 from messaging.backoff import backoff_seconds
-from messaging.database import from_row
+from messaging.database import first_unlocked, from_row
 from messaging.runloop import run_until_stopped
 from messaging.settings import ConfigurationError, Env, ProcessSettings, Role
 from messaging.web import ProblemType, create_api, field_errors
@@ -208,4 +209,14 @@ def test_a_row_becomes_a_value_field_by_field_with_the_converted_ones_given():
         ).one()
     assert from_row(Parcel, row, parcel_id=row.id, status=row.status.upper()) == Parcel(
         parcel_id="p-1", weight=3, status="SENT", note="x"
+    )
+
+
+def test_first_unlocked_takes_the_first_rows_that_no_one_else_holds():
+    jobs = sa.table("jobs", sa.column("id"), sa.column("due"), sa.column("done"))
+    query = first_unlocked(jobs.c.id, where=[jobs.c.done.is_(None)], order_by=[jobs.c.due], limit=5)
+    sql = " ".join(str(query.compile(dialect=postgresql.dialect())).split())
+    assert sql == (
+        "SELECT jobs.id FROM jobs WHERE jobs.done IS NULL ORDER BY jobs.due "
+        "LIMIT %(param_1)s::INTEGER FOR UPDATE SKIP LOCKED"
     )
