@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cache
 from typing import Any, Generic, TypeVar
 
@@ -27,6 +28,7 @@ from messaging.database import make_engine
 from messaging.settings import ProcessSettings, Role
 
 T = TypeVar("T")
+S = TypeVar("S", bound=ProcessSettings)
 
 
 class PerProcess(Generic[T]):
@@ -57,6 +59,16 @@ def worker_engine(settings: ProcessSettings) -> PerProcess[sa.Engine]:
         lambda: make_engine(settings.database_url, pool_size=settings.pool_size(Role.WORKER)),
         forget=lambda engine: engine.dispose(close=False),
     )
+
+
+@dataclass(frozen=True)
+class WorkerResources(Generic[S]):
+    """What a worker's consumer step and tasks use (`task.app.service`): its settings and its
+    engine, made per process. A service whose tasks need more subclasses it (notification:
+    the mailer)."""
+
+    settings: S
+    engine: PerProcess[sa.Engine]
 
 
 def create_worker_app(

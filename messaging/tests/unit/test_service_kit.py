@@ -18,7 +18,7 @@ from messaging.database import first_unlocked, from_row
 from messaging.runloop import run_until_stopped
 from messaging.settings import ConfigurationError, Env, ProcessSettings, Role
 from messaging.web import ProblemType, create_api, field_errors
-from messaging.worker import PerProcess, periodic_task, skip_tick_when_database_down
+from messaging.worker import PerProcess, WorkerResources, periodic_task, skip_tick_when_database_down
 
 
 def test_settings_name_the_variable_that_is_wrong():
@@ -220,3 +220,10 @@ def test_first_unlocked_takes_the_first_rows_that_no_one_else_holds():
         "SELECT jobs.id FROM jobs WHERE jobs.done IS NULL ORDER BY jobs.due "
         "LIMIT %(param_1)s::INTEGER FOR UPDATE SKIP LOCKED"
     )
+
+
+def test_worker_resources_are_the_settings_and_an_engine_made_per_process():
+    settings = ProcessSettings(database_url="sqlite://")
+    made = []
+    resources = WorkerResources(settings=settings, engine=PerProcess(lambda: made.append(1) or len(made)))
+    assert (resources.settings, resources.engine(), resources.engine(), made) == (settings, 1, 1, [1])
