@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
@@ -12,8 +13,6 @@ from inventory_service.config import Settings, settings_from_env
 from inventory_service.domain import (
     IdempotencyKeyReused,
     IllegalTransition,
-    InvalidIdempotencyKey,
-    InvalidInput,
     OutOfStock,
     Product,
     ProductNotFound,
@@ -31,7 +30,15 @@ from inventory_service.domain import (
     validate_order_id,
     validate_sku,
 )
-from messaging.web import ProblemTable, ProblemType, create_api, extension, field_errors, json_body
+from messaging.web import (
+    VALIDATION_PROBLEMS,
+    ProblemTable,
+    ProblemType,
+    create_api,
+    current_engine,
+    extension,
+    json_body,
+)
 
 products_api = Blueprint("products", __name__)
 reservations_api = Blueprint("reservations", __name__)
@@ -44,10 +51,7 @@ def _sku(error: OutOfStock | UnknownSku) -> dict[str, Any]:
 # The one place where domain words become stable problem codes. Flask answers with the entry
 # of the most specific class: the Reservation* transitions before their IllegalTransition.
 PROBLEMS: ProblemTable = {
-    InvalidInput: ProblemType(
-        422, "validation-error", "The request is invalid", extra=field_errors, detail=False
-    ),
-    InvalidIdempotencyKey: ProblemType(400, "invalid-idempotency-key", "The Idempotency-Key header is wrong"),
+    **VALIDATION_PROBLEMS,
     OutOfStock: ProblemType(409, "out-of-stock", "Not enough stock", extra=_sku),
     UnknownSku: ProblemType(422, "unknown-sku", "Unknown SKU", extra=_sku),
     ProductNotFound: ProblemType(404, "product-not-found", "No such product"),
@@ -77,28 +81,24 @@ def create_app(settings: Settings | None = None, *, engine: sa.Engine | None = N
     )
 
 
-def _engine() -> sa.Engine:
-    return extension("engine")
-
-
 # --- products -------------------------------------------------------------------------------
 
 
 @products_api.get("/products")
 def list_products():
-    return jsonify([_product_json(product) for product in handlers.list_products(engine=_engine())])
+    return jsonify([_product_json(product) for product in handlers.list_products(engine=current_engine())])
 
 
 @products_api.get("/products/<sku>")
 def get_product(sku: str):
-    return _product_json(handlers.get_product(engine=_engine(), sku=validate_sku(sku=sku)))
+    return _product_json(handlers.get_product(engine=current_engine(), sku=validate_sku(sku=sku)))
 
 
 @products_api.put("/products/<sku>")
 def put_product(sku: str):
     validate_sku(sku=sku)
     spec = parse_product_spec(body=json_body())
-    product, created = handlers.put_product(engine=_engine(), sku=sku, spec=spec)
+    product, created = handlers.put_product(engine=current_engine(), sku=sku, spec=spec)
     return _product_json(product), 201 if created else 200
 
 
@@ -112,7 +112,7 @@ def reserve():
         header=request.headers.get("Idempotency-Key"), order_id=reservation_request.order_id
     )
     outcome = handlers.reserve_stock(
-        engine=_engine(),
+        engine=current_engine(),
         request=reservation_request,
         hold_seconds=extension("settings").reservation_hold_seconds,
     )
@@ -124,30 +124,29 @@ def reserve():
 
 @reservations_api.get("/reservations/<order_id>")
 def get_reservation(order_id: str):
-    return _reservation_json(
-        handlers.get_reservation(engine=_engine(), order_id=validate_order_id(order_id=order_id))
-    )
+    return _on_reservation(handlers.get_reservation, order_id=order_id)
 
 
 @reservations_api.post("/reservations/<order_id>/commit")
 def commit(order_id: str):
-    return _reservation_json(
-        handlers.commit_reservation(engine=_engine(), order_id=validate_order_id(order_id=order_id))
-    )
+    return _on_reservation(handlers.commit_reservation, order_id=order_id)
 
 
 @reservations_api.post("/reservations/<order_id>/release")
 def release(order_id: str):
-    return _reservation_json(
-        handlers.release_reservation(engine=_engine(), order_id=validate_order_id(order_id=order_id))
-    )
+    return _on_reservation(handlers.release_reservation, order_id=order_id)
+
+
+def _on_reservation(handler: Callable[..., Reservation], *, order_id: str) -> dict[str, Any]:
+    """Runs `handler` on the order's reservation and answers it as it then is."""
+    return _reservation_json(handler(engine=current_engine(), order_id=validate_order_id(order_id=order_id)))
 
 
 @reservations_api.post("/reservations/<order_id>/restock")
 def restock(order_id: str):
     validate_order_id(order_id=order_id)
     check_restock_idempotency_key(header=request.headers.get("Idempotency-Key"), order_id=order_id)
-    return _reservation_json(handlers.restock_reservation(engine=_engine(), order_id=order_id))
+    return _reservation_json(handlers.restock_reservation(engine=current_engine(), order_id=order_id))
 
 
 # --- presentation ---------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from inventory_service.domain import (
     ReservationStatus,
     ReservedLine,
 )
+from messaging.database import first_unlocked, from_row
 
 metadata = sa.MetaData()
 
@@ -74,24 +75,15 @@ reservation_lines = sa.Table(
 # --- products -------------------------------------------------------------------------------
 
 
-def _product(row: sa.Row) -> Product:
-    return Product(
-        sku=row.sku,
-        name=row.name,
-        price_cents=row.price_cents,
-        available=row.available,
-        reserved=row.reserved,
-        sold=row.sold,
-    )
-
-
 def list_products(connection: sa.Connection) -> list[Product]:
-    return [_product(row) for row in connection.execute(sa.select(products).order_by(products.c.sku))]
+    return [
+        from_row(Product, row) for row in connection.execute(sa.select(products).order_by(products.c.sku))
+    ]
 
 
 def find_product(connection: sa.Connection, *, sku: str) -> Product | None:
     row = connection.execute(sa.select(products).where(products.c.sku == sku)).first()
-    return _product(row) if row else None
+    return from_row(Product, row) if row else None
 
 
 def upsert_product(connection: sa.Connection, *, sku: str, spec: ProductSpec) -> tuple[Product, bool]:
@@ -105,14 +97,14 @@ def upsert_product(connection: sa.Connection, *, sku: str, spec: ProductSpec) ->
         .returning(products)
     ).first()
     if row:
-        return _product(row), True
+        return from_row(Product, row), True
     row = connection.execute(
         products.update()
         .where(products.c.sku == sku)
         .values(**values, updated_at=sa.func.now())
         .returning(products)
     ).one()
-    return _product(row), False
+    return from_row(Product, row), False
 
 
 def product_exists(connection: sa.Connection, *, sku: str) -> bool:
@@ -211,17 +203,11 @@ def find_reservation(
     if not rows:
         return None
     row = rows[0]
-    return Reservation(
-        order_id=row.order_id,
+    return from_row(
+        Reservation,
+        row,
         status=ReservationStatus(row.status),
-        lines=tuple(
-            ReservedLine(sku=line.sku, quantity=line.quantity, unit_price_cents=line.unit_price_cents)
-            for line in rows
-            if line.sku is not None
-        ),
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        expires_at=row.expires_at,
+        lines=tuple(from_row(ReservedLine, line) for line in rows if line.sku is not None),
         release_reason=ReleaseReason(row.release_reason) if row.release_reason else None,
     )
 
@@ -263,19 +249,18 @@ def claim_expired(connection: sa.Connection, *, now: datetime | None, limit: int
     a commit or release in progress; PostgreSQL re-checks the status of a row it locks, so
     a reservation committed or released meanwhile is not taken."""
     cutoff = sa.func.now() if now is None else sa.literal(now, sa.DateTime(timezone=True))
-    query = (
-        sa.select(reservations.c.order_id)
-        .where(reservations.c.status == ReservationStatus.RESERVED.value, reservations.c.expires_at <= cutoff)
-        .order_by(reservations.c.expires_at, reservations.c.order_id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
+    query = first_unlocked(
+        reservations.c.order_id,
+        where=[
+            reservations.c.status == ReservationStatus.RESERVED.value,
+            reservations.c.expires_at <= cutoff,
+        ],
+        order_by=[reservations.c.expires_at, reservations.c.order_id],
+        limit=limit,
     )
     return list(connection.execute(query).scalars())
 
 
 def lines_of(connection: sa.Connection, *, order_ids: list[str]) -> list[ReservedLine]:
     rows = connection.execute(sa.select(reservation_lines).where(reservation_lines.c.order_id.in_(order_ids)))
-    return [
-        ReservedLine(sku=row.sku, quantity=row.quantity, unit_price_cents=row.unit_price_cents)
-        for row in rows
-    ]
+    return [from_row(ReservedLine, row) for row in rows]

@@ -9,6 +9,13 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from messaging.validation import (
+    FieldError,
+    InvalidInput,
+    integer_error,
+    require_idempotency_key,
+)
+
 SKU_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
 MAX_ORDER_ID_LENGTH = 100
 MAX_LINES = 100
@@ -38,24 +45,6 @@ class ReleaseReason(StrEnum):
 
 class InventoryError(Exception):
     """Base of every rule the inventory enforces."""
-
-
-@dataclass(frozen=True)
-class FieldError:
-    field: str
-    message: str
-
-
-class InvalidInput(InventoryError):
-    def __init__(self, errors: Iterable[FieldError]) -> None:
-        self.errors = tuple(errors)
-        super().__init__("; ".join(f"{e.field}: {e.message}" for e in self.errors))
-
-
-class InvalidIdempotencyKey(InventoryError):
-    def __init__(self, *, expected: str) -> None:
-        self.expected = expected
-        super().__init__(f"Idempotency-Key must be {expected!r}")
 
 
 class OutOfStock(InventoryError):
@@ -198,16 +187,11 @@ def restock_idempotency_key(*, order_id: str) -> str:
 
 
 def check_idempotency_key(*, header: str | None, order_id: str) -> None:
-    _require_key(header=header, expected=reserve_idempotency_key(order_id=order_id))
+    require_idempotency_key(header=header, expected=reserve_idempotency_key(order_id=order_id))
 
 
 def check_restock_idempotency_key(*, header: str | None, order_id: str) -> None:
-    _require_key(header=header, expected=restock_idempotency_key(order_id=order_id))
-
-
-def _require_key(*, header: str | None, expected: str) -> None:
-    if header != expected:
-        raise InvalidIdempotencyKey(expected=expected)
+    require_idempotency_key(header=header, expected=restock_idempotency_key(order_id=order_id))
 
 
 def check_replay(*, existing: Reservation, request: ReservationRequest) -> Reservation:
@@ -262,18 +246,6 @@ def restock_target(*, order_id: str, current: ReservationStatus) -> ReservationS
 # --- input parsing: JSON-shaped mappings in, values out ------------------------------------
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)  # True is an int in Python
-
-
-def _int_error(value: Any, *, minimum: int, maximum: int) -> str | None:
-    if not _is_int(value):
-        return "must be an integer"
-    if not minimum <= value <= maximum:
-        return f"must be from {minimum} to {maximum}"
-    return None
-
-
 def _sku_error(value: Any) -> str | None:
     if not isinstance(value, str) or not SKU_PATTERN.fullmatch(value):
         return "must be 1-64 characters of A-Z, a-z, 0-9, '.', '_' or '-'"
@@ -313,7 +285,7 @@ def parse_reservation_request(*, body: Mapping[str, Any]) -> ReservationRequest:
         quantity: Any = item.get("quantity")
         if message := _sku_error(sku):
             errors.append(FieldError(field=f"items[{index}].sku", message=message))
-        if message := _int_error(quantity, minimum=1, maximum=MAX_LINE_QUANTITY):
+        if message := integer_error(quantity, minimum=1, maximum=MAX_LINE_QUANTITY):
             errors.append(FieldError(field=f"items[{index}].quantity", message=message))
         lines.append(RequestedLine(sku=sku, quantity=quantity))
     if errors:
@@ -330,9 +302,9 @@ def parse_product_spec(*, body: Mapping[str, Any]) -> ProductSpec:
         errors.append(
             FieldError(field="name", message=f"must be a non-empty string of at most {MAX_NAME_LENGTH}")
         )
-    if message := _int_error(price_cents, minimum=0, maximum=MAX_PRICE_CENTS):
+    if message := integer_error(price_cents, minimum=0, maximum=MAX_PRICE_CENTS):
         errors.append(FieldError(field="price_cents", message=message))
-    if message := _int_error(available, minimum=0, maximum=MAX_STOCK):
+    if message := integer_error(available, minimum=0, maximum=MAX_STOCK):
         errors.append(FieldError(field="available", message=message))
     if errors:
         raise InvalidInput(errors)

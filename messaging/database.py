@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
+from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+V = TypeVar("V", bound="DataclassInstance")
 
 
 def make_engine(url: str, *, pool_size: int) -> sa.Engine:
@@ -14,6 +23,35 @@ def make_engine(url: str, *, pool_size: int) -> sa.Engine:
     connects until the first query."""
     # pre_ping: a Postgres restart leaves dead pooled connections; test each before use.
     return sa.create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=10, pool_recycle=300)
+
+
+def first_unlocked(
+    *columns: sa.ColumnElement[Any],
+    where: Sequence[sa.ColumnElement[bool]],
+    order_by: Sequence[sa.ColumnElement[Any]],
+    limit: int,
+) -> sa.Select[Any]:
+    """SELECT `columns` of the first `limit` rows that match `where`, locked FOR UPDATE SKIP
+    LOCKED: concurrent claimers (relays, sweepers, dispatchers, expirers) take disjoint rows
+    and never wait for one another, and PostgreSQL re-checks `where` on a row it locks, so a
+    row changed meanwhile is not taken."""
+    return (
+        sa.select(*columns).where(*where).order_by(*order_by).limit(limit).with_for_update(skip_locked=True)
+    )
+
+
+def from_row(value_type: type[V], row: sa.Row, **converted: Any) -> V:
+    """A value (a dataclass) from a row with a column named as each of its fields; `converted`:
+    the fields that are not a column as it is (an enum from its text, a column named
+    otherwise, lines from other rows). Columns the value has no field for are left out."""
+    columns = row._mapping
+    plain = {name: columns[name] for name in _field_names(value_type) if name not in converted}
+    return value_type(**plain, **converted)
+
+
+@cache
+def _field_names(value_type: type) -> tuple[str, ...]:
+    return tuple(field.name for field in dataclasses.fields(value_type))
 
 
 def upgrade_to_head(*, service_dir: Path, database_url: str) -> None:

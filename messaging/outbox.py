@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 
+from messaging.database import first_unlocked
 from messaging.envelope import Envelope, envelope_from_dict
 
 NOTIFY_CHANNEL = "outbox"
@@ -43,11 +44,13 @@ class Outbox:
     def claim_unsent(self, connection: sa.Connection, *, limit: int) -> list[tuple[int, Envelope]]:
         # SKIP LOCKED lets several relays share one outbox without publishing a row twice.
         rows = connection.execute(
-            sa.select(self.table.c.id, self.table.c.envelope)
-            .where(self.table.c.sent_at.is_(None))
-            .order_by(self.table.c.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
+            first_unlocked(
+                self.table.c.id,
+                self.table.c.envelope,
+                where=[self.table.c.sent_at.is_(None)],
+                order_by=[self.table.c.id],
+                limit=limit,
+            )
         ).all()
         return [(row.id, envelope_from_dict(row.envelope)) for row in rows]
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
@@ -15,6 +15,9 @@ from werkzeug.exceptions import HTTPException
 from messaging.database import make_engine
 from messaging.envelope import Envelope, MalformedEvent, PoisonEvent, envelope_from_json
 from messaging.settings import ProcessSettings, Role
+from messaging.validation import InvalidIdempotencyKey, InvalidInput
+
+T = TypeVar("T")
 
 PROBLEM_BASE = "https://order-pipeline.example/problems/"
 PROBLEM_CONTENT_TYPE = "application/problem+json"
@@ -91,6 +94,22 @@ def field_errors(error: Any) -> dict[str, Any]:
     }
 
 
+# The entries of every table whose service validates with messaging.validation.
+VALIDATION_PROBLEMS: ProblemTable = {
+    InvalidInput: ProblemType(
+        422, "validation-error", "The request is invalid", extra=field_errors, detail=False
+    ),
+    InvalidIdempotencyKey: ProblemType(400, "invalid-idempotency-key", "The Idempotency-Key header is wrong"),
+}
+
+
+# The entry of every table whose API takes events over HTTP (POST /events): an event no retry
+# can fix, answered as the consumer would dead-letter it.
+EVENT_PROBLEMS: ProblemTable = {
+    PoisonEvent: ProblemType(422, "invalid-event", "The event's data is invalid"),
+}
+
+
 def install_problems(app: Flask, table: ProblemTable) -> None:
     for kind, problem_type in table.items():
         app.register_error_handler(kind, problem_type.response)
@@ -124,6 +143,11 @@ def create_api(
 def extension(name: str) -> Any:
     """What create_api put in the current app's extensions (e.g. "engine")."""
     return current_app.extensions[name]
+
+
+def current_engine() -> sa.Engine:
+    """The engine create_api gave the current app."""
+    return extension("engine")
 
 
 def json_body() -> dict[str, Any]:
@@ -225,10 +249,18 @@ def bounded_text(field: str, value: str, *, maximum: int, title: str = "The requ
     return value
 
 
+def optional_query(name: str, parse: Callable[[str], T]) -> T | None:
+    """An optional query parameter: None when absent, else `parse(value)`, which raises (a
+    Problem or a domain error) when the value is wrong."""
+    value = request.args.get(name)
+    return None if value is None else parse(value)
+
+
 def query_text(name: str, *, maximum: int) -> str | None:
     """An optional query parameter (absent: None; present: 1 to `maximum` characters)."""
-    value = request.args.get(name)
-    return None if value is None else bounded_text(name, value, maximum=maximum, title="The query is invalid")
+    return optional_query(
+        name, lambda value: bounded_text(name, value, maximum=maximum, title="The query is invalid")
+    )
 
 
 @contextmanager
@@ -241,6 +273,11 @@ def unstorable_as_poison(envelope: Envelope) -> Iterator[None]:
     except (ValueError, sa.exc.DataError) as error:
         current_app.logger.warning("event %s refused by the database: %s", envelope.id, error)
         raise PoisonEvent("the event holds a value that cannot be stored") from error
+
+
+def list_limit() -> int:
+    """`?limit=` of the lists that are JSON arrays: 1 to 500, 100 when absent."""
+    return query_int("limit", default=100, minimum=1, maximum=500)
 
 
 def query_int(name: str, *, default: int, minimum: int, maximum: int) -> int:

@@ -11,13 +11,16 @@ tasks never import the app module, so the two cannot import each other.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cache
 from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
-from celery import Celery
+from celery import Celery, Task, shared_task
+from sqlalchemy.exc import OperationalError
 
 from messaging.celery_settings import hide_periodic_ticks, reliable_settings
 from messaging.consumer import BatchHandler, event_consumer_step
@@ -25,6 +28,7 @@ from messaging.database import make_engine
 from messaging.settings import ProcessSettings, Role
 
 T = TypeVar("T")
+S = TypeVar("S", bound=ProcessSettings)
 
 
 class PerProcess(Generic[T]):
@@ -55,6 +59,16 @@ def worker_engine(settings: ProcessSettings) -> PerProcess[sa.Engine]:
         lambda: make_engine(settings.database_url, pool_size=settings.pool_size(Role.WORKER)),
         forget=lambda engine: engine.dispose(close=False),
     )
+
+
+@dataclass(frozen=True)
+class WorkerResources(Generic[S]):
+    """What a worker's consumer step and tasks use (`task.app.service`): its settings and its
+    engine, made per process. A service whose tasks need more subclasses it (notification:
+    the mailer)."""
+
+    settings: S
+    engine: PerProcess[sa.Engine]
 
 
 def create_worker_app(
@@ -94,3 +108,28 @@ def worker_entry_point(build: Callable[[], Celery]) -> Callable[[str], Celery]:
         return once()
 
     return module_getattr
+
+
+def periodic_task(*, name: str, what: str, tick: Callable[[Any], int]) -> Task:
+    """A task for beat to run: `tick(task.app.service)`, skipped (see
+    skip_tick_when_database_down) while the database is down. `name`: the task's name, in
+    the tasks module whose logger logs a skipped tick; `what`: the tick in that log line."""
+    log = logging.getLogger(name.rpartition(".")[0])
+
+    @shared_task(bind=True, name=name)
+    def run(self: Task) -> int:
+        return skip_tick_when_database_down(lambda: tick(self.app.service), what=what, log=log)
+
+    return run
+
+
+def skip_tick_when_database_down(tick: Callable[[], int], *, what: str, log: logging.Logger) -> int:
+    """The body of a periodic task: beat runs it again at the next tick, and that is the
+    retry, so a tick that finds the database down (restarting) is logged (as `what`, on the
+    task module's `log`) and skipped, not retried or dead-lettered. Returns what `tick`
+    returned, or 0."""
+    try:
+        return tick()
+    except OperationalError as error:
+        log.warning("%s skipped, database unavailable: %r", what, error)
+        return 0

@@ -10,16 +10,17 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Blueprint, Flask, current_app, jsonify
 
-from messaging.envelope import Envelope, PoisonEvent
+from messaging.envelope import Envelope
 from messaging.web import (
+    EVENT_PROBLEMS,
     Problem,
     ProblemTable,
-    ProblemType,
     create_api,
+    current_engine,
     envelope_body,
     extension,
+    list_limit,
     problem_response,
-    query_int,
     query_text,
     unstorable_as_poison,
 )
@@ -33,11 +34,7 @@ MAX_ORDER_ID_LENGTH = 100
 notifications = Blueprint("notifications", __name__)
 events = Blueprint("events", __name__)
 
-PROBLEMS: ProblemTable = {
-    PoisonEvent: ProblemType(
-        422, "invalid-event", "The event's data is invalid"
-    ),  # what the consumer dead-letters
-}
+PROBLEMS: ProblemTable = EVENT_PROBLEMS
 
 
 def create_app(
@@ -57,15 +54,10 @@ def create_app(
     )
 
 
-def _engine() -> sa.Engine:
-    return extension("engine")
-
-
 @notifications.get("/notifications")
 def list_notifications():
     order_id = query_text("order_id", maximum=MAX_ORDER_ID_LENGTH)
-    limit = query_int("limit", default=100, minimum=1, maximum=500)
-    found = handlers.list_notifications(engine=_engine(), order_id=order_id, limit=limit)
+    found = handlers.list_notifications(engine=current_engine(), order_id=order_id, limit=list_limit())
     return jsonify([notification_json(notification) for notification in found])
 
 
@@ -93,7 +85,7 @@ def receive_event():
     [notification_id] = recorded
     try:
         sent = handlers.send_notifications(
-            engine=_engine(), mailer=extension("mailer"), notification_ids=recorded
+            engine=current_engine(), mailer=extension("mailer"), notification_ids=recorded
         )
     except (smtplib.SMTPException, OSError) as error:
         # The notification is committed and stays PENDING: the worker's resend sweep sends
@@ -115,4 +107,4 @@ def receive_event():
 
 def _record(envelope: Envelope) -> list[str]:
     with unstorable_as_poison(envelope):
-        return handlers.record_notifications(engine=_engine(), envelopes=[envelope])
+        return handlers.record_notifications(engine=current_engine(), envelopes=[envelope])

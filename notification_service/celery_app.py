@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import sqlalchemy as sa
 from celery import Celery
 
 from messaging.envelope import Envelope
-from messaging.worker import PerProcess, create_worker_app, worker_engine, worker_entry_point
+from messaging.worker import PerProcess, WorkerResources, create_worker_app, worker_engine, worker_entry_point
 from notification_service import handlers
 from notification_service.config import Settings, settings_from_env
 from notification_service.mailer import SmtpMailer
@@ -24,11 +23,10 @@ RESEND_TASK = "notification_service.tasks.resend_pending_notifications"
 
 
 @dataclass(frozen=True)
-class Worker:
-    """What the consumer step and the tasks use (`task.app.service`)."""
+class Worker(WorkerResources[Settings]):
+    """What the consumer step and the tasks use (`task.app.service`): settings, engine and
+    the mailer."""
 
-    settings: Settings
-    engine: PerProcess[sa.Engine]
     # One per process: it keeps its SMTP connection open between emails. A pool child drops
     # the parent's (without closing it) and opens its own.
     mailer: PerProcess[SmtpMailer]

@@ -7,6 +7,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 
+from messaging.database import from_row
 from messaging.inbox import Inbox, inbox_table
 from notification_service.domain import (
     ClaimedNotification,
@@ -158,14 +159,12 @@ def select_notifications(
     if order_id is not None:
         query = query.where(notifications.c.order_id == order_id)
     return [
-        Notification(
+        from_row(
+            Notification,
+            row,
             notification_id=row.id,
-            order_id=row.order_id,
             kind=NotificationKind(row.kind),
-            recipient=row.recipient,
             status=NotificationStatus(row.status),
-            created_at=row.created_at,
-            sent_at=row.sent_at,
         )
         for row in connection.execute(query.limit(limit))
     ]

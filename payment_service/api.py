@@ -9,23 +9,23 @@ import sqlalchemy as sa
 from flask import Blueprint, Flask, jsonify, request
 
 from messaging.web import (
+    VALIDATION_PROBLEMS,
     Problem,
     ProblemTable,
     ProblemType,
     create_api,
+    current_engine,
     extension,
-    field_errors,
     json_body,
+    list_limit,
+    optional_query,
     problem_response,
-    query_int,
 )
 from payment_service import handlers
 from payment_service.config import Settings, settings_from_env
 from payment_service.domain import (
     Gateway,
     IdempotencyKeyReused,
-    InvalidIdempotencyKey,
-    InvalidInput,
     OrderNotCharged,
     Payment,
     PaymentNotFound,
@@ -37,7 +37,7 @@ from payment_service.domain import (
     parse_charge_request,
     parse_refund_request,
     slow_answer_seconds,
-    validate_order_id_query,
+    validate_order_id,
 )
 
 payments_api = Blueprint("payments", __name__)
@@ -45,10 +45,7 @@ payments_api = Blueprint("payments", __name__)
 # The one place where domain words become stable problem codes (a declined charge is not an
 # error but an outcome: see declined_problem).
 PROBLEMS: ProblemTable = {
-    InvalidInput: ProblemType(
-        422, "validation-error", "The request is invalid", extra=field_errors, detail=False
-    ),
-    InvalidIdempotencyKey: ProblemType(400, "invalid-idempotency-key", "The Idempotency-Key header is wrong"),
+    **VALIDATION_PROBLEMS,
     IdempotencyKeyReused: ProblemType(
         422, "idempotency-key-reused", "This order was charged with other parameters"
     ),
@@ -74,10 +71,6 @@ def create_app(
     )
 
 
-def _engine() -> sa.Engine:
-    return extension("engine")
-
-
 def _gateway() -> Gateway:
     return extension("gateway")
 
@@ -86,7 +79,7 @@ def _gateway() -> Gateway:
 def charge():
     charge_request = parse_charge_request(body=json_body())
     check_idempotency_key(header=request.headers.get("Idempotency-Key"), order_id=charge_request.order_id)
-    outcome = handlers.charge_payment(engine=_engine(), gateway=_gateway(), request=charge_request)
+    outcome = handlers.charge_payment(engine=current_engine(), gateway=_gateway(), request=charge_request)
     # A replay answers exactly what the first request answered; this header tells them apart.
     headers = {"Idempotent-Replayed": "true"} if outcome.replayed else {}
     payment = outcome.payment
@@ -109,7 +102,7 @@ def refund():
     check_refund_idempotency_key(
         header=request.headers.get("Idempotency-Key"), order_id=refund_request.order_id
     )
-    outcome = handlers.refund_payment(engine=_engine(), request=refund_request)
+    outcome = handlers.refund_payment(engine=current_engine(), request=refund_request)
     headers = {"Idempotent-Replayed": "true"} if outcome.replayed else {}
     return payment_json(outcome.payment), 200, headers
 
@@ -117,17 +110,14 @@ def refund():
 @payments_api.get("/payments")
 def list_payments():
     # Absent: every payment. Present: that order's payment (any status), never an empty filter.
-    order_id = request.args.get("order_id")
-    if order_id is not None:
-        validate_order_id_query(order_id=order_id)
-    limit = query_int("limit", default=100, minimum=1, maximum=500)
-    payments = handlers.list_payments(engine=_engine(), order_id=order_id, limit=limit)
+    order_id = optional_query("order_id", lambda value: validate_order_id(order_id=value))
+    payments = handlers.list_payments(engine=current_engine(), order_id=order_id, limit=list_limit())
     return jsonify([payment_json(payment) for payment in payments])
 
 
 @payments_api.get("/payments/<payment_id>")
 def get_payment(payment_id: str):
-    return payment_json(handlers.get_payment(engine=_engine(), payment_id=payment_id))
+    return payment_json(handlers.get_payment(engine=current_engine(), payment_id=payment_id))
 
 
 # --- presentation ---------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 
+from messaging.database import from_row
 from payment_service.domain import Payment, PaymentStatus
 
 metadata = sa.MetaData()
@@ -31,19 +32,7 @@ payments = sa.Table(
 
 
 def _payment(row: sa.Row) -> Payment:
-    return Payment(
-        id=row.id,
-        order_id=row.order_id,
-        idempotency_key=row.idempotency_key,
-        amount_cents=row.amount_cents,
-        currency=row.currency,
-        payment_token=row.payment_token,
-        status=PaymentStatus(row.status),
-        decline_code=row.decline_code,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        refunded_at=row.refunded_at,
-    )
+    return from_row(Payment, row, status=PaymentStatus(row.status))
 
 
 def insert_payment_once(connection: sa.Connection, *, payment: dict[str, object]) -> Payment | None:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
+
+from messaging.validation import FieldError, InvalidInput, integer_error, require_idempotency_key
 
 CURRENCY_PATTERN = re.compile(r"[A-Z]{3}")
 MAX_ORDER_ID_LENGTH = 100
@@ -26,24 +28,6 @@ class PaymentStatus(StrEnum):
 
 class PaymentError(Exception):
     """Base of every rule the payment service enforces."""
-
-
-@dataclass(frozen=True)
-class FieldError:
-    field: str
-    message: str
-
-
-class InvalidInput(PaymentError):
-    def __init__(self, errors: Iterable[FieldError]) -> None:
-        self.errors = tuple(errors)
-        super().__init__("; ".join(f"{e.field}: {e.message}" for e in self.errors))
-
-
-class InvalidIdempotencyKey(PaymentError):
-    def __init__(self, *, expected: str) -> None:
-        self.expected = expected
-        super().__init__(f"Idempotency-Key must be {expected!r}")
 
 
 class IdempotencyKeyReused(PaymentError):
@@ -155,17 +139,12 @@ def refund_idempotency_key(*, order_id: str) -> str:
 
 
 def check_idempotency_key(*, header: str | None, order_id: str) -> None:
-    _require_key(header=header, expected=charge_idempotency_key(order_id=order_id))
+    require_idempotency_key(header=header, expected=charge_idempotency_key(order_id=order_id))
 
 
 def check_refund_idempotency_key(*, header: str | None, order_id: str) -> None:
     """The key names the order: a key for another order than the body's is refused."""
-    _require_key(header=header, expected=refund_idempotency_key(order_id=order_id))
-
-
-def _require_key(*, header: str | None, expected: str) -> None:
-    if header != expected:
-        raise InvalidIdempotencyKey(expected=expected)
+    require_idempotency_key(header=header, expected=refund_idempotency_key(order_id=order_id))
 
 
 def outcome_status(*, decision: GatewayDecision) -> PaymentStatus:
@@ -206,24 +185,16 @@ def check_replay(*, existing: Payment, request: ChargeRequest) -> Payment:
 # --- input parsing --------------------------------------------------------------------------
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)  # True is an int in Python
-
-
 def _bounded_string(value: Any, *, maximum: int) -> bool:
     return isinstance(value, str) and 1 <= len(value) <= maximum and not value.isspace()
 
 
 def parse_refund_request(*, body: Mapping[str, Any]) -> RefundRequest:
-    order_id: Any = body.get("order_id")  # JSON of any shape until checked below
-    if not _bounded_string(order_id, maximum=MAX_ORDER_ID_LENGTH):
-        raise InvalidInput(
-            [FieldError(field="order_id", message=f"must be a string of 1 to {MAX_ORDER_ID_LENGTH}")]
-        )
-    return RefundRequest(order_id=order_id)
+    return RefundRequest(order_id=validate_order_id(order_id=body.get("order_id")))
 
 
-def validate_order_id_query(*, order_id: str) -> str:
+def validate_order_id(*, order_id: Any) -> str:
+    """An order id from a body (JSON of any shape) or a query."""
     if not _bounded_string(order_id, maximum=MAX_ORDER_ID_LENGTH):
         raise InvalidInput(
             [FieldError(field="order_id", message=f"must be a string of 1 to {MAX_ORDER_ID_LENGTH}")]
@@ -239,10 +210,8 @@ def parse_charge_request(*, body: Mapping[str, Any]) -> ChargeRequest:
     payment_token: Any = body.get("payment_token")
     if not _bounded_string(order_id, maximum=MAX_ORDER_ID_LENGTH):
         errors.append(FieldError(field="order_id", message=f"must be a string of 1 to {MAX_ORDER_ID_LENGTH}"))
-    if not _is_int(amount_cents):
-        errors.append(FieldError(field="amount_cents", message="must be an integer"))
-    elif not 1 <= amount_cents <= MAX_AMOUNT_CENTS:
-        errors.append(FieldError(field="amount_cents", message=f"must be from 1 to {MAX_AMOUNT_CENTS}"))
+    if message := integer_error(amount_cents, minimum=1, maximum=MAX_AMOUNT_CENTS):
+        errors.append(FieldError(field="amount_cents", message=message))
     if not isinstance(currency, str) or not CURRENCY_PATTERN.fullmatch(currency):
         errors.append(FieldError(field="currency", message="must be 3 upper-case letters (ISO 4217)"))
     if not _bounded_string(payment_token, maximum=MAX_TOKEN_LENGTH):

@@ -9,16 +9,17 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Blueprint, Flask, jsonify, request
 
-from messaging.envelope import PoisonEvent
 from messaging.web import (
+    EVENT_PROBLEMS,
     Problem,
     ProblemTable,
     ProblemType,
     bounded_text,
     create_api,
+    current_engine,
     envelope_body,
     extension,
-    query_int,
+    list_limit,
     query_text,
     unstorable_as_poison,
 )
@@ -38,9 +39,7 @@ PROBLEMS: ProblemTable = {
         extra=lambda error: {"shipment_id": str(error)},
         detail=False,
     ),
-    PoisonEvent: ProblemType(
-        422, "invalid-event", "The event's data is invalid"
-    ),  # what the consumer dead-letters
+    **EVENT_PROBLEMS,
 }
 
 
@@ -56,21 +55,16 @@ def create_app(settings: Settings | None = None, *, engine: sa.Engine | None = N
     )
 
 
-def _engine() -> sa.Engine:
-    return extension("engine")
-
-
 @shipments.get("/shipments")
 def list_shipments():
     order_id = query_text("order_id", maximum=MAX_ORDER_ID_LENGTH)
-    limit = query_int("limit", default=100, minimum=1, maximum=500)
-    found = handlers.list_shipments(engine=_engine(), order_id=order_id, limit=limit)
+    found = handlers.list_shipments(engine=current_engine(), order_id=order_id, limit=list_limit())
     return jsonify([shipment_json(shipment) for shipment in found])
 
 
 @shipments.get("/shipments/<shipment_id>")
 def get_shipment(shipment_id: str):
-    return shipment_json(handlers.get_shipment(engine=_engine(), shipment_id=shipment_id))
+    return shipment_json(handlers.get_shipment(engine=current_engine(), shipment_id=shipment_id))
 
 
 @shipments.post("/shipments/<order_id>/cancel")
@@ -86,7 +80,7 @@ def cancel_shipment(order_id: str):
             title="The Idempotency-Key header is wrong",
             detail=f"Idempotency-Key must be {expected!r}",
         )
-    outcome, shipment = handlers.cancel_shipment_now(engine=_engine(), order_id=order_id)
+    outcome, shipment = handlers.cancel_shipment_now(engine=current_engine(), order_id=order_id)
     if outcome is CancelOutcome.TOO_LATE:
         raise Problem(
             status=409,
@@ -122,7 +116,7 @@ def receive_event():
     envelope = envelope_body()
     with unstorable_as_poison(envelope):
         handlers.handle_events(
-            engine=_engine(),
+            engine=current_engine(),
             envelopes=[envelope],
             dispatch_delay_seconds=extension("settings").dispatch_delay_seconds,
         )

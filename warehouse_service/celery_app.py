@@ -7,13 +7,10 @@ Run: celery -A warehouse_service.celery_app worker -B --without-gossip --without
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-import sqlalchemy as sa
 from celery import Celery
 
 from messaging.envelope import Envelope
-from messaging.worker import PerProcess, create_worker_app, worker_engine, worker_entry_point
+from messaging.worker import WorkerResources, create_worker_app, worker_engine, worker_entry_point
 from warehouse_service import handlers
 from warehouse_service.config import Settings, settings_from_env
 
@@ -22,19 +19,8 @@ TASK_QUEUE = "warehouse.tasks"
 DISPATCH_TASK = "warehouse_service.tasks.dispatch_due_shipments"
 
 
-@dataclass(frozen=True)
-class Worker:
-    """What the consumer step and the tasks use (`task.app.service`)."""
-
-    settings: Settings
-    engine: PerProcess[sa.Engine]
-
-
 def create_worker(settings: Settings) -> Celery:
-    worker = Worker(
-        settings=settings,
-        engine=worker_engine(settings),
-    )
+    worker = WorkerResources(settings=settings, engine=worker_engine(settings))
 
     def on_events(envelopes: list[Envelope]) -> None:
         handlers.handle_events(

@@ -8,6 +8,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB, insert
 
+from messaging.database import first_unlocked, from_row
 from messaging.inbox import Inbox, inbox_table
 from messaging.outbox import Outbox, outbox_table
 from warehouse_service.domain import (
@@ -141,15 +142,14 @@ def insert_cancelled(
 def mark_due_shipments_dispatched(connection: sa.Connection, *, limit: int) -> list[DispatchedShipment]:
     """Claims and dispatches up to `limit` due shipments. SKIP LOCKED: concurrent
     dispatchers take disjoint rows, and Postgres re-checks status on rows freed meanwhile."""
-    is_due = sa.and_(
-        shipments.c.status == ShipmentStatus.PENDING.value, shipments.c.dispatch_after <= sa.func.now()
-    )
-    due = (
-        sa.select(shipments.c.id)
-        .where(is_due)
-        .order_by(shipments.c.dispatch_after)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
+    due = first_unlocked(
+        shipments.c.id,
+        where=[
+            shipments.c.status == ShipmentStatus.PENDING.value,
+            shipments.c.dispatch_after <= sa.func.now(),
+        ],
+        order_by=[shipments.c.dispatch_after],
+        limit=limit,
     )
     rows = connection.execute(
         shipments.update()
@@ -163,16 +163,7 @@ def mark_due_shipments_dispatched(connection: sa.Connection, *, limit: int) -> l
             shipments.c.dispatched_at,
         )
     ).all()
-    return [
-        DispatchedShipment(
-            shipment_id=row.id,
-            order_id=row.order_id,
-            email=row.email,
-            correlation_id=row.correlation_id,
-            dispatched_at=row.dispatched_at,
-        )
-        for row in rows
-    ]
+    return [from_row(DispatchedShipment, row, shipment_id=row.id) for row in rows]
 
 
 def select_shipments(connection: sa.Connection, *, order_id: str | None, limit: int) -> list[Shipment]:
@@ -188,13 +179,10 @@ def select_shipment(connection: sa.Connection, *, shipment_id: str) -> Shipment 
 
 
 def _shipment(row: sa.Row) -> Shipment:
-    return Shipment(
+    return from_row(
+        Shipment,
+        row,
         shipment_id=row.id,
-        order_id=row.order_id,
         status=ShipmentStatus(row.status),
-        email=row.email,
         lines=tuple(ShipmentLine(sku=item["sku"], quantity=item["quantity"]) for item in row.items),
-        created_at=row.created_at,
-        dispatched_at=row.dispatched_at,
-        cancelled_at=row.cancelled_at,
     )

@@ -1,23 +1,12 @@
-"""The warehouse's Celery tasks (run in the worker's pool, fed by beat)."""
+"""The warehouse's Celery task, fed by beat (every DISPATCH_EVERY_SECONDS): dispatch what is due."""
 
 from __future__ import annotations
 
-import logging
-
-from celery import shared_task
-from sqlalchemy.exc import OperationalError
-
+from messaging.worker import periodic_task
 from warehouse_service import handlers
 
-log = logging.getLogger(__name__)
-
-
-@shared_task(bind=True, name="warehouse_service.tasks.dispatch_due_shipments")
-def dispatch_due_shipments(self) -> int:
-    """Beat runs this every DISPATCH_EVERY_SECONDS; the next run is the retry, so a failed
-    tick (database restarting) is logged, not retried or dead-lettered."""
-    try:
-        return handlers.dispatch_due_shipments(engine=self.app.service.engine())
-    except OperationalError as error:
-        log.warning("dispatch skipped, database unavailable: %r", error)
-        return 0
+dispatch_due_shipments = periodic_task(
+    name="warehouse_service.tasks.dispatch_due_shipments",
+    what="dispatch",
+    tick=lambda worker: handlers.dispatch_due_shipments(engine=worker.engine()),
+)

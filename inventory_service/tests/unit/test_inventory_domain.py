@@ -9,7 +9,6 @@ import pytest
 from inventory_service.domain import (
     IdempotencyKeyReused,
     IllegalTransition,
-    InvalidIdempotencyKey,
     InvalidInput,
     RequestedLine,
     Reservation,
@@ -32,6 +31,7 @@ from inventory_service.domain import (
     units_by_sku,
     validate_sku,
 )
+from messaging.validation import InvalidIdempotencyKey
 
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
 

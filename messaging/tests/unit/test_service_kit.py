@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
+from dataclasses import dataclass
 
 import pytest
+import sqlalchemy as sa
+from celery import Celery
 from flask import Blueprint
+from sqlalchemy.dialects import postgresql
 
 from messaging.backoff import backoff_seconds
+from messaging.database import first_unlocked, from_row
 from messaging.runloop import run_until_stopped
 from messaging.settings import ConfigurationError, Env, ProcessSettings, Role
 from messaging.web import ProblemType, create_api, field_errors
-from messaging.worker import PerProcess
+from messaging.worker import PerProcess, WorkerResources, periodic_task, skip_tick_when_database_down
 
 
 def test_settings_name_the_variable_that_is_wrong():
@@ -163,3 +169,61 @@ def test_a_problem_table_answers_each_exception_with_its_most_specific_entry():
             },
         ),
     }
+
+
+def test_a_periodic_tick_skips_while_the_database_is_down(caplog):
+    log = logging.getLogger("tick-test")
+
+    def database_down() -> int:
+        raise sa.exc.OperationalError("SELECT", {}, Exception("connection refused"))
+
+    assert skip_tick_when_database_down(lambda: 3, what="sweep", log=log) == 3
+    with caplog.at_level(logging.WARNING, logger="tick-test"):
+        assert skip_tick_when_database_down(database_down, what="sweep", log=log) == 0
+    assert caplog.records[0].getMessage().startswith("sweep skipped, database unavailable: ")
+    with pytest.raises(ValueError):
+        skip_tick_when_database_down(lambda: int("x"), what="sweep", log=log)
+
+
+def test_a_periodic_task_hands_the_worker_resources_to_its_tick():
+    app = Celery("tick-test", set_as_current=False)
+    app.conf.task_always_eager = True
+    app.service = {"due": 4}
+    periodic_task(name="tick_test.tasks.tick", what="tick", tick=lambda service: service["due"])
+    assert app.tasks["tick_test.tasks.tick"].apply().get() == 4
+
+
+@dataclass(frozen=True)
+class Parcel:
+    parcel_id: str
+    weight: int
+    status: str
+    note: str | None = None
+
+
+def test_a_row_becomes_a_value_field_by_field_with_the_converted_ones_given():
+    engine = sa.create_engine("sqlite://")
+    with engine.connect() as connection:
+        row = connection.execute(
+            sa.text("SELECT 'p-1' AS id, 3 AS weight, 'sent' AS status, 'x' AS note, 'unused' AS other")
+        ).one()
+    assert from_row(Parcel, row, parcel_id=row.id, status=row.status.upper()) == Parcel(
+        parcel_id="p-1", weight=3, status="SENT", note="x"
+    )
+
+
+def test_first_unlocked_takes_the_first_rows_that_no_one_else_holds():
+    jobs = sa.table("jobs", sa.column("id"), sa.column("due"), sa.column("done"))
+    query = first_unlocked(jobs.c.id, where=[jobs.c.done.is_(None)], order_by=[jobs.c.due], limit=5)
+    sql = " ".join(str(query.compile(dialect=postgresql.dialect())).split())
+    assert sql == (
+        "SELECT jobs.id FROM jobs WHERE jobs.done IS NULL ORDER BY jobs.due "
+        "LIMIT %(param_1)s::INTEGER FOR UPDATE SKIP LOCKED"
+    )
+
+
+def test_worker_resources_are_the_settings_and_an_engine_made_per_process():
+    settings = ProcessSettings(database_url="sqlite://")
+    made = []
+    resources = WorkerResources(settings=settings, engine=PerProcess(lambda: made.append(1) or len(made)))
+    assert (resources.settings, resources.engine(), resources.engine(), made) == (settings, 1, 1, [1])

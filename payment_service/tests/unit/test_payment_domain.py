@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 
 import pytest
 
+from messaging.validation import InvalidIdempotencyKey
 from payment_service.domain import (
     ChargeRequest,
     GatewayDecision,
     IdempotencyKeyReused,
-    InvalidIdempotencyKey,
     InvalidInput,
     Payment,
     PaymentNotRefundable,
