@@ -30,15 +30,9 @@ from inventory_service.domain import (
     validate_order_id,
     validate_sku,
 )
-from messaging.web import (
-    VALIDATION_PROBLEMS,
-    ProblemTable,
-    ProblemType,
-    create_api,
-    current_engine,
-    extension,
-    json_body,
-)
+from messaging.http_input import json_body
+from messaging.problems import VALIDATION_PROBLEMS, ProblemTable, ProblemType
+from messaging.web import create_api, current_engine, extension
 
 products_api = Blueprint("products", __name__)
 reservations_api = Blueprint("reservations", __name__)

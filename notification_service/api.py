@@ -11,19 +11,9 @@ import sqlalchemy as sa
 from flask import Blueprint, Flask, current_app, jsonify
 
 from messaging.envelope import Envelope
-from messaging.web import (
-    EVENT_PROBLEMS,
-    Problem,
-    ProblemTable,
-    create_api,
-    current_engine,
-    envelope_body,
-    extension,
-    list_limit,
-    problem_response,
-    query_text,
-    unstorable_as_poison,
-)
+from messaging.http_input import envelope_body, list_limit, query_text, unstorable_as_poison
+from messaging.problems import EVENT_PROBLEMS, Problem, ProblemTable, problem_response
+from messaging.web import create_api, current_engine, extension
 from notification_service import handlers
 from notification_service.config import Settings, settings_from_env
 from notification_service.domain import Notification

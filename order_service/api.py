@@ -3,23 +3,16 @@ outcome as HTTP (status codes, JSON bodies, problem+json)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import Blueprint, Flask, jsonify, request
 
 from messaging.database import make_engine
+from messaging.http_input import json_body, query_int
+from messaging.problems import PROBLEM_CONTENT_TYPE, Problem, ProblemTable, ProblemType, field_errors
 from messaging.settings import Role
-from messaging.web import (
-    PROBLEM_CONTENT_TYPE,
-    Problem,
-    ProblemTable,
-    ProblemType,
-    create_api,
-    extension,
-    field_errors,
-    json_body,
-    query_int,
-)
+from messaging.web import create_api, extension
 from order_service import handlers
 from order_service.bootstrap import Dependencies, build_dependencies
 from order_service.clients import DownstreamUnavailable
@@ -38,6 +31,7 @@ from order_service.domain import (
 from order_service.handlers import Answer, OrderPage, Timeline
 
 orders = Blueprint("orders", __name__)
+CURSOR = re.compile("[0-9]{1,18}")  # an order's seq (a bigint), as next_cursor gives it
 
 
 def _deps() -> Dependencies:
@@ -86,7 +80,7 @@ def list_orders():
             status=400, code="invalid-query", title=f"status must be one of {', '.join(OrderStatus)}"
         )
     cursor = request.args.get("cursor")
-    if cursor is not None and not cursor.isdigit():
+    if cursor is not None and not CURSOR.fullmatch(cursor):  # not isdigit(), which takes "²"
         raise Problem(status=400, code="invalid-query", title="cursor must be a value from next_cursor")
     page = handlers.list_orders(
         engine=_deps().engine,

@@ -8,19 +8,9 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Blueprint, Flask, jsonify, request
 
-from messaging.web import (
-    VALIDATION_PROBLEMS,
-    Problem,
-    ProblemTable,
-    ProblemType,
-    create_api,
-    current_engine,
-    extension,
-    json_body,
-    list_limit,
-    optional_query,
-    problem_response,
-)
+from messaging.http_input import json_body, list_limit, optional_query
+from messaging.problems import VALIDATION_PROBLEMS, Problem, ProblemTable, ProblemType, problem_response
+from messaging.web import create_api, current_engine, extension
 from payment_service import handlers
 from payment_service.config import Settings, settings_from_env
 from payment_service.domain import (

@@ -9,20 +9,9 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Blueprint, Flask, jsonify, request
 
-from messaging.web import (
-    EVENT_PROBLEMS,
-    Problem,
-    ProblemTable,
-    ProblemType,
-    bounded_text,
-    create_api,
-    current_engine,
-    envelope_body,
-    extension,
-    list_limit,
-    query_text,
-    unstorable_as_poison,
-)
+from messaging.http_input import bounded_text, envelope_body, list_limit, query_text, unstorable_as_poison
+from messaging.problems import EVENT_PROBLEMS, Problem, ProblemTable, ProblemType
+from messaging.web import create_api, current_engine, extension
 from warehouse_service import handlers
 from warehouse_service.config import Settings, settings_from_env
 from warehouse_service.domain import CancelOutcome, Shipment, ShipmentNotFound

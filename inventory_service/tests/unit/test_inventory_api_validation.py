@@ -176,3 +176,19 @@ def test_the_hold_comes_from_the_environment(monkeypatch):
 
     assert create_app().extensions["settings"].reservation_hold_seconds == 42.0
     assert create_app(SETTINGS).extensions["settings"].reservation_hold_seconds == 600.0
+
+
+# Each of these was a 500 (issue 12): now a 4xx problem before the database.
+def test_a_deeply_nested_body_is_400_not_500(client):
+    response = client.put(
+        "/products/SKU-1", data="{" * 3000 + "}" * 3000, headers={"Content-Type": "application/json"}
+    )
+    assert (response.status_code, response.json["code"]) == (400, "invalid-json")
+
+
+def test_a_nul_character_is_422_naming_the_field_not_500(client):
+    response = client.put("/products/SKU-1", json={"name": "Mug\x00", "price_cents": 100, "available": 1})
+    assert (response.status_code, response.json["code"]) == (422, "validation-error")
+    assert response.json["errors"] == [
+        {"field": "name", "message": "holds a character that cannot be stored (NUL or a lone surrogate)"}
+    ]

@@ -15,9 +15,10 @@ from sqlalchemy.dialects import postgresql
 
 from messaging.backoff import backoff_seconds
 from messaging.database import first_unlocked, from_row
+from messaging.problems import ProblemType, field_errors
 from messaging.runloop import run_until_stopped
 from messaging.settings import ConfigurationError, Env, ProcessSettings, Role
-from messaging.web import ProblemType, create_api, field_errors
+from messaging.web import create_api
 from messaging.worker import PerProcess, WorkerResources, periodic_task, skip_tick_when_database_down
 
 

@@ -8,7 +8,8 @@ import pytest
 from flask import Flask
 
 from contracts import example_event
-from messaging.web import envelope_body, install_error_handlers
+from messaging.http_input import envelope_body
+from messaging.web import install_error_handlers
 
 
 @pytest.fixture

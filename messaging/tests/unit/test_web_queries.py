@@ -5,15 +5,10 @@ from __future__ import annotations
 import pytest
 from flask import Blueprint
 
+from messaging.http_input import list_limit, optional_query, query_text
+from messaging.problems import VALIDATION_PROBLEMS
 from messaging.settings import ProcessSettings
-from messaging.web import (
-    VALIDATION_PROBLEMS,
-    create_api,
-    current_engine,
-    list_limit,
-    optional_query,
-    query_text,
-)
+from messaging.web import create_api, current_engine
 
 
 @pytest.fixture

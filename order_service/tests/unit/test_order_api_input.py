@@ -63,3 +63,39 @@ def test_unknown_route_is_a_problem_too(client):
 
     assert response.status_code == 404
     assert response.content_type == "application/problem+json"
+
+
+# Each of these was a 500 (issue 12): now a 4xx problem before anything is called.
+NESTED = "[" * 5000 + "]" * 5000
+
+
+def test_a_deeply_nested_body_is_400_not_500(client):
+    headers = {"Idempotency-Key": "k", "Content-Type": "application/json"}
+    for body in (NESTED, '{"items": ' + NESTED + "}"):
+        response = client.post("/orders", data=body, headers=headers)
+        assert (response.status_code, response.json["code"]) == (400, "invalid-json")
+
+
+def test_a_cursor_of_other_digits_is_400_not_500(client):
+    for cursor in ("²", "٧", " 7", "+7", "1_0"):
+        response = client.get("/orders", query_string={"cursor": cursor})
+        assert (response.status_code, response.json["code"]) == (400, "invalid-query"), cursor
+
+
+def test_a_nul_character_is_422_naming_the_field_not_500(client):
+    body = {
+        "customer_id": "c\x001",
+        "email": "ada@example.test",
+        "items": [{"sku": "SKU-1", "quantity": 1}],
+        "payment_token": "tok\x00visa",
+    }
+    response = client.post("/orders", json=body, headers={"Idempotency-Key": "k"})
+    assert (response.status_code, response.json["code"]) == (422, "validation-error")
+    assert [error["field"] for error in response.json["errors"]] == ["customer_id", "payment_token"]
+
+
+def test_a_nul_character_in_the_path_or_query_is_422_not_500(client):
+    for url, field in (("/orders/a%00b", "order_id"), ("/orders?customer_id=c%00", "customer_id")):
+        response = client.get(url)
+        assert (response.status_code, response.json["code"]) == (422, "validation-error"), url
+        assert response.json["errors"][0]["field"] == field

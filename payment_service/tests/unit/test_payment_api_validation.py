@@ -180,3 +180,22 @@ def test_settings_default_and_refuse_a_bad_delay():
     for bad in ("-1", "soon", "61"):
         with pytest.raises(ConfigurationError, match="PAYMENT_TIMEOUT_TOKEN_DELAY_SECONDS"):
             settings_from_env({"DATABASE_URL": "x", "PAYMENT_TIMEOUT_TOKEN_DELAY_SECONDS": bad})
+
+
+# Each of these was a 500 (issue 12): now a 4xx problem before the database.
+def test_a_deeply_nested_body_is_400_not_500(client):
+    response = client.post(
+        "/charges",
+        data="[" * 3000 + "]" * 3000,
+        headers={"Content-Type": "application/json", "Idempotency-Key": "charge:o-1"},
+    )
+    assert (response.status_code, response.json["code"]) == (400, "invalid-json")
+
+
+def test_a_nul_or_lone_surrogate_is_422_naming_the_field_not_500(client):
+    raw = '{"order_id": "o-1", "amount_cents": 1500, "currency": "EUR", "payment_token": "tok\\ud800"}'
+    response = client.post(
+        "/charges", data=raw, headers={"Content-Type": "application/json", "Idempotency-Key": "charge:o-1"}
+    )
+    assert (response.status_code, response.json["code"]) == (422, "validation-error")
+    assert [error["field"] for error in response.json["errors"]] == ["payment_token"]
