@@ -97,35 +97,32 @@ def send_notifications(*, engine: sa.Engine, mailer: Mailer, notification_ids: l
 
     Two phases, so a database restart can never make us send twice: claim (committed), send,
     then record SENT, retried until the database answers. Only a crash between the SMTP
-    server's acceptance and that record can resend, after the lease (the mail keeps its
-    Message-ID, so mail clients fold the copy). One claim and one record serve the whole
-    list: a send task carries SEND_CHUNK ids, and two statements per email were a third of
-    the worker's database work. A failed send releases the claims it did not use and
-    records the emails that went out before it, then raises for the task to retry."""
+    server's acceptance of an email and its record can resend it, after the lease (the mail
+    keeps its Message-ID, so mail clients fold the copy). One claim serves the whole list (a
+    send task carries SEND_CHUNK ids), but each email is recorded as soon as it is out: one
+    record for the chunk kept every email of it in that window until the last was sent, and
+    the chaos suite's SIGKILLs found it (three emails sent twice). A failed send releases
+    the claims it did not use, then raises for the task to retry."""
     with engine.begin() as connection:
         claimed = db.claim_pending(
             connection, notification_ids=notification_ids, lease_seconds=SEND_LEASE_SECONDS
         )
-    sent: list[str] = []
-    try:
-        for each in claimed:
-            draft = each.draft
+    for sent, each in enumerate(claimed):
+        draft = each.draft
+        try:
             mailer.send(
                 to=draft.recipient,
                 subject=draft.email.subject,
                 body=draft.email.body,
                 message_id=message_id(order_id=draft.order_id, kind=draft.kind),
             )
-            sent.append(each.notification_id)
-    except Exception:
-        unsent = [each.notification_id for each in claimed[len(sent) :]]
-        with contextlib.suppress(sa.exc.SQLAlchemyError), engine.begin() as connection:
-            db.release_claims(connection, notification_ids=unsent)  # let a retry resend soon
-        raise
-    finally:
-        if sent:
-            _record_sent(engine, sent)
-    return len(sent)
+        except Exception:
+            unsent = [other.notification_id for other in claimed[sent:]]
+            with contextlib.suppress(sa.exc.SQLAlchemyError), engine.begin() as connection:
+                db.release_claims(connection, notification_ids=unsent)  # let a retry resend soon
+            raise
+        _record_sent(engine, [each.notification_id])
+    return len(claimed)
 
 
 def _record_sent(engine: sa.Engine, notification_ids: list[str]) -> None:
