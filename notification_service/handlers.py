@@ -107,25 +107,37 @@ def send_notifications(*, engine: sa.Engine, mailer: Mailer, notification_ids: l
         claimed = db.claim_pending(
             connection, notification_ids=notification_ids, lease_seconds=SEND_LEASE_SECONDS
         )
-    for sent, each in enumerate(claimed):
-        draft = each.draft
-        try:
-            mailer.send(
-                to=draft.recipient,
-                subject=draft.email.subject,
-                body=draft.email.body,
-                message_id=message_id(order_id=draft.order_id, kind=draft.kind),
-            )
-        except Exception:
-            unsent = [other.notification_id for other in claimed[sent:]]
-            with contextlib.suppress(sa.exc.SQLAlchemyError), engine.begin() as connection:
-                db.release_claims(connection, notification_ids=unsent)  # let a retry resend soon
-            raise
-        _record_sent(engine, [each.notification_id])
+    if not claimed:
+        return 0
+    # Checked out (and pinged) before the first email goes out, in autocommit: recording an
+    # email is then one round trip, not four (checkout ping, BEGIN, UPDATE, COMMIT).
+    with engine.connect() as pinned:
+        recorder = pinned.execution_options(isolation_level="AUTOCOMMIT")
+        for sent, each in enumerate(claimed):
+            draft = each.draft
+            try:
+                mailer.send(
+                    to=draft.recipient,
+                    subject=draft.email.subject,
+                    body=draft.email.body,
+                    message_id=message_id(order_id=draft.order_id, kind=draft.kind),
+                )
+            except Exception:
+                unsent = [other.notification_id for other in claimed[sent:]]
+                with contextlib.suppress(sa.exc.SQLAlchemyError), engine.begin() as connection:
+                    db.release_claims(connection, notification_ids=unsent)  # let a retry resend soon
+                raise
+            _record_sent(engine, recorder, [each.notification_id])
     return len(claimed)
 
 
-def _record_sent(engine: sa.Engine, notification_ids: list[str]) -> None:
+def _record_sent(engine: sa.Engine, recorder: sa.Connection, notification_ids: list[str]) -> None:
+    """On the pinned connection first; if the database went away, on fresh ones until it is back."""
+    try:
+        db.mark_sent(recorder, notification_ids=notification_ids)
+        return
+    except sa.exc.SQLAlchemyError as error:  # the database restarting, or this connection spoilt by it
+        log.warning("notifications %s sent; recording it failed (%r), again", notification_ids, error)
     for attempt in range(RECORD_SENT_ATTEMPTS):
         try:
             with engine.begin() as connection:
