@@ -13,6 +13,9 @@ class Settings(ProcessSettings):
     smtp_host: str = "maildev"
     smtp_port: int = 1025
     mail_from: str = "orders@order-pipeline.local"
+    # The mail server's HTTP API, asked whether an email in doubt (its sender died after
+    # handing it over) arrived. Unset: such an email is sent again, with the same Message-ID.
+    sent_mail_api: str | None = None
     # The worker's sweep for PENDING notifications whose send was lost or gave up; the API
     # tells a client to come back after one period when SMTP is down.
     resend_every_seconds: float = 10.0
@@ -26,6 +29,7 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> Settings:
         smtp_host=env.text("SMTP_HOST", Settings.smtp_host),
         smtp_port=env.integer("SMTP_PORT", Settings.smtp_port, minimum=1, maximum=65_535),
         mail_from=env.text("MAIL_FROM", Settings.mail_from),
+        sent_mail_api=env.text("SENT_MAIL_API", "") or None,
         resend_every_seconds=env.seconds(
             "RESEND_EVERY_SECONDS", Settings.resend_every_seconds, minimum=0.1, maximum=3600
         ),

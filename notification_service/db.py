@@ -35,6 +35,9 @@ notifications = sa.Table(
     sa.Column("sent_at", sa.DateTime(timezone=True)),
     # Set while a sender has the mail in hand; a claim older than the lease is a dead sender's.
     sa.Column("claimed_at", sa.DateTime(timezone=True)),
+    # A sender may have got it to the SMTP server without recording it (it died, or timed out
+    # waiting for the answer): the next sender asks the mail server before sending it again.
+    sa.Column("in_doubt", sa.Boolean, nullable=False, server_default=sa.false()),
     # One email per order and kind, however many events (ids) say the same thing.
     sa.UniqueConstraint("order_id", "kind", name="notifications_order_id_kind_key"),
     sa.CheckConstraint(
@@ -97,15 +100,21 @@ def claim_pending(
                 recipient=row.recipient,
                 email=Email(subject=row.subject, body=row.body),
             ),
+            in_doubt=row.in_doubt,
         )
         for row in rows
     ]
     return sorted(claimed, key=lambda each: notification_ids.index(each.notification_id))  # as asked
 
 
-def release_claims(connection: sa.Connection, *, notification_ids: list[str]) -> None:
+def release_claims(
+    connection: sa.Connection, *, notification_ids: list[str], in_doubt_ids: tuple[str, ...] = ()
+) -> None:
+    """Frees them for the next sender; those in in_doubt_ids may have reached the SMTP server."""
     connection.execute(
-        notifications.update().where(notifications.c.id.in_(notification_ids)).values(claimed_at=None)
+        notifications.update()
+        .where(notifications.c.id.in_(notification_ids))
+        .values(claimed_at=None, in_doubt=notifications.c.in_doubt | notifications.c.id.in_(in_doubt_ids))
     )
 
 
@@ -127,7 +136,11 @@ _CLAIM = (
             - sa.func.make_interval(0, 0, 0, 0, 0, 0, sa.bindparam("lease_seconds", type_=sa.Float)),
         ),
     )
-    .values(claimed_at=sa.func.now())
+    # Taking over a claim that was never released (its lease ran out): its sender died with
+    # the mail in hand, maybe after the SMTP server took it. (SET reads the row as it was.)
+    .values(
+        claimed_at=sa.func.now(), in_doubt=notifications.c.in_doubt | notifications.c.claimed_at.is_not(None)
+    )
     .returning(*notifications.c)
 )
 _MARK_SENT = (

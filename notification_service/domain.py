@@ -83,6 +83,7 @@ class ClaimedNotification:
 
     notification_id: str
     draft: NotificationDraft
+    in_doubt: bool = False  # an earlier sender may have got it to the SMTP server
 
 
 def kind_for(event_type: str) -> NotificationKind | None:

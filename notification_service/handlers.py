@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import smtplib
 import time
 import uuid
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from messaging.envelope import Envelope, PoisonEvent
 from notification_service import db
 from notification_service.domain import (
     SUPERSEDED_BY,
+    ClaimedNotification,
     InvalidEvent,
     Notification,
     NotificationDraft,
@@ -29,6 +31,10 @@ log = logging.getLogger(__name__)
 
 class Mailer(Protocol):
     def send(self, *, to: str, subject: str, body: str, message_id: str) -> None: ...
+
+    def has_delivered(self, message_id: str) -> bool | None:
+        """Whether the mail server has an email with this Message-ID; None when it cannot be asked."""
+        ...
 
 
 EnqueueSends = Callable[[list[str]], None]
@@ -96,13 +102,13 @@ def send_notifications(*, engine: sa.Engine, mailer: Mailer, notification_ids: l
     """Sends each PENDING one of them once and records it SENT; returns how many it sent.
 
     Two phases, so a database restart can never make us send twice: claim (committed), send,
-    then record SENT, retried until the database answers. Only a crash between the SMTP
-    server's acceptance of an email and its record can resend it, after the lease (the mail
-    keeps its Message-ID, so mail clients fold the copy). One claim serves the whole list (a
-    send task carries SEND_CHUNK ids), but each email is recorded as soon as it is out: one
-    record for the chunk kept every email of it in that window until the last was sent, and
-    the chaos suite's SIGKILLs found it (three emails sent twice). A failed send releases
-    the claims it did not use, then raises for the task to retry."""
+    then record SENT, retried until the database answers. A sender that dies between the SMTP
+    server's acceptance of an email and its record leaves the claim to run out; whoever takes
+    it over next knows the email is in doubt and asks the mail server (by Message-ID) before
+    sending it again, so the customer still gets one. Each email is recorded as soon as it is
+    out, so a crash puts at most one email of a chunk in doubt. A failed send releases the
+    claims it did not use (marking the failed one in doubt unless the server refused it),
+    then raises for the task to retry."""
     with engine.begin() as connection:
         claimed = db.claim_pending(
             connection, notification_ids=notification_ids, lease_seconds=SEND_LEASE_SECONDS
@@ -114,21 +120,41 @@ def send_notifications(*, engine: sa.Engine, mailer: Mailer, notification_ids: l
     with engine.connect() as pinned:
         recorder = pinned.execution_options(isolation_level="AUTOCOMMIT")
         for sent, each in enumerate(claimed):
-            draft = each.draft
             try:
-                mailer.send(
-                    to=draft.recipient,
-                    subject=draft.email.subject,
-                    body=draft.email.body,
-                    message_id=message_id(order_id=draft.order_id, kind=draft.kind),
-                )
-            except Exception:
+                _send_once(mailer, each)
+            except Exception as error:
                 unsent = [other.notification_id for other in claimed[sent:]]
+                in_doubt = () if _surely_not_delivered(error) else (each.notification_id,)
                 with contextlib.suppress(sa.exc.SQLAlchemyError), engine.begin() as connection:
-                    db.release_claims(connection, notification_ids=unsent)  # let a retry resend soon
+                    db.release_claims(connection, notification_ids=unsent, in_doubt_ids=in_doubt)
                 raise
             _record_sent(engine, recorder, [each.notification_id])
     return len(claimed)
+
+
+def _send_once(mailer: Mailer, claimed: ClaimedNotification) -> None:
+    draft = claimed.draft
+    mail_id = message_id(order_id=draft.order_id, kind=draft.kind)
+    if claimed.in_doubt:
+        delivered = mailer.has_delivered(mail_id)
+        if delivered:
+            log.warning(
+                "notification %s was delivered by a sender that died; recording it", claimed.notification_id
+            )
+            return
+        if delivered is None:  # a plain SMTP relay cannot be asked: at least once, same Message-ID
+            log.warning(
+                "notification %s may have been sent already; sending it again", claimed.notification_id
+            )
+    mailer.send(to=draft.recipient, subject=draft.email.subject, body=draft.email.body, message_id=mail_id)
+
+
+def _surely_not_delivered(error: Exception) -> bool:
+    """The server said no, or was never reached. Anything else (a timeout waiting for its
+    answer to the message, a dropped connection) may have come after it took the email."""
+    return isinstance(
+        error, smtplib.SMTPResponseException | smtplib.SMTPRecipientsRefused | ConnectionRefusedError
+    )
 
 
 def _record_sent(engine: sa.Engine, recorder: sa.Connection, notification_ids: list[str]) -> None:

@@ -1,4 +1,5 @@
-"""SMTP adapter: one connection per thread, kept open between emails.
+"""SMTP adapter: one connection per thread, kept open between emails; and, where the mail
+server has an API for it, the question "did you get this Message-ID?" (has_delivered).
 
 Opening a connection costs far more than sending on it (MailDev greets about 100 ms after
 the connect, measured from inside the stack, against ~3 ms for a send), so a connection is
@@ -10,6 +11,7 @@ for longer than servers usually keep one (MailDev and Postfix close after about 
 from __future__ import annotations
 
 import contextlib
+import json
 import smtplib
 import threading
 import time
@@ -18,6 +20,9 @@ from email.message import EmailMessage, Message
 from email.mime.text import MIMEText
 from email.policy import SMTP, compat32
 from email.utils import format_datetime
+from urllib.error import URLError
+from urllib.parse import urlencode
+from urllib.request import urlopen
 
 from notification_service.config import Settings
 
@@ -41,14 +46,21 @@ class SmtpMailer:
         sender: str,
         timeout_seconds: float = SMTP_TIMEOUT_SECONDS,
         max_idle_seconds: float = MAX_IDLE_SECONDS,
+        sent_mail_api: str | None = None,
     ) -> None:
         self.host, self.port, self.sender, self.timeout_seconds = host, port, sender, timeout_seconds
         self.max_idle_seconds = max_idle_seconds
+        self.sent_mail_api = sent_mail_api
         self._local = threading.local()  # smtplib.SMTP is not thread-safe: one per thread
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SmtpMailer:
-        return cls(host=settings.smtp_host, port=settings.smtp_port, sender=settings.mail_from)
+        return cls(
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            sender=settings.mail_from,
+            sent_mail_api=settings.sent_mail_api,
+        )
 
     def send(self, *, to: str, subject: str, body: str, message_id: str) -> None:
         """Raises smtplib.SMTPException or OSError (timeouts included) unless the server took it."""
@@ -62,6 +74,21 @@ class SmtpMailer:
             self.close()  # in an unknown state now: the next email starts on a fresh one
             raise
         self._local.last_used = time.monotonic()
+
+    def has_delivered(self, message_id: str) -> bool | None:
+        """Asks the mail server's HTTP API (MailDev's `GET /email?messageId=`; a provider's
+        message search plays this part in production). None when there is no API to ask.
+        Raises OSError when the API does not answer, so the caller retries rather than guesses."""
+        if self.sent_mail_api is None:
+            return None
+        bare = message_id.strip("<>")  # MailDev keeps the id without its angle brackets
+        url = f"{self.sent_mail_api.rstrip('/')}/email?{urlencode({'messageId': bare})}"
+        try:
+            with urlopen(url, timeout=self.timeout_seconds) as response:  # noqa: S310 - our setting, http(s)
+                found = json.load(response)
+        except (URLError, ValueError) as error:  # URLError is an OSError; ValueError: not JSON
+            raise OSError(f"cannot ask {url} for the email: {error!r}") from error
+        return any(mail.get("messageId", "").strip("<>") == bare for mail in found)
 
     def close(self) -> None:
         smtp = getattr(self._local, "smtp", None)

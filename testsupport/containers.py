@@ -1,4 +1,4 @@
-"""Throwaway PostgreSQL/RabbitMQ containers (docker SDK) on free 127.0.0.1 ports, for integration tests.
+"""Throwaway PostgreSQL/RabbitMQ/MailDev containers (docker SDK) on free 127.0.0.1 ports, for tests.
 
 Every container and network carries `TEST_LABEL`, so leftovers of an interrupted run can be
 found and removed by label without touching anything else on the host.
@@ -21,17 +21,23 @@ def free_port() -> int:
 
 
 class ThrowawayContainer:
-    def __init__(self, *, image: str, port: int, environment: dict[str, str]) -> None:
+    """`port` is published at `host_port`; `more_ports` (MailDev's second one) at `host_ports[port]`."""
+
+    def __init__(
+        self, *, image: str, port: int, environment: dict[str, str], more_ports: tuple[int, ...] = ()
+    ) -> None:
         import docker
 
         self.client = docker.from_env()
         self.network = self.client.networks.create(f"pipeline-it-{uuid.uuid4().hex[:8]}", labels=TEST_LABEL)
-        self.host_port = free_port()  # fixed, so a restarted container keeps its address
+        # Fixed, so a restarted container keeps its address.
+        self.host_ports = {each: free_port() for each in (port, *more_ports)}
+        self.host_port = self.host_ports[port]
         self.container = self.client.containers.run(
             image,
             detach=True,
             environment=environment,
-            ports={f"{port}/tcp": ("127.0.0.1", self.host_port)},
+            ports={f"{each}/tcp": ("127.0.0.1", host) for each, host in self.host_ports.items()},
             network=self.network.name,
             labels=TEST_LABEL,
         )

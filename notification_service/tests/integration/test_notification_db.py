@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import smtplib
 import threading
 
 import pytest
@@ -17,10 +18,18 @@ from testsupport.events import example_envelope
 
 
 class RecordingMailer:
-    def __init__(self, *, wait_for: threading.Event | None = None) -> None:
+    """delivered: the Message-IDs the mail server says it has (None: it cannot be asked)."""
+
+    def __init__(self, *, wait_for: threading.Event | None = None, delivered: set[str] | None = None) -> None:
         self.sent: list[dict[str, str]] = []
         self.wait_for = wait_for
         self.entered = threading.Event()  # set once send() runs, i.e. the row lock is held
+        self.delivered = delivered
+        self.asked: list[str] = []
+
+    def has_delivered(self, message_id: str) -> bool | None:
+        self.asked.append(message_id)
+        return None if self.delivered is None else message_id in self.delivered
 
     def send(self, *, to: str, subject: str, body: str, message_id: str) -> None:
         self.entered.set()
@@ -30,8 +39,14 @@ class RecordingMailer:
 
 
 class BrokenMailer:
+    def __init__(self, error: Exception | None = None) -> None:
+        self.error = error or ConnectionRefusedError("smtp is down")
+
     def send(self, **_: str) -> None:
-        raise ConnectionRefusedError("smtp is down")
+        raise self.error
+
+    def has_delivered(self, message_id: str) -> bool | None:
+        raise OSError("the mail server's API does not answer either")
 
 
 class MailerFailingAfter(RecordingMailer):
@@ -213,6 +228,94 @@ def test_a_claimed_notification_is_not_sent_by_a_second_sender(engine):
 
     assert send(engine, mailer, notification_id) is False
     assert mailer.sent == []
+
+
+def die_after_claiming(engine: sa.Engine, notification_id: str) -> None:
+    """A sender claimed it and was SIGKILLed, maybe after the SMTP server took the email;
+    then its lease ran out."""
+    with engine.begin() as connection:
+        db.claim_pending(connection, notification_ids=[notification_id], lease_seconds=60)
+        connection.execute(
+            db.notifications.update()
+            .where(db.notifications.c.id == notification_id)
+            .values(claimed_at=sa.func.now() - sa.text("interval '2 minutes'"))
+        )
+
+
+def test_an_email_a_dead_sender_got_to_the_mail_server_is_recorded_not_sent_again(engine):
+    envelope = example_envelope("shipment.dispatched")
+    notification_id = record(engine, envelope)
+    die_after_claiming(engine, notification_id)
+    expected_id = f"<{envelope.data['order_id']}.order_shipped@order-pipeline.local>"
+    mailer = RecordingMailer(delivered={expected_id})
+
+    assert send(engine, mailer, notification_id) is True
+
+    assert (mailer.asked, mailer.sent) == ([expected_id], [])
+    [row] = rows(engine)
+    assert (row.status, row.attempts, row.in_doubt) == ("SENT", 1, True)
+
+
+def test_an_email_a_dead_sender_never_got_out_is_sent_once_after_asking(engine):
+    notification_id = record(engine, example_envelope("order.confirmed"))
+    die_after_claiming(engine, notification_id)
+    mailer = RecordingMailer(delivered=set())
+
+    assert send(engine, mailer, notification_id) is True
+
+    assert len(mailer.asked) == 1 and len(mailer.sent) == 1
+    assert rows(engine)[0].status == "SENT"
+
+
+def test_without_a_mail_server_to_ask_an_email_in_doubt_is_sent_again_with_its_message_id(engine, caplog):
+    notification_id = record(engine, example_envelope("order.confirmed"))
+    die_after_claiming(engine, notification_id)
+    mailer = RecordingMailer(delivered=None)
+
+    assert send(engine, mailer, notification_id) is True
+
+    assert len(mailer.sent) == 1
+    assert "may have been sent already" in caplog.text
+
+
+def test_a_fresh_notification_is_sent_without_asking_the_mail_server(engine):
+    notification_id = record(engine, example_envelope("order.confirmed"))
+    mailer = RecordingMailer(delivered=set())
+    assert send(engine, mailer, notification_id) is True
+    assert (mailer.asked, len(mailer.sent)) == ([], 1)
+    assert rows(engine)[0].in_doubt is False
+
+
+def test_when_the_mail_server_cannot_be_asked_nothing_is_sent_and_it_stays_in_doubt(engine):
+    notification_id = record(engine, example_envelope("order.confirmed"))
+    die_after_claiming(engine, notification_id)
+
+    with pytest.raises(OSError, match="does not answer"):
+        send(engine, BrokenMailer(), notification_id)
+
+    [row] = rows(engine)
+    assert (row.status, row.claimed_at, row.in_doubt) == ("PENDING", None, True)
+    # Released, yet still in doubt: the retry asks again before it sends.
+    mailer = RecordingMailer(delivered=set())
+    assert send(engine, mailer, notification_id) is True
+    assert (len(mailer.asked), len(mailer.sent)) == (1, 1)
+
+
+@pytest.mark.parametrize(
+    ("error", "in_doubt"),
+    [
+        (TimeoutError("no answer to the message"), True),
+        (smtplib.SMTPServerDisconnected("dropped"), True),
+        (smtplib.SMTPDataError(554, b"rejected"), False),
+        (ConnectionRefusedError("smtp is down"), False),
+    ],
+)
+def test_a_send_that_failed_after_the_server_may_have_taken_it_is_in_doubt(engine, error, in_doubt):
+    notification_id = record(engine, example_envelope("order.confirmed"))
+    with pytest.raises(type(error)):
+        send(engine, BrokenMailer(error), notification_id)
+    [row] = rows(engine)
+    assert (row.status, row.claimed_at, row.in_doubt) == ("PENDING", None, in_doubt)
 
 
 def test_two_concurrent_senders_send_one_email(engine):
