@@ -6,8 +6,10 @@ import os
 import subprocess
 import uuid
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import requests
 
@@ -41,14 +43,7 @@ class Urls:
 URLS = Urls()
 TIMEOUT = 10
 
-# Read-only views of the stack's data, for checks the HTTP APIs cannot answer in bulk.
-POSTGRES_URL = (
-    f"postgresql+psycopg2://postgres:{os.environ.get('POSTGRES_PASSWORD', 'postgres')}"
-    f"@127.0.0.1:{os.environ.get('POSTGRES_HOST_PORT', 55432)}"
-)
-AMQP_URL = f"amqp://pipeline:pipeline@127.0.0.1:{os.environ.get('RABBITMQ_HOST_PORT', 5673)}/%2F"
 MANAGEMENT_URL = _url("RABBITMQ_UI_HOST_PORT", 15673) + "/api"
-MANAGEMENT_AUTH = ("pipeline", "pipeline")
 
 
 def containers(service: str) -> list:
@@ -63,16 +58,44 @@ def containers(service: str) -> list:
     return [c for c in found if c.labels.get("com.docker.compose.project.working_dir") == str(ROOT)] or found
 
 
+def container_env(service: str, variable: str, default: str | None = None) -> str:
+    """A variable of a running service's environment, as compose gave it to the container."""
+    env = containers(service)[0].attrs["Config"]["Env"]
+    found = next((v.split("=", 1)[1] for v in env if v.startswith(f"{variable}=")), default)
+    if found is None:
+        raise LookupError(f"{service} has no {variable}")
+    return found
+
+
+# Read-only views of the stack's data, for checks the HTTP APIs cannot answer in bulk. The
+# passwords are the ones the stack was started with (compose.yaml's development defaults,
+# or the environment's): the tests hold none of their own.
+@cache
+def postgres_url() -> str:
+    password = quote(container_env("postgres", "POSTGRES_PASSWORD"), safe="")
+    return (
+        f"postgresql+psycopg2://postgres:{password}@127.0.0.1:{os.environ.get('POSTGRES_HOST_PORT', 55432)}"
+    )
+
+
+@cache
+def amqp_url() -> str:
+    user, password = (
+        quote(container_env("rabbitmq", f"RABBITMQ_DEFAULT_{k}"), safe="") for k in ("USER", "PASS")
+    )
+    return f"amqp://{user}:{password}@127.0.0.1:{os.environ.get('RABBITMQ_HOST_PORT', 5673)}/%2F"
+
+
 def database_url(database: str) -> str:
     """A superuser URL of one service's database (e.g. "order_service"); use it read-only."""
-    return f"{POSTGRES_URL}/{database}"
+    return f"{postgres_url()}/{database}"
 
 
 def queue_state(names: tuple[str, ...] | list[str]) -> dict[str, tuple[int, int]]:
     """{queue: (ready messages, consumers)}, exact (passive declares over AMQP, no stats lag)."""
     import pika
 
-    parameters = pika.URLParameters(AMQP_URL)
+    parameters = pika.URLParameters(amqp_url())
     parameters.socket_timeout = parameters.blocked_connection_timeout = 5
     parameters.connection_attempts = 1
     connection = pika.BlockingConnection(parameters)
@@ -95,8 +118,7 @@ def is_healthy(service: str) -> bool:
 
 def current_flow() -> str:
     """The order service's ORDER_FLOW (hybrid unless the container was created with sync)."""
-    env = containers("order-api")[0].attrs["Config"]["Env"]
-    return next((v.split("=", 1)[1] for v in env if v.startswith("ORDER_FLOW=")), "hybrid")
+    return container_env("order-api", "ORDER_FLOW", "hybrid")
 
 
 def set_flow(flow: str, timeout: float = 180) -> None:

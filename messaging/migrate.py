@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from importlib.util import find_spec
@@ -11,6 +10,7 @@ from pathlib import Path
 from sqlalchemy.exc import OperationalError
 
 from messaging.database import upgrade_to_head
+from messaging.settings import Env
 
 
 def service_dir(package: str) -> Path:
@@ -22,10 +22,13 @@ def service_dir(package: str) -> Path:
 
 def main() -> None:
     package = sys.argv[1]
+    # Through Env like every process: a production start with a development password stops
+    # here, before it migrates anything.
+    database_url = Env().process()["database_url"]
     deadline = time.monotonic() + 60
     while True:  # the database may still be starting when the container starts
         try:
-            upgrade_to_head(service_dir=service_dir(package), database_url=os.environ["DATABASE_URL"])
+            upgrade_to_head(service_dir=service_dir(package), database_url=database_url)
             return
         except OperationalError:
             if time.monotonic() > deadline:

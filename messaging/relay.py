@@ -145,7 +145,7 @@ def main() -> None:
     relay = OutboxRelay(
         engine=make_engine(settings.database_url, pool_size=settings.pool_size(Role.DAEMON)),
         outbox=Outbox(outbox_table(sa.MetaData())),
-        broker_url=settings.broker_url,
+        broker_url=settings.required_broker_url(),
         batch_size=settings.batch_size,
         idle_seconds=settings.idle_seconds,
         liveness_file=settings.liveness_file,

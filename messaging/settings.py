@@ -4,6 +4,9 @@ Each service's `config.py` declares a frozen `Settings` dataclass that extends
 `ProcessSettings` and fills it from an `Env` in its `settings_from_env`. Only the
 composition roots call that (an API's `create_app`, a worker's app, a daemon's `main`), so
 a process with a bad variable stops at once with a line that says which one.
+
+No credential has a default here: the development ones are compose.yaml's, and a process
+started with APP_ENV=production refuses them (DEVELOPMENT_CREDENTIALS).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 
 class ConfigurationError(RuntimeError):
@@ -36,7 +40,43 @@ def pool_size(role: Role, *, web_threads: int) -> int:
 
 
 INTEGER = re.compile(r"-?[0-9]+")  # not str.isdigit(), which takes "²"
-DEFAULT_BROKER_URL = "amqp://guest:guest@rabbitmq:5672/%2F"
+APP_ENVIRONMENTS = ("development", "production")
+
+# (variable, development value): what compose.yaml's `${VAR:-default}` gives the stack (the
+# only place those defaults are written), and the servers' own well-known defaults. A process
+# with APP_ENV=production refuses to start while a variable holds one: for a URL its password
+# is compared, for anything else (a token) the whole value. A new credential: one more pair.
+DEVELOPMENT_CREDENTIALS: tuple[tuple[str, str], ...] = (
+    ("BROKER_URL", "pipeline"),  # compose: RABBITMQ_PASSWORD
+    ("BROKER_URL", "guest"),  # RabbitMQ's own default account
+    ("DATABASE_URL", "postgres"),  # compose: POSTGRES_PASSWORD (the superuser)
+    ("DATABASE_URL", "order_service"),  # compose: ORDER_DB_PASSWORD
+    ("DATABASE_URL", "inventory_service"),  # compose: INVENTORY_DB_PASSWORD
+    ("DATABASE_URL", "payment_service"),  # compose: PAYMENT_DB_PASSWORD
+    ("DATABASE_URL", "warehouse_service"),  # compose: WAREHOUSE_DB_PASSWORD
+    ("DATABASE_URL", "notification_service"),  # compose: NOTIFICATION_DB_PASSWORD
+)
+
+
+def secret_of(value: str) -> str | None:
+    """What a credential variable keeps secret: a URL's password (None if it has none), or
+    the whole value (a token)."""
+    if "://" not in value:
+        return value
+    try:
+        password = urlsplit(value).password
+    except ValueError:  # not a URL after all: compare it whole
+        return value
+    return None if password is None else unquote(password)
+
+
+def refuse_development_credentials(environ: Mapping[str, str]) -> None:
+    """For APP_ENV=production: the first variable still holding a development credential stops
+    the process, named (never its value: it would land in the logs)."""
+    for name, development in DEVELOPMENT_CREDENTIALS:
+        value = environ.get(name, "").strip()
+        if value and secret_of(value) == development:
+            raise ConfigurationError(f"APP_ENV=production but {name} still holds the development password")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -44,12 +84,19 @@ class ProcessSettings:
     """What every process of every service is given."""
 
     database_url: str
-    broker_url: str = DEFAULT_BROKER_URL
+    broker_url: str = ""  # unset in a process that does not use the broker (the APIs)
     liveness_file: str = "/tmp/alive"  # touched while a process without a port makes progress
     web_threads: int = 16  # gunicorn's threads per API process (infra/gunicorn.conf.py)
 
     def pool_size(self, role: Role) -> int:
         return pool_size(role, web_threads=self.web_threads)
+
+    def required_broker_url(self) -> str:
+        """For the processes that use the broker (workers, relays): it has no default, since
+        any default would carry a password."""
+        if not self.broker_url:
+            raise ConfigurationError("BROKER_URL is required")
+        return self.broker_url
 
 
 class Env:
@@ -100,10 +147,14 @@ class Env:
         return value
 
     def process(self) -> dict[str, Any]:
-        """The ProcessSettings fields, as keyword arguments for a service's Settings."""
+        """The ProcessSettings fields, as keyword arguments for a service's Settings. Every
+        process's settings come through here, so this is where production refuses the
+        development credentials."""
+        if self.choice("APP_ENV", "development", choices=APP_ENVIRONMENTS) == "production":
+            refuse_development_credentials(self.environ)
         return {
             "database_url": self.text("DATABASE_URL"),
-            "broker_url": self.text("BROKER_URL", DEFAULT_BROKER_URL),
+            "broker_url": self.text("BROKER_URL", ""),
             "liveness_file": self.text("LIVENESS_FILE", ProcessSettings.liveness_file),
             "web_threads": self.integer("WEB_THREADS", ProcessSettings.web_threads, minimum=1, maximum=256),
         }

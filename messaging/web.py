@@ -28,8 +28,11 @@ def create_api(
     """The part of every service's `create_app(settings)` that is the same: the engine (a
     test's own, or one pooled for an API process), error handlers (problem+json for
     everything), the service's problem table, /healthz and /readyz (its database), its
-    blueprints. Views reach `extension("settings")`, `extension("engine")` and whatever
-    else the service put in `extensions`."""
+    blueprints. /readyz does not check the broker: no API publishes or consumes (the order
+    and warehouse APIs write events to their outbox, for the relay), so a broker outage must
+    not take them out of service; the workers and relays report it (messaging.liveness).
+    Views reach `extension("settings")`, `extension("engine")` and whatever else the
+    service put in `extensions`."""
     engine = engine or make_engine(settings.database_url, pool_size=settings.pool_size(Role.API))
     app = Flask(import_name)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES

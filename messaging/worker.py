@@ -84,7 +84,7 @@ def create_worker_app(
 ) -> Celery:
     """`service`: what the tasks need (engine, mailer...), as `task.app.service`."""
     app = Celery(name, include=include)
-    app.conf.update(reliable_settings(broker_url=settings.broker_url, task_queue=task_queue))
+    app.conf.update(reliable_settings(broker_url=settings.required_broker_url(), task_queue=task_queue))
     app.conf.beat_schedule = beat_schedule
     hide_periodic_ticks(beat_schedule)
     if event_queue and handle_batch:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import socket
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from testsupport.polling import wait_until
 
@@ -45,13 +47,23 @@ class ThrowawayContainer:
     def restart(self) -> None:
         self.container.restart(timeout=10)
 
+    @contextmanager
+    def stopped(self) -> Iterator[None]:
+        """Stopped for the block (same container, so its data and port survive)."""
+        self.container.stop(timeout=10)
+        try:
+            yield
+        finally:
+            self.container.start()
+
     def remove(self) -> None:
         self.container.remove(force=True, v=True)
         self.network.remove()
 
 
 class Broker:
-    """A throwaway RabbitMQ with its AMQP URL; `restart` returns once it accepts connections again."""
+    """A throwaway RabbitMQ with its AMQP URL; `restart` and `down` return once it accepts
+    connections again."""
 
     def __init__(self, container: ThrowawayContainer) -> None:
         self.container = container
@@ -66,4 +78,11 @@ class Broker:
 
     def restart(self) -> None:
         self.container.restart()
+        wait_until(self.is_up, timeout=90, interval=0.5, what="rabbitmq to come back")
+
+    @contextmanager
+    def down(self) -> Iterator[None]:
+        """Unreachable for the block, then back."""
+        with self.container.stopped():
+            yield
         wait_until(self.is_up, timeout=90, interval=0.5, what="rabbitmq to come back")

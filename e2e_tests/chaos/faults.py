@@ -18,9 +18,9 @@ import requests
 import sqlalchemy as sa
 
 from e2e_tests.stack import (
-    AMQP_URL,
     ROOT,
     URLS,
+    amqp_url,
     containers,
     database_url,
     is_healthy,
@@ -276,7 +276,7 @@ def error_lines(services: Iterable[str], *, since: datetime, limit: int = 30) ->
 
 
 def _amqp() -> pika.BlockingConnection:
-    parameters = pika.URLParameters(AMQP_URL)
+    parameters = pika.URLParameters(amqp_url())
     parameters.socket_timeout = parameters.blocked_connection_timeout = 10
     parameters.connection_attempts = 1
     return pika.BlockingConnection(parameters)

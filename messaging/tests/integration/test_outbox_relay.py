@@ -104,3 +104,31 @@ def test_an_unroutable_event_stays_in_the_outbox(engine, rabbitmq_server, relay)
     assert row.event_type == "nobody.listens"
     assert "Unroutable" in row.last_error and row.attempts >= 1
     assert routable
+
+
+def test_a_relay_is_alive_only_while_it_reaches_the_broker(engine, rabbitmq_server, tmp_path):
+    """Its liveness file is its broker check (messaging.liveness): a pass that cannot publish
+    does not touch it, so the healthcheck fails while the broker is unreachable."""
+
+    def run(broker_url: str, alive, *, until) -> None:
+        relay = OutboxRelay(
+            engine=engine, outbox=outbox, broker_url=broker_url, idle_seconds=0.1, liveness_file=str(alive)
+        )
+        failures = []
+        reset = relay.reset
+        relay.reset = lambda: failures.append(1) or reset()  # after every failed pass, and at the end
+        stop = threading.Event()
+        thread = threading.Thread(target=relay.run_forever, args=(stop,), daemon=True)
+        thread.start()
+        try:
+            wait_until(lambda: until(failures), timeout=30, what="the relay's passes")
+        finally:
+            stop.set()
+            thread.join(timeout=10)
+
+    unreachable = tmp_path / "unreachable"
+    run("amqp://test:test@127.0.0.1:1/%2F", unreachable, until=lambda failures: len(failures) >= 3)
+    assert not unreachable.exists()
+
+    reachable = tmp_path / "reachable"
+    run(rabbitmq_server.url, reachable, until=lambda _: reachable.exists())

@@ -93,6 +93,7 @@ def test_the_send_retry_backs_off_exponentially_up_to_a_minute_with_jitter():
 
 def test_celery_dash_a_gets_the_app_built_from_the_environment(monkeypatch):
     monkeypatch.setenv("DATABASE_URL", UNREACHABLE.database_url)
+    monkeypatch.setenv("BROKER_URL", UNREACHABLE.broker_url)
     monkeypatch.setenv("SMTP_HOST", "smtp.example")
     monkeypatch.setenv("RESEND_EVERY_SECONDS", "30")
     app = celery_app.app

@@ -42,5 +42,6 @@ def test_the_worker_pool_is_sized_for_a_worker_process_not_an_api():
 
 def test_celery_dash_a_gets_the_app_built_from_the_environment(monkeypatch):
     monkeypatch.setenv("DATABASE_URL", UNREACHABLE.database_url)
+    monkeypatch.setenv("BROKER_URL", UNREACHABLE.broker_url)
     monkeypatch.setenv("SWEEP_EVERY_SECONDS", "3")
     assert celery_app.app.conf.beat_schedule["recover-orders"]["schedule"] == 3.0

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,8 @@ import sqlalchemy as sa
 
 from contracts import validate_event
 from messaging.broker import ConfirmedPublisher, connection_parameters
+from messaging.consumer import LIVENESS_INTERVAL_SECONDS
+from messaging.liveness import is_fresh
 from messaging.topology import EVENTS_EXCHANGE
 from testsupport.events import example_envelope
 from testsupport.polling import wait_until
@@ -193,3 +196,24 @@ def test_a_backlog_is_drained_many_events_per_transaction_each_shipped_once(engi
     # created_at is the transaction's start (now()): one distinct value per commit.
     commits = len({row.created_at for row in rows})
     assert commits <= len(events) / 5, f"{commits} commits for {len(events)} events"
+
+
+def test_the_liveness_file_stops_while_the_broker_is_down_and_resumes_once_it_is_back(
+    rabbitmq_server, worker, tmp_path
+):
+    """A worker's liveness file is its broker check (messaging.liveness): the consumer step's
+    timer touches it, and Celery stops that step when the connection drops."""
+    alive = tmp_path / "alive"
+    wait_until(alive.exists, timeout=60, what="the worker consuming")
+
+    with rabbitmq_server.down():
+        # What the healthcheck sees: untouched for longer than the touch interval.
+        wait_until(
+            lambda: not is_fresh(str(alive), max_age_seconds=LIVENESS_INTERVAL_SECONDS + 2),
+            timeout=60,
+            what="the liveness file to go stale",
+        )
+    back_since = time.time()
+
+    wait_until(lambda: alive.stat().st_mtime >= back_since, timeout=90, what="the worker consuming again")
+    assert worker.poll() is None

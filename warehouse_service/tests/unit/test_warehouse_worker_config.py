@@ -43,6 +43,7 @@ def test_the_engine_is_sized_for_a_worker_process_not_an_api():
 
 def test_celery_dash_a_gets_the_app_built_from_the_environment(monkeypatch):
     monkeypatch.setenv("DATABASE_URL", UNREACHABLE.database_url)
+    monkeypatch.setenv("BROKER_URL", UNREACHABLE.broker_url)
     monkeypatch.setenv("DISPATCH_EVERY_SECONDS", "0.5")
     app = celery_app.app
     assert app.conf.beat_schedule["dispatch-due-shipments"]["schedule"] == 0.5
