@@ -184,10 +184,12 @@ def open_loop(
     return result
 
 
-def create_skus(url: str, *, count: int, stock: int, run_id: str) -> list[str]:
-    """Fresh products with ample stock (PUT /products/{sku} creates or restocks)."""
+def create_skus(url: str, *, count: int, stock: int, run_id: str, headers: dict[str, str]) -> list[str]:
+    """Fresh products with ample stock (PUT /products/{sku} creates or restocks); `headers`:
+    the operator's credential, which PUT /products asks for."""
     skus = []
     with requests.Session() as session:
+        session.headers.update(headers)
         for i in range(count):
             sku = f"BENCH-{run_id}-{i:02d}"
             response = session.put(

@@ -23,7 +23,7 @@ from typing import Any
 from bench import backlog, flows, measure, report
 from bench.config import Settings, load_settings
 from bench.load import LoadProcess, create_skus
-from e2e_tests.stack import ROOT, URLS, wait_for_stack
+from e2e_tests.stack import ROOT, URLS, admin_headers, wait_for_stack
 from messaging import topology
 
 # The event queues, and the queue of the notification worker's send tasks (where the email
@@ -120,7 +120,13 @@ def main() -> int:
     flows.ensure_hybrid()
     run_id = uuid.uuid4().hex[:8]
     results["run_id"] = run_id
-    skus = create_skus(URLS.inventory, count=settings.skus, stock=settings.stock_per_sku, run_id=run_id)
+    skus = create_skus(
+        URLS.inventory,
+        count=settings.skus,
+        stock=settings.stock_per_sku,
+        run_id=run_id,
+        headers=admin_headers(),
+    )
     load = LoadProcess(URLS.order, skus, run_id, settings.request_timeout)
     phases = (
         ("throughput", lambda: throughput(load, settings, results)),

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import os
+import re
 import subprocess
 import uuid
 from dataclasses import dataclass
@@ -44,6 +46,29 @@ URLS = Urls()
 TIMEOUT = 10
 
 MANAGEMENT_URL = _url("RABBITMQ_UI_HOST_PORT", 15673) + "/api"
+
+
+@functools.cache
+def credential(variable: str) -> str:
+    """A token (ADMIN_TOKEN, ORDER_SERVICE_TOKEN) as compose gave it to the stack: the
+    environment's, else a `.env` file's, else compose.yaml's `${VAR:-default}`, read from there
+    so that the tests and the stack cannot disagree."""
+    value = os.environ.get(variable, "").strip()
+    dotenv = ROOT / ".env"
+    if not value and dotenv.exists():
+        found = re.search(rf"^{variable}=(.*)$", dotenv.read_text(), re.MULTILINE)
+        value = found.group(1).strip().strip("'\"") if found else ""
+    if not value:
+        found = re.search(rf"\$\{{{variable}:-([^}}]+)\}}", (ROOT / "compose.yaml").read_text())
+        if not found:
+            raise RuntimeError(f"{variable}: not in the environment and no default in compose.yaml")
+        value = found.group(1)
+    return value
+
+
+def admin_headers() -> dict[str, str]:
+    """The operator's credential: PUT /products and the lists of every order, payment, ..."""
+    return {"Authorization": f"Bearer {credential('ADMIN_TOKEN')}"}
 
 
 def containers(service: str) -> list:
@@ -152,6 +177,7 @@ def new_sku(*, available: int, price_cents: int = 1500) -> str:
     response = requests.put(
         f"{URLS.inventory}/products/{sku}",
         json={"name": f"Test item {sku}", "price_cents": price_cents, "available": available},
+        headers=admin_headers(),
         timeout=TIMEOUT,
     )
     assert response.status_code == 201, response.text
@@ -179,8 +205,8 @@ def order_body(*, sku: str, quantity: int = 1, token: str = "tok_visa") -> dict[
     }
 
 
-def get_json(url: str) -> Any:
-    response = requests.get(url, timeout=TIMEOUT)
+def get_json(url: str, *, headers: dict[str, str] | None = None) -> Any:
+    response = requests.get(url, headers=headers, timeout=TIMEOUT)
     response.raise_for_status()
     return response.json()
 

@@ -8,6 +8,7 @@ import requests
 
 from e2e_tests.stack import (
     URLS,
+    admin_headers,
     emails_to,
     get_json,
     new_sku,
@@ -109,7 +110,9 @@ def test_same_key_replays_the_first_response_and_a_different_body_is_refused():
     assert mismatch.status_code == 422
     assert mismatch.headers["Content-Type"].startswith("application/problem+json")
     assert mismatch.json()["code"] == "idempotency-key-reused"
-    listed = get_json(f"{URLS.order}/orders?customer_id={body['customer_id']}")["items"]
+    listed = get_json(f"{URLS.order}/orders?customer_id={body['customer_id']}", headers=admin_headers())[
+        "items"
+    ]
     assert [o["id"] for o in listed] == [first.json()["id"]]
     assert product(sku)["available"] == 4  # reserved once, not twice
     assert len(payments(first.json()["id"])) == 1

@@ -30,6 +30,8 @@ from inventory_service.domain import (
     validate_order_id,
     validate_sku,
 )
+from messaging.credentials import ADMIN, ORDER_SERVICE
+from messaging.guard import only_for
 from messaging.http_input import json_body
 from messaging.problems import VALIDATION_PROBLEMS, ProblemTable, ProblemType
 from messaging.web import create_api, current_engine, extension
@@ -66,12 +68,14 @@ PROBLEMS: ProblemTable = {
 def create_app(settings: Settings | None = None, *, engine: sa.Engine | None = None) -> Flask:
     """`settings`: from the environment when None (gunicorn calls `create_app()`); `engine`:
     a test's own (no connection is made until the first query either way)."""
+    settings = settings or settings_from_env(api=True)
     return create_api(
         __name__,
-        settings=settings or settings_from_env(),
+        settings=settings,
         engine=engine,
         problems=PROBLEMS,
         blueprints=[products_api, reservations_api],
+        callers=settings.callers,
     )
 
 
@@ -89,6 +93,7 @@ def get_product(sku: str):
 
 
 @products_api.put("/products/<sku>")
+@only_for(ADMIN)  # the catalog is the operator's
 def put_product(sku: str):
     validate_sku(sku=sku)
     spec = parse_product_spec(body=json_body())
@@ -100,6 +105,7 @@ def put_product(sku: str):
 
 
 @reservations_api.post("/reservations")
+@only_for(ORDER_SERVICE)
 def reserve():
     reservation_request = parse_reservation_request(body=json_body())
     check_idempotency_key(
@@ -122,11 +128,13 @@ def get_reservation(order_id: str):
 
 
 @reservations_api.post("/reservations/<order_id>/commit")
+@only_for(ORDER_SERVICE)
 def commit(order_id: str):
     return _on_reservation(handlers.commit_reservation, order_id=order_id)
 
 
 @reservations_api.post("/reservations/<order_id>/release")
+@only_for(ORDER_SERVICE)
 def release(order_id: str):
     return _on_reservation(handlers.release_reservation, order_id=order_id)
 
@@ -137,6 +145,7 @@ def _on_reservation(handler: Callable[..., Reservation], *, order_id: str) -> di
 
 
 @reservations_api.post("/reservations/<order_id>/restock")
+@only_for(ORDER_SERVICE)
 def restock(order_id: str):
     validate_order_id(order_id=order_id)
     check_restock_idempotency_key(header=request.headers.get("Idempotency-Key"), order_id=order_id)

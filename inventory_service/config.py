@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from messaging.credentials import NOBODY, Callers, callers_from_env
 from messaging.settings import Env, ProcessSettings
 
 # A hold or a sweep interval must be more than zero (a zero sweep would spin); Env's bounds are
@@ -19,12 +20,16 @@ class Settings(ProcessSettings):
     reservation_hold_seconds: float = 600.0
     # How often the expirer (`python -m inventory_service.expiry`) looks for expired holds.
     reservation_sweep_seconds: float = 5.0
+    # Whose tokens the guarded endpoints accept (messaging.guard): read for the API only.
+    callers: Callers = NOBODY
 
 
-def settings_from_env(environ: Mapping[str, str] | None = None) -> Settings:
+def settings_from_env(environ: Mapping[str, str] | None = None, *, api: bool = False) -> Settings:
+    """`api`: for the API, which also needs its callers' tokens (required there only)."""
     env = Env(environ)
     return Settings(
         **env.process(),
+        callers=callers_from_env(env) if api else NOBODY,
         reservation_hold_seconds=env.seconds(
             "RESERVATION_HOLD_SECONDS", Settings.reservation_hold_seconds, minimum=SHORTEST_SECONDS
         ),

@@ -22,5 +22,7 @@ def backoff_seconds(
     """`first` x 2^attempt, at most `cap`; then up to `spread` of it taken off at random
     (0: none; 0.5: between half and all of it; 1: "full jitter", between 0 and all of it),
     so that many clients retrying at once spread out. `draw` returns a number in [0, 1)."""
-    delay = min(cap, first * 2**attempt)
+    # The exponent stops at 64: past it every delay is at its cap anyway, and a float cannot
+    # hold 2^1024 (OverflowError: a relay after ~1000 failed rounds, an order's 1024th retry).
+    delay = min(cap, first * 2 ** min(attempt, 64))
     return delay * (1.0 - spread * draw()) if spread else delay

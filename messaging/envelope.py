@@ -95,17 +95,27 @@ def envelope_from_dict(attributes: Any) -> Envelope:
         source=attributes["source"],
         time=attributes["time"],
         data=attributes["data"],
-        dataversion=int(attributes["dataversion"]),
+        dataversion=_dataversion(attributes["dataversion"]),
         correlationid=attributes.get("correlationid"),
         subject=attributes.get("subject"),
         specversion=attributes["specversion"],
     )
 
 
+def _dataversion(value: Any) -> int:
+    """Tolerant, as before ("2" and 2.0 are 2), but a value int() cannot take is malformed:
+    the consumer dead-letters MalformedEvent; Infinity's OverflowError escaped it."""
+    try:
+        return int(value)
+    except (TypeError, ValueError, OverflowError) as error:
+        raise MalformedEvent(f"dataversion must be an integer, not {value!r}"[:200]) from error
+
+
 def envelope_from_json(body: bytes | str) -> Envelope:
     try:
         return envelope_from_dict(json.loads(body))
-    except (json.JSONDecodeError, UnicodeDecodeError, TypeError, ValueError) as error:
+    # RecursionError: absurdly nested JSON, which Python's parser gives up on.
+    except (json.JSONDecodeError, UnicodeDecodeError, TypeError, ValueError, RecursionError) as error:
         if isinstance(error, MalformedEvent):
             raise
         raise MalformedEvent(str(error)) from error

@@ -9,6 +9,7 @@ from typing import Any
 
 from flask import Flask, Response, jsonify
 
+from messaging.credentials import Forbidden, Unauthenticated
 from messaging.envelope import PoisonEvent
 from messaging.validation import InvalidIdempotencyKey, InvalidInput
 
@@ -102,6 +103,20 @@ VALIDATION_PROBLEMS: ProblemTable = {
 # can fix, answered as the consumer would dead-letter it.
 EVENT_PROBLEMS: ProblemTable = {
     PoisonEvent: ProblemType(422, "invalid-event", "The event's data is invalid"),
+}
+
+
+# The entries of every API (create_api installs them): the guard's refusals (messaging.guard).
+GUARD_PROBLEMS: ProblemTable = {
+    Unauthenticated: ProblemType(
+        401,
+        "unauthenticated",
+        "A credential this service knows is required",
+        headers=lambda error: {"WWW-Authenticate": error.challenge},
+    ),
+    Forbidden: ProblemType(
+        403, "forbidden", "This credential is not allowed here", extra=lambda error: {"caller": error.caller}
+    ),
 }
 
 

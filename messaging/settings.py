@@ -55,6 +55,8 @@ DEVELOPMENT_CREDENTIALS: tuple[tuple[str, str], ...] = (
     ("DATABASE_URL", "payment_service"),  # compose: PAYMENT_DB_PASSWORD
     ("DATABASE_URL", "warehouse_service"),  # compose: WAREHOUSE_DB_PASSWORD
     ("DATABASE_URL", "notification_service"),  # compose: NOTIFICATION_DB_PASSWORD
+    ("ADMIN_TOKEN", "dev-admin-token"),  # messaging.credentials
+    ("ORDER_SERVICE_TOKEN", "dev-order-service-token"),
 )
 
 
@@ -76,7 +78,7 @@ def refuse_development_credentials(environ: Mapping[str, str]) -> None:
     for name, development in DEVELOPMENT_CREDENTIALS:
         value = environ.get(name, "").strip()
         if value and secret_of(value) == development:
-            raise ConfigurationError(f"APP_ENV=production but {name} still holds the development password")
+            raise ConfigurationError(f"APP_ENV=production but {name} still holds its development value")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -10,9 +10,10 @@ import sqlalchemy as sa
 from flask import Blueprint, Flask, current_app
 from werkzeug.exceptions import HTTPException
 
+from messaging.credentials import NOBODY, Callers
 from messaging.database import make_engine
 from messaging.http_input import MAX_BODY_BYTES, refuse_unstorable_parameters
-from messaging.problems import Problem, ProblemTable, install_problems, problem_response
+from messaging.problems import GUARD_PROBLEMS, Problem, ProblemTable, install_problems, problem_response
 from messaging.settings import ProcessSettings, Role
 
 
@@ -24,6 +25,7 @@ def create_api(
     problems: ProblemTable,
     blueprints: Iterable[Blueprint],
     extensions: Mapping[str, Any] | None = None,
+    callers: Callers = NOBODY,
 ) -> Flask:
     """The part of every service's `create_app(settings)` that is the same: the engine (a
     test's own, or one pooled for an API process), error handlers (problem+json for
@@ -32,14 +34,15 @@ def create_api(
     and warehouse APIs write events to their outbox, for the relay), so a broker outage must
     not take them out of service; the workers and relays report it (messaging.liveness).
     Views reach `extension("settings")`, `extension("engine")` and whatever else the
-    service put in `extensions`."""
+    service put in `extensions`. `callers`: whose tokens the guarded views
+    (`messaging.guard`) accept; nobody's when not given."""
     engine = engine or make_engine(settings.database_url, pool_size=settings.pool_size(Role.API))
     app = Flask(import_name)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.before_request(refuse_unstorable_parameters)
-    app.extensions.update(extensions or {}, settings=settings, engine=engine)
+    app.extensions.update(extensions or {}, settings=settings, engine=engine, callers=callers)
     install_error_handlers(app)
-    install_problems(app, problems)
+    install_problems(app, {**GUARD_PROBLEMS, **problems})
     app.register_blueprint(health_blueprint(checks={"database": database_check(engine)}))
     for blueprint in blueprints:
         app.register_blueprint(blueprint)

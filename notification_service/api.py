@@ -10,7 +10,9 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Blueprint, Flask, current_app, jsonify
 
+from messaging.credentials import ADMIN, ORDER_SERVICE
 from messaging.envelope import Envelope
+from messaging.guard import only_for, require_caller
 from messaging.http_input import envelope_body, list_limit, query_text, unstorable_as_poison
 from messaging.problems import EVENT_PROBLEMS, Problem, ProblemTable, problem_response
 from messaging.web import create_api, current_engine, extension
@@ -33,7 +35,7 @@ def create_app(
     """`settings`: from the environment when None (gunicorn calls `create_app()`); `engine`
     and `mailer` (anything with the mailer's send()): a test's own. Nothing connects until
     the first query or the first email."""
-    settings = settings or settings_from_env()
+    settings = settings or settings_from_env(api=True)
     return create_api(
         __name__,
         settings=settings,
@@ -41,12 +43,15 @@ def create_app(
         problems=PROBLEMS,
         blueprints=[notifications, events],
         extensions={"mailer": mailer or SmtpMailer.from_settings(settings)},
+        callers=settings.callers,
     )
 
 
 @notifications.get("/notifications")
 def list_notifications():
     order_id = query_text("order_id", maximum=MAX_ORDER_ID_LENGTH)
+    if order_id is None:  # every customer's address: the operator's view, not a client's
+        require_caller(ADMIN)
     found = handlers.list_notifications(engine=current_engine(), order_id=order_id, limit=list_limit())
     return jsonify([notification_json(notification) for notification in found])
 
@@ -64,6 +69,7 @@ def notification_json(notification: Notification) -> dict[str, Any]:
 
 
 @events.post("/events")
+@only_for(ORDER_SERVICE)  # ORDER_FLOW=sync: the order service hands its events over
 def receive_event():
     """Records the notification as the worker's consumer step does, then sends it within the
     request instead of through a task: the synchronous design waits for the email. A repeated

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from messaging.credentials import NOBODY, Callers, callers_from_env
 from messaging.settings import Env, ProcessSettings
 
 
@@ -20,12 +21,16 @@ class Settings(ProcessSettings):
     # tells a client to come back after one period when SMTP is down.
     resend_every_seconds: float = 10.0
     resend_older_than_seconds: float = 15.0  # younger rows are most likely queued or being retried
+    # Whose tokens the guarded endpoints accept (messaging.guard): read for the API only.
+    callers: Callers = NOBODY
 
 
-def settings_from_env(environ: Mapping[str, str] | None = None) -> Settings:
+def settings_from_env(environ: Mapping[str, str] | None = None, *, api: bool = False) -> Settings:
+    """`api`: for the API, which also needs its callers' tokens (required there only)."""
     env = Env(environ)
     return Settings(
         **env.process(),
+        callers=callers_from_env(env) if api else NOBODY,
         smtp_host=env.text("SMTP_HOST", Settings.smtp_host),
         smtp_port=env.integer("SMTP_PORT", Settings.smtp_port, minimum=1, maximum=65_535),
         mail_from=env.text("MAIL_FROM", Settings.mail_from),

@@ -8,7 +8,9 @@ from typing import Any
 
 from flask import Blueprint, Flask, jsonify, request
 
+from messaging.credentials import ADMIN
 from messaging.database import make_engine
+from messaging.guard import only_for
 from messaging.http_input import json_body, query_int
 from messaging.problems import PROBLEM_CONTENT_TYPE, Problem, ProblemTable, ProblemType, field_errors
 from messaging.settings import Role
@@ -73,6 +75,7 @@ def get_order(order_id: str):
 
 
 @orders.get("/orders")
+@only_for(ADMIN)  # every customer's orders and email addresses: the operator's view
 def list_orders():
     status = request.args.get("status")
     if status is not None and status not in OrderStatus.__members__:
@@ -199,7 +202,7 @@ PROBLEMS: ProblemTable = {
 def create_app(settings: Settings | None = None, *, deps: Dependencies | None = None) -> Flask:
     """`settings`: from the environment when None (gunicorn calls `create_app()`); `deps`: a
     test's own wiring (fakes for inventory and payment, its own engine)."""
-    settings = settings or settings_from_env()
+    settings = settings or settings_from_env(api=True)
     if deps is None:
         engine = make_engine(settings.database_url, pool_size=settings.pool_size(Role.API))
         deps = build_dependencies(settings, engine=engine)
@@ -210,4 +213,5 @@ def create_app(settings: Settings | None = None, *, deps: Dependencies | None = 
         problems=PROBLEMS,
         blueprints=[orders],
         extensions={"deps": deps},
+        callers=settings.callers,
     )

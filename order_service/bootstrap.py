@@ -43,13 +43,28 @@ def build_dependencies(settings: Settings, *, engine: sa.Engine) -> Dependencies
     return Dependencies(
         engine=engine,
         inventory=InventoryClient(
-            ServiceClient(name="inventory", base_url=settings.inventory_url, settings=settings.inventory)
+            ServiceClient(
+                name="inventory",
+                base_url=settings.inventory_url,
+                settings=settings.inventory,
+                token=settings.service_token,
+            )
         ),
         payment=PaymentClient(
-            ServiceClient(name="payment", base_url=settings.payment_url, settings=settings.payment)
+            ServiceClient(
+                name="payment",
+                base_url=settings.payment_url,
+                settings=settings.payment,
+                token=settings.service_token,
+            )
         ),
         warehouse=WarehouseClient(
-            ServiceClient(name="warehouse", base_url=settings.warehouse_url, settings=settings.warehouse)
+            ServiceClient(
+                name="warehouse",
+                base_url=settings.warehouse_url,
+                settings=settings.warehouse,
+                token=settings.service_token,
+            )
         ),
         currency=settings.currency,
         hold_seconds=settings.stale_after_seconds,
@@ -63,12 +78,20 @@ def _event_receivers(settings: Settings) -> tuple[EventReceiverClient, ...]:
         return ()  # hybrid: events leave through the outbox
     return (
         EventReceiverClient(
-            ServiceClient(name="warehouse", base_url=settings.warehouse_url, settings=settings.warehouse),
+            ServiceClient(
+                name="warehouse",
+                base_url=settings.warehouse_url,
+                settings=settings.warehouse,
+                token=settings.service_token,
+            ),
             event_types=WAREHOUSE_EVENTS,
         ),
         EventReceiverClient(
             ServiceClient(
-                name="notification", base_url=settings.notification_url, settings=settings.notification
+                name="notification",
+                base_url=settings.notification_url,
+                settings=settings.notification,
+                token=settings.service_token,
             ),
             event_types=NOTIFICATION_EVENTS,
         ),

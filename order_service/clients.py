@@ -80,9 +80,12 @@ class ClientSettings:
 
 
 class ServiceClient:
-    def __init__(self, *, name: str, base_url: str, settings: ClientSettings) -> None:
+    def __init__(self, *, name: str, base_url: str, settings: ClientSettings, token: str) -> None:
+        """`token`: the order service's own (ORDER_SERVICE_TOKEN), which the guarded
+        endpoints of the services it calls ask for (messaging.guard)."""
         self.name = name
         self.base_url = base_url.rstrip("/")
+        self.token = token
         self.timeout = (settings.connect_timeout, settings.read_timeout)
         self.attempts = settings.attempts
         # Only DownstreamUnavailable counts as a failure: a 4xx answer (a decline, out of
@@ -100,6 +103,7 @@ class ServiceClient:
             session = requests.Session()
             # Service to service inside the stack: no proxy or .netrc to look up, on every call.
             session.trust_env = False
+            session.headers["Authorization"] = f"Bearer {self.token}"
             self._local.session = session
         return self._local.session
 

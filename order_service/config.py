@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from messaging.credentials import NOBODY, ORDER_SERVICE, TOKEN_VARIABLES, Callers, callers_from_env
 from messaging.settings import Env, ProcessSettings
 from order_service.clients import ClientSettings
 
@@ -20,6 +21,9 @@ DEFAULT_CLIENT = ClientSettings(
 
 @dataclass(frozen=True, kw_only=True)
 class Settings(ProcessSettings):
+    # ORDER_SERVICE_TOKEN, sent as `Authorization: Bearer` on every call to the other services.
+    # No default: the API and the worker both call them, and neither starts without it.
+    service_token: str
     inventory_url: str = "http://inventory-api:8000"
     payment_url: str = "http://payment-api:8000"
     warehouse_url: str = "http://warehouse-api:8000"
@@ -36,6 +40,8 @@ class Settings(ProcessSettings):
     stale_after_seconds: float = 10.0
     sweep_every_seconds: float = 1.0
     step_pause_seconds: float = 0.0  # test-only: ORDER_SAGA_STEP_PAUSE_SECONDS
+    # Whose tokens the guarded endpoints (GET /orders, the list) accept: read for the API only.
+    callers: Callers = NOBODY
 
 
 def _client_settings(env: Env, prefix: str) -> ClientSettings:
@@ -59,10 +65,13 @@ def _client_settings(env: Env, prefix: str) -> ClientSettings:
     )
 
 
-def settings_from_env(environ: Mapping[str, str] | None = None) -> Settings:
+def settings_from_env(environ: Mapping[str, str] | None = None, *, api: bool = False) -> Settings:
+    """`api`: for the API, which also needs its callers' tokens (required there only)."""
     env = Env(environ)
     return Settings(
         **env.process(),
+        service_token=env.text(TOKEN_VARIABLES[ORDER_SERVICE]),
+        callers=callers_from_env(env) if api else NOBODY,
         inventory_url=env.text("INVENTORY_URL", Settings.inventory_url),
         payment_url=env.text("PAYMENT_URL", Settings.payment_url),
         warehouse_url=env.text("WAREHOUSE_URL", Settings.warehouse_url),

@@ -8,6 +8,8 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Blueprint, Flask, jsonify, request
 
+from messaging.credentials import ADMIN, ORDER_SERVICE
+from messaging.guard import only_for, require_caller
 from messaging.http_input import json_body, list_limit, optional_query
 from messaging.problems import VALIDATION_PROBLEMS, Problem, ProblemTable, ProblemType, problem_response
 from messaging.web import create_api, current_engine, extension
@@ -51,13 +53,15 @@ def create_app(
     """`settings`: from the environment when None (gunicorn calls `create_app()`); `engine`:
     a test's own (no connection is made until the first query either way); `gateway`: the
     card processor, the simulated one when None."""
+    settings = settings or settings_from_env(api=True)
     return create_api(
         __name__,
-        settings=settings or settings_from_env(),
+        settings=settings,
         engine=engine,
         problems=PROBLEMS,
         blueprints=[payments_api],
         extensions={"gateway": gateway or SimulatedGateway()},
+        callers=settings.callers,
     )
 
 
@@ -66,6 +70,7 @@ def _gateway() -> Gateway:
 
 
 @payments_api.post("/charges")
+@only_for(ORDER_SERVICE)
 def charge():
     charge_request = parse_charge_request(body=json_body())
     check_idempotency_key(header=request.headers.get("Idempotency-Key"), order_id=charge_request.order_id)
@@ -87,6 +92,7 @@ def charge():
 
 
 @payments_api.post("/refunds")
+@only_for(ORDER_SERVICE)
 def refund():
     refund_request = parse_refund_request(body=json_body())
     check_refund_idempotency_key(
@@ -101,6 +107,8 @@ def refund():
 def list_payments():
     # Absent: every payment. Present: that order's payment (any status), never an empty filter.
     order_id = optional_query("order_id", lambda value: validate_order_id(order_id=value))
+    if order_id is None:  # every order's payments: the operator's view, not a client's
+        require_caller(ADMIN)
     payments = handlers.list_payments(engine=current_engine(), order_id=order_id, limit=list_limit())
     return jsonify([payment_json(payment) for payment in payments])
 

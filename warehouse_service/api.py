@@ -9,6 +9,8 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Blueprint, Flask, jsonify, request
 
+from messaging.credentials import ADMIN, ORDER_SERVICE
+from messaging.guard import only_for, require_caller
 from messaging.http_input import bounded_text, envelope_body, list_limit, query_text, unstorable_as_poison
 from messaging.problems import EVENT_PROBLEMS, Problem, ProblemTable, ProblemType
 from messaging.web import create_api, current_engine, extension
@@ -35,18 +37,22 @@ PROBLEMS: ProblemTable = {
 def create_app(settings: Settings | None = None, *, engine: sa.Engine | None = None) -> Flask:
     """`settings`: from the environment when None (gunicorn calls `create_app()`); `engine`:
     a test's own (no connection is made until the first query either way)."""
+    settings = settings or settings_from_env(api=True)
     return create_api(
         __name__,
-        settings=settings or settings_from_env(),
+        settings=settings,
         engine=engine,
         problems=PROBLEMS,
         blueprints=[shipments, events],
+        callers=settings.callers,
     )
 
 
 @shipments.get("/shipments")
 def list_shipments():
     order_id = query_text("order_id", maximum=MAX_ORDER_ID_LENGTH)
+    if order_id is None:  # every customer's address: the operator's view, not a client's
+        require_caller(ADMIN)
     found = handlers.list_shipments(engine=current_engine(), order_id=order_id, limit=list_limit())
     return jsonify([shipment_json(shipment) for shipment in found])
 
@@ -57,6 +63,7 @@ def get_shipment(shipment_id: str):
 
 
 @shipments.post("/shipments/<order_id>/cancel")
+@only_for(ORDER_SERVICE)
 def cancel_shipment(order_id: str):
     """For the order service, before it cancels an order: 200 and the shipment (CANCELLED, also
     when none existed yet: a late order.confirmed then ships nothing), or 409 once dispatched."""
@@ -99,6 +106,7 @@ def _iso(moment: datetime | None) -> str | None:
 
 
 @events.post("/events")
+@only_for(ORDER_SERVICE)  # ORDER_FLOW=sync: the order service hands its events over
 def receive_event():
     """The same handler as the worker's consumer step, inbox included: a repeated event id
     does nothing and still answers 200, as a redelivered message is acked."""

@@ -18,7 +18,7 @@ from typing import Any
 
 import requests
 
-from e2e_tests.stack import URLS
+from e2e_tests.stack import URLS, admin_headers
 
 APPROVING = ("tok_visa", "tok_mastercard")
 DECLINING = ("tok_chargeDeclined", "tok_chargeDeclinedInsufficientFunds", "tok_chaos_invalid")
@@ -51,6 +51,7 @@ def stock_catalog(*, run_id: str, rng: random.Random, plenty: int = 3, scarce: i
                     "price_cents": rng.randrange(300, 5000),
                     "available": stock,
                 },
+                headers=admin_headers(),
                 timeout=10,
             )
             assert response.status_code == 201, f"PUT /products/{sku}: {response.status_code} {response.text}"

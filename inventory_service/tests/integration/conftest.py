@@ -11,11 +11,13 @@ from flask.testing import FlaskClient
 
 from inventory_service.api import create_app
 from inventory_service.config import Settings
+from messaging.credentials import ORDER_SERVICE
+from testsupport.callers import TEST_CALLERS, acting_as
 
 
 @pytest.fixture
 def inventory_app(database_url) -> Iterator[Flask]:
-    app = create_app(Settings(database_url=database_url(migrate="inventory_service")))
+    app = create_app(Settings(database_url=database_url(migrate="inventory_service"), callers=TEST_CALLERS))
     app.testing = True
     yield app
     # Every test has its own database: free its pooled connections before the next one.
@@ -24,7 +26,8 @@ def inventory_app(database_url) -> Iterator[Flask]:
 
 @pytest.fixture
 def inventory_client(inventory_app: Flask) -> FlaskClient:
-    return inventory_app.test_client()
+    """The order service, the reservations' caller (PUT /products: `stock.put_product`, as admin)."""
+    return acting_as(inventory_app.test_client(), ORDER_SERVICE)
 
 
 @pytest.fixture

@@ -14,19 +14,23 @@ from flask.testing import FlaskClient
 from werkzeug.serving import make_server
 
 from inventory_service import db
+from messaging.credentials import ADMIN, ORDER_SERVICE
+from testsupport.callers import acting_as, bearer
 
 
 def reserve(client: FlaskClient, *, order_id: str, items: list[dict[str, Any]]):
     return client.post(
         "/reservations",
         json={"order_id": order_id, "items": items},
-        headers={"Idempotency-Key": f"reserve:{order_id}"},
+        headers={"Idempotency-Key": f"reserve:{order_id}", **bearer(ORDER_SERVICE)},
     )
 
 
 def put_product(client: FlaskClient, *, sku: str, available: int, price_cents: int = 500):
     response = client.put(
-        f"/products/{sku}", json={"name": sku.title(), "price_cents": price_cents, "available": available}
+        f"/products/{sku}",
+        json={"name": sku.title(), "price_cents": price_cents, "available": available},
+        headers=bearer(ADMIN),
     )
     assert response.status_code in (200, 201), response.get_json()
     return response.get_json()
@@ -43,7 +47,8 @@ def total_units(counts: dict[str, int]) -> int:
 
 def restock(client: FlaskClient, *, order_id: str, key: str | None = None):
     return client.post(
-        f"/reservations/{order_id}/restock", headers={"Idempotency-Key": key or f"restock:{order_id}"}
+        f"/reservations/{order_id}/restock",
+        headers={"Idempotency-Key": key or f"restock:{order_id}", **bearer(ORDER_SERVICE)},
     )
 
 
@@ -70,11 +75,12 @@ def assert_books_balance(client: FlaskClient, engine: sa.Engine, *, sku: str, to
 
 
 def run_at_once(app: Flask, *, calls: list[Callable[[FlaskClient], Any]]) -> list[Any]:
-    """Each call gets its own test client; a barrier releases them together to maximise overlap."""
+    """Each call gets its own test client (the order service's); a barrier releases them together
+    to maximise overlap."""
     barrier = threading.Barrier(len(calls))
 
     def run(call: Callable[[FlaskClient], Any]) -> Any:
-        client = app.test_client()
+        client = acting_as(app.test_client(), ORDER_SERVICE)
         barrier.wait(timeout=30)
         return call(client)
 

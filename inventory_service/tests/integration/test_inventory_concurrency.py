@@ -23,6 +23,8 @@ from inventory_service.tests.integration.stock import (
     stock,
     total_units,
 )
+from messaging.credentials import ORDER_SERVICE
+from testsupport.callers import bearer
 
 
 def test_thirty_buyers_for_ten_units_sell_exactly_ten(inventory_app, inventory_client):
@@ -101,7 +103,7 @@ def test_fifty_buyers_over_http_for_ten_units_get_exactly_ten(
             response = session.post(
                 f"{base_url}/reservations",
                 json={"order_id": f"buyer-{n}", "items": [{"sku": "SKU-LAST-TEN", "quantity": 1}]},
-                headers={"Idempotency-Key": f"reserve:buyer-{n}"},
+                headers={"Idempotency-Key": f"reserve:buyer-{n}", **bearer(ORDER_SERVICE)},
                 timeout=(2, 30),
             )
         return response.status_code, response.json().get("code")

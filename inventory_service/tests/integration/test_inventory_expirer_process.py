@@ -18,6 +18,7 @@ from inventory_service.tests.integration.stock import put_product, reserve, stoc
 from messaging.database import make_engine, upgrade_to_head
 from messaging.liveness import is_fresh
 from messaging.migrate import service_dir
+from testsupport.callers import TEST_CALLERS
 from testsupport.polling import wait_until
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -59,8 +60,12 @@ def test_the_expirer_waits_for_the_schema_releases_expired_holds_and_stops_on_si
 
     upgrade_to_head(service_dir=service_dir("inventory_service"), database_url=url)
     engine = make_engine(url, pool_size=4)
-    short = create_app(Settings(database_url=url, reservation_hold_seconds=0.5), engine=engine).test_client()
-    long = create_app(Settings(database_url=url, reservation_hold_seconds=600), engine=engine).test_client()
+    short = create_app(
+        Settings(database_url=url, reservation_hold_seconds=0.5, callers=TEST_CALLERS), engine=engine
+    ).test_client()
+    long = create_app(
+        Settings(database_url=url, reservation_hold_seconds=600, callers=TEST_CALLERS), engine=engine
+    ).test_client()
     put_product(short, sku="SKU-X", available=5)
     reserve(short, order_id="short-hold", items=[{"sku": "SKU-X", "quantity": 2}])
     reserve(long, order_id="long-hold", items=[{"sku": "SKU-X", "quantity": 1}])

@@ -19,6 +19,7 @@ from inventory_service.tests.integration.stock import (
     status_and_code,
     stock,
 )
+from testsupport.callers import TEST_CALLERS
 
 SKU = "SKU-HOLD"
 LATER = datetime.now(UTC) + timedelta(hours=1)  # every default (600 s) hold has run out by then
@@ -41,7 +42,11 @@ def stocked(inventory_client) -> int:
 
 def test_a_reservation_holds_for_the_configured_time(database_url):
     app = create_app(
-        Settings(database_url=database_url(migrate="inventory_service"), reservation_hold_seconds=90)
+        Settings(
+            database_url=database_url(migrate="inventory_service"),
+            reservation_hold_seconds=90,
+            callers=TEST_CALLERS,
+        )
     )
     before = datetime.now(UTC)
 

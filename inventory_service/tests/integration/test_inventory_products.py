@@ -7,6 +7,8 @@ from alembic.migration import MigrationContext
 
 from inventory_service import db
 from inventory_service.tests.integration.stock import put_product, reserve, stock
+from messaging.credentials import ADMIN
+from testsupport.callers import bearer
 
 
 def test_the_migration_seeds_a_catalog(inventory_client):
@@ -27,10 +29,10 @@ def test_the_migration_seeds_a_catalog(inventory_client):
 
 def test_put_creates_then_updates_a_product(inventory_client):
     created = inventory_client.put(
-        "/products/SKU-NEW", json={"name": "New", "price_cents": 10, "available": 3}
+        "/products/SKU-NEW", json={"name": "New", "price_cents": 10, "available": 3}, headers=bearer(ADMIN)
     )
     updated = inventory_client.put(
-        "/products/SKU-NEW", json={"name": "Newer", "price_cents": 20, "available": 7}
+        "/products/SKU-NEW", json={"name": "Newer", "price_cents": 20, "available": 7}, headers=bearer(ADMIN)
     )
 
     assert created.status_code == 201

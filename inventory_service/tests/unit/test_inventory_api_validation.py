@@ -16,18 +16,22 @@ from inventory_service.domain import (
     ReservationStatus,
     UnknownSku,
 )
+from messaging.credentials import ADMIN, ORDER_SERVICE
+from testsupport.callers import TEST_CALLERS, acting_as, bearer
 
 # Nothing listens on port 1: a request that reached the database would answer 503, not 4xx.
 UNREACHABLE = "postgresql+psycopg2://nobody:nothing@127.0.0.1:1/nowhere?connect_timeout=1"
 PROBLEM = "application/problem+json"
-SETTINGS = Settings(database_url=UNREACHABLE)
+SETTINGS = Settings(database_url=UNREACHABLE, callers=TEST_CALLERS)
+ADMIN_HEADERS = bearer(ADMIN)  # PUT /products is the operator's
 
 
 @pytest.fixture
 def client():
+    """The order service, the reservations' only caller."""
     app = create_app(SETTINGS)
     app.testing = True
-    return app.test_client()
+    return acting_as(app.test_client(), ORDER_SERVICE)
 
 
 def answer(error: InventoryError) -> dict:
@@ -50,7 +54,7 @@ def test_malformed_json_is_a_400_problem(client):
 
 
 def test_a_json_array_is_not_a_body(client):
-    response = client.put("/products/SKU-A", json=[1, 2])
+    response = client.put("/products/SKU-A", json=[1, 2], headers=ADMIN_HEADERS)
 
     assert (response.status_code, response.get_json()["code"]) == (400, "invalid-json")
 
@@ -84,7 +88,9 @@ def test_a_missing_or_foreign_idempotency_key_is_a_400(client, header):
 
 
 def test_invalid_product_fields_are_a_422_listing_each_field(client):
-    response = client.put("/products/SKU-A", json={"name": "", "price_cents": True, "available": -3})
+    response = client.put(
+        "/products/SKU-A", json={"name": "", "price_cents": True, "available": -3}, headers=ADMIN_HEADERS
+    )
 
     assert response.status_code == 422
     assert {error["field"] for error in response.get_json()["errors"]} == {"name", "price_cents", "available"}
@@ -93,7 +99,7 @@ def test_invalid_product_fields_are_a_422_listing_each_field(client):
 @pytest.mark.parametrize("path", ["/products/bad%20sku", "/products/" + "x" * 65])
 def test_a_bad_sku_in_the_path_is_a_422(client, path):
     get = client.get(path)
-    put = client.put(path, json={"name": "Mug", "price_cents": 1, "available": 1})
+    put = client.put(path, json={"name": "Mug", "price_cents": 1, "available": 1}, headers=ADMIN_HEADERS)
 
     assert (get.status_code, get.get_json()["errors"][0]["field"]) == (422, "sku")
     assert (put.status_code, put.get_json()["code"]) == (422, "validation-error")
@@ -173,6 +179,8 @@ def test_a_restock_without_its_own_key_is_refused_before_the_database(client, he
 def test_the_hold_comes_from_the_environment(monkeypatch):
     monkeypatch.setenv("DATABASE_URL", UNREACHABLE)
     monkeypatch.setenv("RESERVATION_HOLD_SECONDS", "42")
+    monkeypatch.setenv("ADMIN_TOKEN", "env-admin")
+    monkeypatch.setenv("ORDER_SERVICE_TOKEN", "env-order")
 
     assert create_app().extensions["settings"].reservation_hold_seconds == 42.0
     assert create_app(SETTINGS).extensions["settings"].reservation_hold_seconds == 600.0
@@ -181,13 +189,17 @@ def test_the_hold_comes_from_the_environment(monkeypatch):
 # Each of these was a 500 (issue 12): now a 4xx problem before the database.
 def test_a_deeply_nested_body_is_400_not_500(client):
     response = client.put(
-        "/products/SKU-1", data="{" * 3000 + "}" * 3000, headers={"Content-Type": "application/json"}
+        "/products/SKU-1",
+        data="{" * 3000 + "}" * 3000,
+        headers={"Content-Type": "application/json", **ADMIN_HEADERS},
     )
     assert (response.status_code, response.json["code"]) == (400, "invalid-json")
 
 
 def test_a_nul_character_is_422_naming_the_field_not_500(client):
-    response = client.put("/products/SKU-1", json={"name": "Mug\x00", "price_cents": 100, "available": 1})
+    response = client.put(
+        "/products/SKU-1", json={"name": "Mug\x00", "price_cents": 100, "available": 1}, headers=ADMIN_HEADERS
+    )
     assert (response.status_code, response.json["code"]) == (422, "validation-error")
     assert response.json["errors"] == [
         {"field": "name", "message": "holds a character that cannot be stored (NUL or a lone surrogate)"}

@@ -61,7 +61,7 @@ def test_every_process_of_the_stack_refuses_the_development_database_password():
 
     found = outcomes({command: start(command, **environ) for command in commands})
 
-    refusal = "APP_ENV=production but DATABASE_URL still holds the development password"
+    refusal = "APP_ENV=production but DATABASE_URL still holds its development value"
     assert {command: (status != 0, line) for command, (status, line) in found.items()} == {
         command: (True, refusal) for command in commands
     }
@@ -84,11 +84,11 @@ def test_an_api_refuses_in_gunicorn_and_a_worker_and_a_relay_refuse_the_broker_p
     assert found == {
         gunicorn: (
             3,
-            "APP_ENV=production but DATABASE_URL still holds the development password",
+            "APP_ENV=production but DATABASE_URL still holds its development value",
         ),  # 3: no worker booted
         worker: (
             2,
-            "APP_ENV=production but BROKER_URL still holds the development password",
+            "APP_ENV=production but BROKER_URL still holds its development value",
         ),  # celery's usage error
-        relay: (1, "APP_ENV=production but BROKER_URL still holds the development password"),
+        relay: (1, "APP_ENV=production but BROKER_URL still holds its development value"),
     }

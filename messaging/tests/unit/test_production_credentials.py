@@ -39,7 +39,7 @@ def test_production_refuses_each_development_credential_by_name(name, developmen
     with pytest.raises(ConfigurationError) as refused:
         Env(environ).process()
 
-    assert str(refused.value) == f"APP_ENV=production but {name} still holds the development password"
+    assert str(refused.value) == f"APP_ENV=production but {name} still holds its development value"
 
 
 def test_production_takes_real_credentials():
@@ -70,10 +70,11 @@ def test_a_url_is_judged_by_its_password_decoded_and_a_token_whole():
         Env(environ).process()
 
 
-def test_every_password_compose_defaults_to_is_a_development_credential():
+def test_every_password_and_token_compose_defaults_to_is_a_development_credential():
     """compose.yaml is where the development values are written; the list must know each."""
     compose = (ROOT / "compose.yaml").read_text()
-    defaults = set(re.findall(r"\$\{\w*PASSWORD\w*:-([^}]*)\}", compose))
+    defaults = set(re.findall(r"\$\{\w*(?:PASSWORD|TOKEN)\w*:-([^}]*)\}", compose))
+    assert {"dev-admin-token", "dev-order-service-token"} <= defaults
     assert defaults and defaults <= {secret for _, secret in DEVELOPMENT_CREDENTIALS}
 
 

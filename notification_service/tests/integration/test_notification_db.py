@@ -10,10 +10,12 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
+from messaging.credentials import ADMIN
 from messaging.envelope import Envelope
 from notification_service import db, handlers
 from notification_service.api import create_app
 from notification_service.config import Settings
+from testsupport.callers import TEST_CALLERS, bearer
 from testsupport.events import example_envelope
 
 
@@ -394,7 +396,7 @@ def test_the_api_lists_notifications_by_order(engine):
     notification_id = record(engine, envelope)
     record(engine, example_envelope("order.rejected"))
     send(engine, RecordingMailer(), notification_id)
-    client = create_app(Settings(database_url="unused"), engine=engine).test_client()
+    client = create_app(Settings(database_url="unused", callers=TEST_CALLERS), engine=engine).test_client()
 
     response = client.get(f"/notifications?order_id={envelope.data['order_id']}")
     assert response.status_code == 200
@@ -406,6 +408,6 @@ def test_the_api_lists_notifications_by_order(engine):
         "ada@example.com",
         "SENT",
     )
-    assert len(client.get("/notifications").json) == 2
+    assert len(client.get("/notifications", headers=bearer(ADMIN)).json) == 2  # every address: admin
     assert client.get("/notifications?order_id=nobody").json == []
     assert client.get("/readyz").status_code == 200

@@ -6,11 +6,13 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
+from messaging.credentials import ORDER_SERVICE
 from notification_service import db, handlers
 from notification_service.api import create_app
 from notification_service.config import Settings
 from notification_service.mailer import SmtpMailer
 from notification_service.tests.fake_smtp import FakeSmtpServer
+from testsupport.callers import TEST_CALLERS, acting_as
 from testsupport.containers import free_port
 from testsupport.events import example_envelope
 
@@ -20,7 +22,9 @@ def mailer_on(port: int) -> SmtpMailer:
 
 
 def client_for(engine: sa.Engine, mailer: SmtpMailer):
-    return create_app(Settings(database_url="unused"), engine=engine, mailer=mailer).test_client()
+    """The order service, the only caller of POST /events (ORDER_FLOW=sync)."""
+    app = create_app(Settings(database_url="unused", callers=TEST_CALLERS), engine=engine, mailer=mailer)
+    return acting_as(app.test_client(), ORDER_SERVICE)
 
 
 def rows(engine: sa.Engine) -> list[sa.Row]:

@@ -7,13 +7,18 @@ import json
 import pytest
 
 from contracts import example_event
+from messaging.credentials import ADMIN, ORDER_SERVICE
 from messaging.database import make_engine
 from messaging.settings import ConfigurationError
 from notification_service.api import create_app
 from notification_service.config import Settings
 from notification_service.mailer import SmtpMailer
+from testsupport.callers import TEST_CALLERS, acting_as, bearer
 
-SETTINGS = Settings(database_url="postgresql+psycopg2://unused@127.0.0.1:1/notification")
+SETTINGS = Settings(
+    database_url="postgresql+psycopg2://unused@127.0.0.1:1/notification", callers=TEST_CALLERS
+)
+TOKENS = {"ADMIN_TOKEN": "env-admin", "ORDER_SERVICE_TOKEN": "env-order"}
 
 
 class UnusableEngine:
@@ -30,7 +35,9 @@ class UnusableMailer:
 
 @pytest.fixture
 def client():
-    return create_app(SETTINGS, engine=UnusableEngine(), mailer=UnusableMailer()).test_client()
+    """The order service, the only caller of POST /events."""
+    app = create_app(SETTINGS, engine=UnusableEngine(), mailer=UnusableMailer())
+    return acting_as(app.test_client(), ORDER_SERVICE)
 
 
 def test_an_overlong_order_id_is_a_validation_error(client):
@@ -41,7 +48,7 @@ def test_an_overlong_order_id_is_a_validation_error(client):
 
 
 def test_a_bad_limit_is_refused(client):
-    response = client.get("/notifications?limit=-3")
+    response = client.get("/notifications?limit=-3", headers=bearer(ADMIN))  # every address: admin
     assert response.status_code == 400
     assert response.json["code"] == "invalid-query"
 
@@ -102,6 +109,8 @@ def test_the_mailer_comes_from_the_environment_like_the_workers(monkeypatch):
     monkeypatch.setenv("SMTP_HOST", "smtp.example")
     monkeypatch.setenv("SMTP_PORT", "2525")
     monkeypatch.setenv("MAIL_FROM", "shop@example.com")
+    for variable, token in TOKENS.items():
+        monkeypatch.setenv(variable, token)
 
     mailer = create_app().extensions["mailer"]
 
@@ -117,6 +126,8 @@ def test_the_app_needs_a_database_url_when_given_no_settings(monkeypatch):
     with pytest.raises(ConfigurationError, match="DATABASE_URL is required"):
         create_app()
     monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg2://u:p@127.0.0.1:1/n")
+    for variable, token in TOKENS.items():
+        monkeypatch.setenv(variable, token)
     monkeypatch.setenv("SMTP_PORT", "smtp")
     with pytest.raises(ConfigurationError, match="SMTP_PORT"):
         create_app()

@@ -27,6 +27,7 @@ class Script:
     def __init__(self):
         self.answer = (201, {"id": "pay-1"}, 0.0)
         self.requests: list[str] = []
+        self.credentials: list[str | None] = []  # the Authorization header of each request
 
 
 @pytest.fixture
@@ -37,6 +38,7 @@ def server():
         def do_POST(self):
             self.rfile.read(int(self.headers.get("Content-Length", 0)))
             script.requests.append(self.headers.get("Idempotency-Key"))
+            script.credentials.append(self.headers.get("Authorization"))
             status, body, delay = script.answer
             time.sleep(delay)  # the simulated slow gateway, not a wait in the test
             payload = json.dumps(body).encode()
@@ -64,7 +66,10 @@ def payment(url, *, failures=3, reset=0.5, read_timeout=0.5):
         breaker_failures=failures,
         breaker_reset_seconds=reset,
     )
-    return PaymentClient(ServiceClient(name="payment", base_url=url, settings=settings))
+    return PaymentClient(ServiceClient(name="payment", base_url=url, settings=settings, token=TOKEN))
+
+
+TOKEN = "test-order-service-token"
 
 
 def charge(client):
@@ -80,6 +85,19 @@ def test_a_decline_is_an_answer_and_never_opens_the_circuit(server):
 
     assert outcomes == [Declined(decline_code="generic_decline")] * 5
     assert client.client.breaker.current_state == "closed"
+    # Every call presents the order service's own credential (the callee's guard asks for it).
+    assert script.credentials == [f"Bearer {TOKEN}"] * 5
+
+
+def test_a_refusal_by_the_guard_is_a_dependency_failure_not_an_answer(server):
+    """A 401/403 means a misconfigured token: nothing was done, and the order cannot go on."""
+    url, script = server
+    script.answer = (401, {"code": "unauthenticated"}, 0.0)
+
+    with pytest.raises(DownstreamUnavailable) as raised:
+        charge(payment(url))
+
+    assert raised.value.maybe_applied is False
 
 
 def test_a_timed_out_charge_is_not_repeated_and_may_have_happened(server):

@@ -61,7 +61,7 @@ def test_an_unreachable_receiver_gets_the_event_through_the_outbox_so_nothing_is
 
 
 def test_the_flow_is_a_setting_and_a_typo_is_refused():
-    base = {"DATABASE_URL": "postgresql://x/y"}
+    base = {"DATABASE_URL": "postgresql://x/y", "ORDER_SERVICE_TOKEN": "env-order"}
     assert settings_from_env(base).flow == "hybrid"
     assert settings_from_env(base | {"ORDER_FLOW": "sync"}).flow == "sync"
     wired = bootstrap.build_dependencies(settings_from_env(base | {"ORDER_FLOW": "sync"}), engine=object())

@@ -2,9 +2,13 @@
 
 import pytest
 
+from messaging.credentials import ADMIN
 from order_service.api import create_app
 from order_service.bootstrap import Dependencies
 from order_service.config import Settings
+from testsupport.callers import TEST_CALLERS, bearer
+
+ADMIN_HEADERS = bearer(ADMIN)  # the list of every order is the operator's
 
 
 class Untouchable:
@@ -21,7 +25,8 @@ def client():
         warehouse=Untouchable(),
         currency="EUR",
     )
-    return create_app(Settings(database_url="unused"), deps=deps).test_client()
+    settings = Settings(database_url="unused", service_token="unused", callers=TEST_CALLERS)
+    return create_app(settings, deps=deps).test_client()
 
 
 def test_missing_idempotency_key_is_400_problem(client):
@@ -53,7 +58,7 @@ def test_invalid_order_is_422_with_every_field(client):
 
 @pytest.mark.parametrize("query", ["status=LOST", "limit=0", "limit=abc", "cursor=xyz"])
 def test_bad_list_queries_are_400(client, query):
-    response = client.get(f"/orders?{query}")
+    response = client.get(f"/orders?{query}", headers=ADMIN_HEADERS)
 
     assert (response.status_code, response.json["code"]) == (400, "invalid-query")
 
@@ -78,7 +83,7 @@ def test_a_deeply_nested_body_is_400_not_500(client):
 
 def test_a_cursor_of_other_digits_is_400_not_500(client):
     for cursor in ("²", "٧", " 7", "+7", "1_0"):
-        response = client.get("/orders", query_string={"cursor": cursor})
+        response = client.get("/orders", query_string={"cursor": cursor}, headers=ADMIN_HEADERS)
         assert (response.status_code, response.json["code"]) == (400, "invalid-query"), cursor
 
 
@@ -96,6 +101,6 @@ def test_a_nul_character_is_422_naming_the_field_not_500(client):
 
 def test_a_nul_character_in_the_path_or_query_is_422_not_500(client):
     for url, field in (("/orders/a%00b", "order_id"), ("/orders?customer_id=c%00", "customer_id")):
-        response = client.get(url)
+        response = client.get(url, headers=ADMIN_HEADERS)
         assert (response.status_code, response.json["code"]) == (422, "validation-error"), url
         assert response.json["errors"][0]["field"] == field

@@ -11,6 +11,7 @@ UNREACHABLE = Settings(
     database_url="postgresql+psycopg2://nobody:secret@127.0.0.1:1/order",
     broker_url="amqp://nobody:secret@127.0.0.1:1/%2F",
     sweep_every_seconds=2.0,
+    service_token="test-order-service-token",
 )
 
 
@@ -44,4 +45,5 @@ def test_celery_dash_a_gets_the_app_built_from_the_environment(monkeypatch):
     monkeypatch.setenv("DATABASE_URL", UNREACHABLE.database_url)
     monkeypatch.setenv("BROKER_URL", UNREACHABLE.broker_url)
     monkeypatch.setenv("SWEEP_EVERY_SECONDS", "3")
+    monkeypatch.setenv("ORDER_SERVICE_TOKEN", "env-order")  # the sweeper's calls carry it
     assert celery_app.app.conf.beat_schedule["recover-orders"]["schedule"] == 3.0

@@ -6,6 +6,9 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
+from messaging.credentials import ORDER_SERVICE
+from testsupport.callers import bearer
+
 
 def charge(
     client: FlaskClient,
@@ -23,7 +26,7 @@ def charge(
             "currency": currency,
             "payment_token": token,
         },
-        headers={"Idempotency-Key": f"charge:{order_id}"},
+        headers={"Idempotency-Key": f"charge:{order_id}", **bearer(ORDER_SERVICE)},
     )
 
 
@@ -39,5 +42,7 @@ def stored_rows(app: Flask, *, order_id: str) -> list[tuple[str, str | None]]:
 
 def refund(client: FlaskClient, *, order_id: str, key: str | None = None):
     return client.post(
-        "/refunds", json={"order_id": order_id}, headers={"Idempotency-Key": key or f"refund:{order_id}"}
+        "/refunds",
+        json={"order_id": order_id},
+        headers={"Idempotency-Key": key or f"refund:{order_id}", **bearer(ORDER_SERVICE)},
     )

@@ -5,8 +5,12 @@ from __future__ import annotations
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
+from messaging.credentials import ADMIN
 from payment_service import db
 from payment_service.tests.integration.charges import charge
+from testsupport.callers import bearer
+
+ADMIN_HEADERS = bearer(ADMIN)  # every order's payments: the operator's list
 
 
 def test_list_filters_by_order(payment_client):
@@ -24,15 +28,15 @@ def test_list_is_newest_first_and_limited(payment_client):
     for n in range(3):
         charge(payment_client, order_id=f"order-{n}")
 
-    everything = payment_client.get("/payments").get_json()
-    two = payment_client.get("/payments?limit=2").get_json()
+    everything = payment_client.get("/payments", headers=ADMIN_HEADERS).get_json()
+    two = payment_client.get("/payments?limit=2", headers=ADMIN_HEADERS).get_json()
 
     assert [p["order_id"] for p in everything] == ["order-2", "order-1", "order-0"]
     assert two == everything[:2]
 
 
 def test_a_bad_limit_is_a_400_problem(payment_client):
-    response = payment_client.get("/payments?limit=501")
+    response = payment_client.get("/payments?limit=501", headers=ADMIN_HEADERS)
 
     assert (response.status_code, response.get_json()["code"]) == (400, "invalid-query")
 

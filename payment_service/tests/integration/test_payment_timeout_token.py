@@ -12,20 +12,26 @@ import requests
 from flask import Flask
 from werkzeug.serving import make_server
 
+from messaging.credentials import ORDER_SERVICE
 from payment_service.api import create_app
 from payment_service.config import Settings
 from payment_service.tests.integration.charges import charge, stored_rows
+from testsupport.callers import TEST_CALLERS, bearer
 from testsupport.polling import wait_until
 
 DELAY = 3.0
 BODY = {"order_id": "order-slow", "amount_cents": 2500, "currency": "EUR", "payment_token": "tok_timeout"}
-KEY = {"Idempotency-Key": "charge:order-slow"}
+KEY = {"Idempotency-Key": "charge:order-slow", **bearer(ORDER_SERVICE)}
 
 
 @pytest.fixture
 def slow_app(database_url) -> Iterator[Flask]:
     app = create_app(
-        Settings(database_url=database_url(migrate="payment_service"), timeout_token_delay_seconds=DELAY)
+        Settings(
+            database_url=database_url(migrate="payment_service"),
+            timeout_token_delay_seconds=DELAY,
+            callers=TEST_CALLERS,
+        )
     )
     yield app
     app.extensions["engine"].dispose()

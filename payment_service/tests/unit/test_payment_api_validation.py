@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from messaging.credentials import ADMIN, ORDER_SERVICE
 from messaging.settings import ConfigurationError
 from payment_service.api import PROBLEMS, create_app
 from payment_service.config import Settings, settings_from_env
@@ -16,19 +17,21 @@ from payment_service.domain import (
     PaymentStatus,
     SimulatedGateway,
 )
+from testsupport.callers import TEST_CALLERS, acting_as, bearer
 
 # Nothing listens on port 1: a request that reached the database would answer 503, not 4xx.
 UNREACHABLE = "postgresql+psycopg2://nobody:nothing@127.0.0.1:1/nowhere?connect_timeout=1"
 PROBLEM = "application/problem+json"
-SETTINGS = Settings(database_url=UNREACHABLE)
+SETTINGS = Settings(database_url=UNREACHABLE, callers=TEST_CALLERS)
 BODY = {"order_id": "o-1", "amount_cents": 1500, "currency": "EUR", "payment_token": "tok_visa"}
 
 
 @pytest.fixture
 def client():
+    """The order service, the charges' and refunds' only caller."""
     app = create_app(SETTINGS)
     app.testing = True
-    return app.test_client()
+    return acting_as(app.test_client(), ORDER_SERVICE)
 
 
 def answer(error: PaymentError) -> dict:
@@ -84,7 +87,7 @@ def test_a_missing_or_foreign_idempotency_key_is_a_400(client, header):
 
 @pytest.mark.parametrize("limit", ["0", "501", "ten"])
 def test_an_out_of_range_limit_is_a_400(client, limit):
-    response = client.get(f"/payments?limit={limit}")
+    response = client.get(f"/payments?limit={limit}", headers=bearer(ADMIN))  # every payment: admin
 
     assert (response.status_code, response.get_json()["code"]) == (400, "invalid-query")
 
@@ -154,6 +157,8 @@ def test_an_empty_or_overlong_order_filter_is_a_422_not_every_payment(client, qu
 def test_the_timeout_token_delay_comes_from_the_environment(monkeypatch):
     monkeypatch.setenv("DATABASE_URL", UNREACHABLE)
     monkeypatch.setenv("PAYMENT_TIMEOUT_TOKEN_DELAY_SECONDS", "1.5")
+    monkeypatch.setenv("ADMIN_TOKEN", "env-admin")
+    monkeypatch.setenv("ORDER_SERVICE_TOKEN", "env-order")
 
     assert create_app().extensions["settings"].timeout_token_delay_seconds == 1.5
     assert create_app(SETTINGS).extensions["settings"].timeout_token_delay_seconds == 5.0

@@ -8,7 +8,9 @@ from collections.abc import Callable
 
 import sqlalchemy as sa
 
+from messaging.credentials import ORDER_SERVICE
 from messaging.envelope import Envelope
+from testsupport.callers import TEST_CALLERS, bearer
 from testsupport.events import example_envelope
 from warehouse_service import db, handlers
 from warehouse_service.api import create_app
@@ -143,11 +145,14 @@ def test_cancels_racing_the_dispatcher_either_stop_a_shipment_or_leave_it_dispat
 
 
 def cancel_over_http(client, order_id: str):
-    return client.post(f"/shipments/{order_id}/cancel", headers={"Idempotency-Key": f"cancel:{order_id}"})
+    return client.post(
+        f"/shipments/{order_id}/cancel",
+        headers={"Idempotency-Key": f"cancel:{order_id}", **bearer(ORDER_SERVICE)},
+    )
 
 
 def test_the_order_service_can_cancel_a_pending_shipment_synchronously(engine):
-    client = create_app(Settings(database_url="unused"), engine=engine).test_client()
+    client = create_app(Settings(database_url="unused", callers=TEST_CALLERS), engine=engine).test_client()
     confirm(engine, "o-sync", delay=3600)
 
     first = cancel_over_http(client, "o-sync")
@@ -162,7 +167,7 @@ def test_the_order_service_can_cancel_a_pending_shipment_synchronously(engine):
 
 
 def test_a_synchronous_cancel_before_the_confirmation_blocks_the_shipment(engine):
-    client = create_app(Settings(database_url="unused"), engine=engine).test_client()
+    client = create_app(Settings(database_url="unused", callers=TEST_CALLERS), engine=engine).test_client()
 
     response = cancel_over_http(client, "o-sync-early")
 
@@ -174,7 +179,7 @@ def test_a_synchronous_cancel_before_the_confirmation_blocks_the_shipment(engine
 
 
 def test_a_synchronous_cancel_after_dispatch_is_a_409_and_changes_nothing(engine):
-    client = create_app(Settings(database_url="unused"), engine=engine).test_client()
+    client = create_app(Settings(database_url="unused", callers=TEST_CALLERS), engine=engine).test_client()
     confirm(engine, "o-sync-gone")
     handlers.dispatch_due_shipments(engine=engine)
 

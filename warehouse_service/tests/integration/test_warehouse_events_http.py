@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from messaging.credentials import ORDER_SERVICE
+from testsupport.callers import TEST_CALLERS, acting_as
 from testsupport.events import example_envelope
 from warehouse_service import db
 from warehouse_service.api import create_app
@@ -21,7 +23,9 @@ def inbox_count(engine: sa.Engine) -> int:
 
 
 def client_for(engine: sa.Engine):
-    return create_app(Settings(database_url="unused", dispatch_delay_seconds=60), engine=engine).test_client()
+    """The order service, the only caller of POST /events (ORDER_FLOW=sync)."""
+    settings = Settings(database_url="unused", dispatch_delay_seconds=60, callers=TEST_CALLERS)
+    return acting_as(create_app(settings, engine=engine).test_client(), ORDER_SERVICE)
 
 
 def test_an_order_confirmed_posted_twice_makes_one_shipment(engine):

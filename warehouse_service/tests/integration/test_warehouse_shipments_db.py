@@ -9,7 +9,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from contracts import validate_event
+from messaging.credentials import ADMIN
 from messaging.envelope import Envelope, envelope_from_dict
+from testsupport.callers import TEST_CALLERS, bearer
 from testsupport.events import example_envelope
 from warehouse_service import db, handlers
 from warehouse_service.api import create_app
@@ -136,7 +138,7 @@ def test_the_api_lists_and_shows_shipments(engine):
     confirm(engine, envelope, delay=0)
     confirm(engine, example_envelope("order.confirmed"), delay=0)
     [shipment_id] = [row.id for row in shipment_rows(engine, envelope.data["order_id"])]
-    client = create_app(Settings(database_url="unused"), engine=engine).test_client()
+    client = create_app(Settings(database_url="unused", callers=TEST_CALLERS), engine=engine).test_client()
 
     listed = client.get(f"/shipments?order_id={envelope.data['order_id']}")
     assert listed.status_code == 200
@@ -152,7 +154,7 @@ def test_the_api_lists_and_shows_shipments(engine):
         "cancelled_at",
     }
     assert (shipment["id"], shipment["status"], shipment["dispatched_at"]) == (shipment_id, "PENDING", None)
-    assert len(client.get("/shipments").json) == 2
+    assert len(client.get("/shipments", headers=bearer(ADMIN)).json) == 2  # every shipment: admin
     assert client.get("/shipments?order_id=nobody").json == []
 
     handlers.dispatch_due_shipments(engine=engine)

@@ -7,13 +7,16 @@ import json
 import pytest
 
 from contracts import example_event
+from messaging.credentials import ADMIN, ORDER_SERVICE
 from messaging.database import make_engine
 from messaging.envelope import new_event
 from messaging.settings import ConfigurationError
+from testsupport.callers import TEST_CALLERS, acting_as, bearer
 from warehouse_service.api import create_app
 from warehouse_service.config import Settings
 
-SETTINGS = Settings(database_url="postgresql+psycopg2://unused@127.0.0.1:1/warehouse")
+SETTINGS = Settings(database_url="postgresql+psycopg2://unused@127.0.0.1:1/warehouse", callers=TEST_CALLERS)
+TOKENS = {"ADMIN_TOKEN": "env-admin", "ORDER_SERVICE_TOKEN": "env-order"}
 
 
 class UnusableEngine:
@@ -25,7 +28,8 @@ class UnusableEngine:
 
 @pytest.fixture
 def client():
-    return create_app(SETTINGS, engine=UnusableEngine()).test_client()
+    """The order service, the only caller of POST /events and of the cancel call."""
+    return acting_as(create_app(SETTINGS, engine=UnusableEngine()).test_client(), ORDER_SERVICE)
 
 
 def test_an_empty_order_id_is_a_validation_error(client):
@@ -38,7 +42,7 @@ def test_an_empty_order_id_is_a_validation_error(client):
 
 @pytest.mark.parametrize("limit", ["0", "501", "ten"])
 def test_a_bad_limit_is_refused(client, limit):
-    response = client.get(f"/shipments?limit={limit}")
+    response = client.get(f"/shipments?limit={limit}", headers=bearer(ADMIN))  # every shipment: admin
     assert response.status_code == 400
     assert response.json["code"] == "invalid-query"
 
@@ -65,6 +69,12 @@ def test_the_app_needs_a_database_url_when_given_no_settings(monkeypatch):
     with pytest.raises(ConfigurationError, match="DATABASE_URL is required"):
         create_app()
     monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg2://u:p@127.0.0.1:1/w")
+    for variable in TOKENS:
+        monkeypatch.delenv(variable, raising=False)
+    for variable in TOKENS:  # the API's callers' tokens are required too, one by one
+        with pytest.raises(ConfigurationError, match=f"{variable} is required"):
+            create_app()
+        monkeypatch.setenv(variable, TOKENS[variable])
     assert create_app().name == "warehouse_service.api"
 
 
@@ -140,6 +150,8 @@ def test_an_event_with_invalid_data_is_refused_before_the_database(client, event
 def test_the_dispatch_delay_comes_from_the_environment_like_the_workers(monkeypatch):
     monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg2://u:p@127.0.0.1:1/w")
     monkeypatch.setenv("DISPATCH_DELAY_SECONDS", "7.5")
+    for variable, token in TOKENS.items():
+        monkeypatch.setenv(variable, token)
 
     assert create_app().extensions["settings"].dispatch_delay_seconds == 7.5
     assert create_app(SETTINGS, engine=UnusableEngine()).extensions["settings"].dispatch_delay_seconds == 2.0
