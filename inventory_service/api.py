@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -72,6 +73,7 @@ def create_app(settings: Settings | None = None, *, engine: sa.Engine | None = N
         engine=engine,
         problems=PROBLEMS,
         blueprints=[products_api, reservations_api],
+        openapi=Path(__file__).with_name("openapi.json"),
     )
 
 

@@ -4,6 +4,7 @@ handlers that make every error problem+json, health probes."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -12,6 +13,7 @@ from werkzeug.exceptions import HTTPException
 
 from messaging.database import make_engine
 from messaging.http_input import MAX_BODY_BYTES, refuse_unstorable_parameters
+from messaging.openapi import openapi_blueprint
 from messaging.problems import Problem, ProblemTable, install_problems, problem_response
 from messaging.settings import ProcessSettings, Role
 
@@ -24,11 +26,13 @@ def create_api(
     problems: ProblemTable,
     blueprints: Iterable[Blueprint],
     extensions: Mapping[str, Any] | None = None,
+    openapi: Path | None = None,
 ) -> Flask:
     """The part of every service's `create_app(settings)` that is the same: the engine (a
     test's own, or one pooled for an API process), error handlers (problem+json for
     everything), the service's problem table, /healthz and /readyz (its database), its
-    blueprints. Views reach `extension("settings")`, `extension("engine")` and whatever
+    blueprints, and GET /openapi.json when `openapi` names the service's document
+    (messaging/openapi.py). Views reach `extension("settings")`, `extension("engine")` and whatever
     else the service put in `extensions`."""
     engine = engine or make_engine(settings.database_url, pool_size=settings.pool_size(Role.API))
     app = Flask(import_name)
@@ -38,6 +42,8 @@ def create_api(
     install_error_handlers(app)
     install_problems(app, problems)
     app.register_blueprint(health_blueprint(checks={"database": database_check(engine)}))
+    if openapi is not None:
+        app.register_blueprint(openapi_blueprint(openapi))
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
     return app
