@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -58,6 +59,7 @@ def create_app(
         problems=PROBLEMS,
         blueprints=[payments_api],
         extensions={"gateway": gateway or SimulatedGateway()},
+        openapi=Path(__file__).with_name("openapi.json"),
     )
 
 
