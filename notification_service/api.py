@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import smtplib
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -41,6 +42,7 @@ def create_app(
         problems=PROBLEMS,
         blueprints=[notifications, events],
         extensions={"mailer": mailer or SmtpMailer.from_settings(settings)},
+        openapi=Path(__file__).with_name("openapi.json"),
     )
 
 
