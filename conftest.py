@@ -20,6 +20,9 @@ from testsupport.polling import wait_until
 ROOT = Path(__file__).parent
 
 
+FUZZ_LINES = pytest.StashKey[list[str]]()
+
+
 def pytest_collection_modifyitems(items):
     for item in items:
         path = Path(item.fspath).relative_to(ROOT).as_posix()
@@ -31,6 +34,19 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.integration)
         elif "/unit/" in path or path.startswith("contracts/"):
             item.add_marker(pytest.mark.unit)
+
+
+@pytest.fixture
+def fuzz_summary(request) -> Callable[[str], None]:
+    """Records a line for the end of the run: a fuzz test's counts are shown with or without -s."""
+    return request.config.stash.setdefault(FUZZ_LINES, []).append
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    if lines := config.stash.get(FUZZ_LINES, []):
+        terminalreporter.section("fuzz (requests generated from each OpenAPI document)")
+        for line in lines:
+            terminalreporter.write_line(line)
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -76,6 +77,7 @@ def create_app(settings: Settings | None = None, *, engine: sa.Engine | None = N
         problems=PROBLEMS,
         blueprints=[products_api, reservations_api],
         callers=settings.callers,
+        openapi=Path(__file__).with_name("openapi.json"),
     )
 
 

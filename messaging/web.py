@@ -4,6 +4,7 @@ handlers that make every error problem+json, health probes."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -13,6 +14,7 @@ from werkzeug.exceptions import HTTPException
 from messaging.credentials import NOBODY, Callers
 from messaging.database import make_engine
 from messaging.http_input import MAX_BODY_BYTES, refuse_unstorable_parameters
+from messaging.openapi import openapi_blueprint
 from messaging.problems import GUARD_PROBLEMS, Problem, ProblemTable, install_problems, problem_response
 from messaging.settings import ProcessSettings, Role
 
@@ -26,15 +28,17 @@ def create_api(
     blueprints: Iterable[Blueprint],
     extensions: Mapping[str, Any] | None = None,
     callers: Callers = NOBODY,
+    openapi: Path | None = None,
 ) -> Flask:
     """The part of every service's `create_app(settings)` that is the same: the engine (a
     test's own, or one pooled for an API process), error handlers (problem+json for
     everything), the service's problem table, /healthz and /readyz (its database), its
-    blueprints. /readyz does not check the broker: no API publishes or consumes (the order
-    and warehouse APIs write events to their outbox, for the relay), so a broker outage must
-    not take them out of service; the workers and relays report it (messaging.liveness).
-    Views reach `extension("settings")`, `extension("engine")` and whatever else the
-    service put in `extensions`. `callers`: whose tokens the guarded views
+    blueprints, and GET /openapi.json when `openapi` names the service's document
+    (messaging/openapi.py). /readyz does not check the broker: no API publishes or consumes
+    (the order and warehouse APIs write events to their outbox, for the relay), so a broker
+    outage must not take them out of service; the workers and relays report it
+    (messaging.liveness). Views reach `extension("settings")`, `extension("engine")` and
+    whatever else the service put in `extensions`. `callers`: whose tokens the guarded views
     (`messaging.guard`) accept; nobody's when not given."""
     engine = engine or make_engine(settings.database_url, pool_size=settings.pool_size(Role.API))
     app = Flask(import_name)
@@ -44,6 +48,8 @@ def create_api(
     install_error_handlers(app)
     install_problems(app, {**GUARD_PROBLEMS, **problems})
     app.register_blueprint(health_blueprint(checks={"database": database_check(engine)}))
+    if openapi is not None:
+        app.register_blueprint(openapi_blueprint(openapi))
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
     return app

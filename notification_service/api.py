@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import smtplib
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -44,6 +45,7 @@ def create_app(
         blueprints=[notifications, events],
         extensions={"mailer": mailer or SmtpMailer.from_settings(settings)},
         callers=settings.callers,
+        openapi=Path(__file__).with_name("openapi.json"),
     )
 
 

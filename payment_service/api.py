@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -62,6 +63,7 @@ def create_app(
         blueprints=[payments_api],
         extensions={"gateway": gateway or SimulatedGateway()},
         callers=settings.callers,
+        openapi=Path(__file__).with_name("openapi.json"),
     )
 
 

@@ -4,6 +4,7 @@ and POST /events, the HTTP binding of the events the worker consumes (ORDER_FLOW
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -45,6 +46,7 @@ def create_app(settings: Settings | None = None, *, engine: sa.Engine | None = N
         problems=PROBLEMS,
         blueprints=[shipments, events],
         callers=settings.callers,
+        openapi=Path(__file__).with_name("openapi.json"),
     )
 
 

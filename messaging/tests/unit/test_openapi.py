@@ -1,0 +1,39 @@
+"""messaging/openapi.py: a service's document is served with the shared parts merged in."""
+
+from __future__ import annotations
+
+import json
+
+from flask import Flask
+
+from messaging.openapi import openapi_blueprint, openapi_document
+
+
+def test_shared_paths_and_components_are_merged_and_the_service_wins(tmp_path):
+    own = {
+        "openapi": "3.1.0",
+        "paths": {"/things": {"get": {}}, "/healthz": {"get": {"summary": "ours"}}},
+        "components": {"schemas": {"Thing": {"type": "object"}, "Problem": {"title": "ours"}}},
+    }
+    path = tmp_path / "openapi.json"
+    path.write_text(json.dumps(own))
+
+    document = openapi_document(path)
+
+    assert {"/things", "/healthz", "/readyz", "/openapi.json"} <= set(document["paths"])
+    assert document["paths"]["/healthz"] == {"get": {"summary": "ours"}}
+    assert document["components"]["schemas"]["Problem"] == {"title": "ours"}
+    assert {"Thing", "ValidationProblem"} <= set(document["components"]["schemas"])
+    assert "DatabaseUnavailable" in document["components"]["responses"]
+
+
+def test_the_document_is_served_as_json(tmp_path):
+    path = tmp_path / "openapi.json"
+    path.write_text(json.dumps({"openapi": "3.1.0", "paths": {}}))
+    app = Flask(__name__)
+    app.register_blueprint(openapi_blueprint(path))
+
+    response = app.test_client().get("/openapi.json")
+
+    assert response.status_code == 200 and response.mimetype == "application/json"
+    assert response.get_json()["openapi"] == "3.1.0"

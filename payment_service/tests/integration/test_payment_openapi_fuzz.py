@@ -1,0 +1,17 @@
+"""The payment API against its OpenAPI document: generated requests, valid and invalid, to
+every operation, on a real database; no 5xx and no answer the document does not describe."""
+
+from __future__ import annotations
+
+import pytest
+
+from testsupport.openapi_fuzz import fuzz
+
+pytestmark = pytest.mark.fuzz
+
+
+def test_generated_requests_get_documented_answers(payment_app, fuzz_summary):
+    report = fuzz(payment_app, service="payment", examples=145)
+    fuzz_summary(report.line())
+    assert report.requests >= 1000
+    assert report.failures == [], "\n".join(report.failures[:20])
