@@ -30,7 +30,9 @@ class ThrowawayContainer:
     ) -> None:
         import docker
 
-        self.client = docker.from_env()
+        # Not the SDK's 60 s: a busy engine (builds, a stack starting) took longer than that
+        # to remove a container at the end of a CI run.
+        self.client = docker.from_env(timeout=300)
         self.network = self.client.networks.create(f"pipeline-it-{uuid.uuid4().hex[:8]}", labels=TEST_LABEL)
         # Fixed, so a restarted container keeps its address.
         self.host_ports = {each: free_port() for each in (port, *more_ports)}
