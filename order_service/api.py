@@ -4,6 +4,7 @@ outcome as HTTP (status codes, JSON bodies, problem+json)."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Flask, jsonify, request
@@ -210,4 +211,5 @@ def create_app(settings: Settings | None = None, *, deps: Dependencies | None = 
         problems=PROBLEMS,
         blueprints=[orders],
         extensions={"deps": deps},
+        openapi=Path(__file__).with_name("openapi.json"),
     )

@@ -146,8 +146,12 @@ class PlaceOrder:
     payment_token: str
 
 
-SKU_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-EMAIL_PATTERN = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
+# Whole values (fullmatch): `$` also took a trailing line break, which inventory (a SKU) and
+# notification (an email) refuse: "SKU-1\n" failed the order as inventory-unavailable (503:
+# inventory's 422 is no answer the client knows), "ada@example.test\n" had its order's events
+# refused by notification, so no email.
+SKU_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
+EMAIL_PATTERN = re.compile(r"[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}")
 MAX_LINES = 50
 MAX_QUANTITY = 1000
 
@@ -170,7 +174,7 @@ def parse_place_order(body: dict[str, Any]) -> PlaceOrder:
     if not _short_string(body.get("customer_id"), maximum=100):
         error("customer_id", "a non-empty string of at most 100 characters")
     email: Any = body.get("email")  # JSON of any shape until checked below
-    if not (isinstance(email, str) and len(email) <= 254 and EMAIL_PATTERN.match(email)):
+    if not (isinstance(email, str) and len(email) <= 254 and EMAIL_PATTERN.fullmatch(email)):
         error("email", "a valid email address")
     if not _short_string(body.get("payment_token"), maximum=100):
         error("payment_token", "a non-empty string of at most 100 characters")
@@ -185,7 +189,7 @@ def parse_place_order(body: dict[str, Any]) -> PlaceOrder:
             continue
         sku: Any = item.get("sku")  # JSON of any shape until checked below
         quantity: Any = item.get("quantity")
-        if not (isinstance(sku, str) and SKU_PATTERN.match(sku)):
+        if not (isinstance(sku, str) and SKU_PATTERN.fullmatch(sku)):
             error(f"items[{index}].sku", "1 to 64 characters of letters, digits, '.', '_' or '-'")
         if not (_is_int(quantity) and 1 <= quantity <= MAX_QUANTITY):
             error(f"items[{index}].quantity", f"an integer from 1 to {MAX_QUANTITY}")
