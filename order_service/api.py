@@ -4,6 +4,7 @@ outcome as HTTP (status codes, JSON bodies, problem+json)."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Flask, jsonify, request
@@ -214,4 +215,5 @@ def create_app(settings: Settings | None = None, *, deps: Dependencies | None = 
         blueprints=[orders],
         extensions={"deps": deps},
         callers=settings.callers,
+        openapi=Path(__file__).with_name("openapi.json"),
     )

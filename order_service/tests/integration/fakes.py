@@ -72,12 +72,14 @@ class FakePayment:
 
 
 class FakeWarehouse:
-    def __init__(self, *, dispatched=False):
-        self.dispatched = dispatched
+    def __init__(self, *, dispatched=False, down=False):
+        self.dispatched, self.down = dispatched, down
         self.calls: list[str] = []
 
     def cancel_shipment(self, *, order_id):
         self.calls.append(order_id)
+        if self.down:
+            raise DownstreamUnavailable("warehouse", maybe_applied=False, detail="down")
         return Refused(code="shipment-dispatched") if self.dispatched else None
 
 

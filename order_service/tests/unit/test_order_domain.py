@@ -39,6 +39,10 @@ def test_a_valid_body_becomes_a_command():
         ({"items": [{"sku": "SKU-1", "quantity": True}]}, "items[0].quantity"),
         ({"items": [{"sku": "bad sku!", "quantity": 1}]}, "items[0].sku"),
         ({"items": [42]}, "items[0]"),
+        # A trailing line break passed `$` (issue 12's fuzzing): inventory refused the SKU
+        # (the order failed as inventory-unavailable), notification the email.
+        ({"items": [{"sku": "SKU-1\n", "quantity": 1}]}, "items[0].sku"),
+        ({"email": "ada@example.test\n"}, "email"),
     ],
 )
 def test_each_invalid_field_is_named(change, field):
