@@ -18,8 +18,9 @@ EVENTS_DIR = CONTRACTS_DIR / "events"
 EVENT_TYPES: tuple[str, ...] = tuple(sorted(path.name for path in EVENTS_DIR.iterdir() if path.is_dir()))
 
 # RFC 3339: a date, a "T", a time and an explicit offset (a naive time is ambiguous on the wire).
-_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
+# Both matched whole (fullmatch): with match(), `$` also took a trailing line break.
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
 
 # Our own checker: jsonschema checks "date-time" only when an optional package is
 # installed, and a contract must not pass or fail depending on what happens to be installed.
@@ -30,7 +31,7 @@ FORMATS = FormatChecker(formats=())
 def _is_date_time(value: object) -> bool:
     if not isinstance(value, str):
         return True  # "type" reports non-strings
-    if not _RFC3339.match(value):
+    if not _RFC3339.fullmatch(value):
         return False
     datetime.fromisoformat(value.upper().replace("Z", "+00:00"))  # raises on 2025-13-45
     return True
@@ -38,7 +39,7 @@ def _is_date_time(value: object) -> bool:
 
 @FORMATS.checks("email")
 def _is_email(value: object) -> bool:
-    return not isinstance(value, str) or bool(_EMAIL.match(value))
+    return not isinstance(value, str) or bool(_EMAIL.fullmatch(value))
 
 
 def load_json(path: Path) -> Any:

@@ -98,6 +98,9 @@ def set_path(event: dict, path: tuple, value: object) -> None:
         (("data", "email"), "not-an-address", ["data", "email"]),
         (("time",), "2025-01-15 10:30", ["time"]),
         (("time",), "2025-13-15T10:30:00Z", ["time"]),
+        # `$` also matches before a final line break: the formats are matched whole.
+        (("data", "email"), "ada@example.test\n", ["data", "email"]),
+        (("time",), "2025-01-15T10:30:00Z\n", ["time"]),
         (("dataversion",), "1", ["dataversion"]),
         (("specversion",), "0.3", ["specversion"]),
         (("id",), DELETE, []),
