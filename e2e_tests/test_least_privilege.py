@@ -1,0 +1,57 @@
+"""Least privilege where the data lives (issue 12): each service's PostgreSQL role reaches its
+own database and nothing else, and may not create roles or databases."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from e2e_tests.stack import container_env, database_url, postgres_url
+
+SERVICES = ("order", "inventory", "payment", "warehouse", "notification")
+
+
+def role_url(service: str, database: str) -> str:
+    """The service's own DATABASE_URL (as compose gave it to its API), aimed at `database`
+    through the port the stack publishes."""
+    url = sa.engine.make_url(container_env(f"{service}-api", "DATABASE_URL"))
+    published = sa.engine.make_url(postgres_url())
+    return url.set(host=published.host, port=published.port, database=database).render_as_string(
+        hide_password=False
+    )
+
+
+def connects(url: str) -> bool:
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as connection:
+            return connection.execute(sa.text("SELECT 1")).scalar() == 1
+    except sa.exc.OperationalError as refused:
+        assert "permission denied for database" in str(refused), refused
+        return False
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_a_service_role_connects_to_its_own_database_and_to_no_other(service):
+    reachable = {other: connects(role_url(service, f"{other}_service")) for other in SERVICES}
+    assert reachable == {other: other == service for other in SERVICES}
+
+
+def test_no_service_role_is_privileged_or_owns_another_database():
+    engine = sa.create_engine(database_url("postgres"), poolclass=sa.pool.NullPool)
+    with engine.connect() as connection:
+        roles = connection.execute(
+            sa.text(
+                "SELECT r.rolname, r.rolsuper, r.rolcreatedb, r.rolcreaterole, r.rolbypassrls,"
+                " array_agg(d.datname ORDER BY d.datname) FILTER (WHERE d.datname IS NOT NULL) AS owns"
+                " FROM pg_roles r LEFT JOIN pg_database d ON d.datdba = r.oid"
+                " WHERE r.rolname LIKE '%\\_service' GROUP BY 1, 2, 3, 4, 5"
+            )
+        ).all()
+    engine.dispose()
+    assert {
+        row.rolname: (row.rolsuper, row.rolcreatedb, row.rolcreaterole, row.rolbypassrls, row.owns)
+        for row in roles
+    } == {f"{service}_service": (False, False, False, False, [f"{service}_service"]) for service in SERVICES}
