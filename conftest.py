@@ -96,9 +96,12 @@ def rabbitmq_server() -> Iterator[Broker]:
     container = ThrowawayContainer(
         image="rabbitmq:4.0-management",
         port=5672,
+        more_ports=(Broker.MANAGEMENT_PORT,),
         environment={"RABBITMQ_DEFAULT_USER": "test", "RABBITMQ_DEFAULT_PASS": "test"},
     )
     broker = Broker(container)
     wait_until(broker.is_up, timeout=90, interval=0.5, what="rabbitmq to accept connections")
+    # The management API answers a little after AMQP does: set_up retries until it is in.
+    wait_until(lambda: broker.set_up() is None, timeout=60, interval=1, what="rabbitmq set up")
     yield broker
     container.remove()

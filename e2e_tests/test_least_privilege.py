@@ -1,12 +1,18 @@
 """Least privilege where the data lives (issue 12): each service's PostgreSQL role reaches its
-own database and nothing else, and may not create roles or databases."""
+own database and nothing else, and may not create roles or databases; each service's RabbitMQ
+user has exactly the rights of messaging/permissions.py (what those rights refuse is shown
+in messaging/tests/integration/test_broker_permissions.py)."""
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import pytest
+import requests
 import sqlalchemy as sa
 
-from e2e_tests.stack import container_env, database_url, postgres_url
+from e2e_tests.stack import MANAGEMENT_URL, container_env, database_url, postgres_url
+from messaging.permissions import BROKER_USERS
 
 SERVICES = ("order", "inventory", "payment", "warehouse", "notification")
 
@@ -55,3 +61,53 @@ def test_no_service_role_is_privileged_or_owns_another_database():
         row.rolname: (row.rolsuper, row.rolcreatedb, row.rolcreaterole, row.rolbypassrls, row.owns)
         for row in roles
     } == {f"{service}_service": (False, False, False, False, [f"{service}_service"]) for service in SERVICES}
+
+
+def management(path: str) -> list[dict]:
+    user, password = (container_env("rabbitmq", f"RABBITMQ_DEFAULT_{key}") for key in ("USER", "PASS"))
+    response = requests.get(f"{MANAGEMENT_URL}/{path}", auth=(user, password), timeout=10)
+    response.raise_for_status()
+    return response.json()
+
+
+def test_the_broker_holds_exactly_the_matrix_of_messaging_permissions():
+    """broker-setup made a user per service with the rights of messaging/permissions.py, and
+    nobody else has rights on the vhost but the administrator."""
+    administrator = container_env("rabbitmq", "RABBITMQ_DEFAULT_USER")
+    permissions = {
+        each["user"]: {key: each[key] for key in ("configure", "write", "read")}
+        for each in management("permissions")
+        if each["user"] != administrator
+    }
+    topic = {
+        (each["user"], each["exchange"]): {key: each[key] for key in ("write", "read")}
+        for each in management("topic-permissions")
+    }
+    assert permissions == {service: user.permissions() for service, user in BROKER_USERS.items()}
+    assert topic == {
+        (service, exchange): keys
+        for service, user in BROKER_USERS.items()
+        for exchange, keys in user.topic_permissions().items()
+    }
+
+
+def test_the_services_connect_to_the_broker_as_their_own_users():
+    users = {
+        service: urlsplit(container_env(process, "BROKER_URL")).username
+        for service, process in {
+            "order": "order-relay",
+            "order-worker": "order-worker",
+            "warehouse": "warehouse-relay",
+            "warehouse-worker": "warehouse-worker",
+            "notification": "notification-worker",
+        }.items()
+    }
+    assert users == {
+        "order": "order",
+        "order-worker": "order",
+        "warehouse": "warehouse",
+        "warehouse-worker": "warehouse",
+        "notification": "notification",
+    }
+    connected = {each["user"] for each in management("connections")}
+    assert {"order", "warehouse", "notification"} <= connected

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pika
 
 from messaging.envelope import CONTENT_TYPE, Envelope
-from messaging.topology import EVENTS_EXCHANGE, declare_with_pika
+from messaging.topology import EVENTS_EXCHANGE
 
 PERSISTENT = pika.DeliveryMode.Persistent
 
@@ -38,7 +38,8 @@ class ConfirmedPublisher:
     def __init__(self, *, url: str) -> None:
         self._connection = pika.BlockingConnection(connection_parameters(url))
         self._channel = self._connection.channel()
-        declare_with_pika(self._channel)  # consumers' queues exist before the first publish
+        # No declarations: the topology is made once, by the administrator (messaging.broker_setup),
+        # and a service's user may configure only its own queues.
         self._channel.confirm_delivery()
 
     def publish(self, envelope: Envelope, *, exchange: str = EVENTS_EXCHANGE) -> None:

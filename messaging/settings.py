@@ -47,7 +47,13 @@ APP_ENVIRONMENTS = ("development", "production")
 # with APP_ENV=production refuses to start while a variable holds one: for a URL its password
 # is compared, for anything else (a token) the whole value. A new credential: one more pair.
 DEVELOPMENT_CREDENTIALS: tuple[tuple[str, str], ...] = (
-    ("BROKER_URL", "pipeline"),  # compose: RABBITMQ_PASSWORD
+    ("BROKER_URL", "pipeline"),  # compose: RABBITMQ_PASSWORD (the administrator)
+    ("BROKER_URL", "dev-order"),  # compose: ORDER_BROKER_PASSWORD (messaging.permissions)
+    ("BROKER_URL", "dev-warehouse"),  # compose: WAREHOUSE_BROKER_PASSWORD
+    ("BROKER_URL", "dev-notification"),  # compose: NOTIFICATION_BROKER_PASSWORD
+    ("ORDER_BROKER_PASSWORD", "dev-order"),  # given to broker-setup, which makes the users
+    ("WAREHOUSE_BROKER_PASSWORD", "dev-warehouse"),
+    ("NOTIFICATION_BROKER_PASSWORD", "dev-notification"),
     ("BROKER_URL", "guest"),  # RabbitMQ's own default account
     ("DATABASE_URL", "postgres"),  # compose: POSTGRES_PASSWORD (the superuser)
     ("DATABASE_URL", "order_service"),  # compose: ORDER_DB_PASSWORD
@@ -148,12 +154,15 @@ class Env:
             raise ConfigurationError(f"{name} must be one of {', '.join(choices)}, not {value!r}")
         return value
 
+    def refuse_development_credentials_in_production(self) -> None:
+        if self.choice("APP_ENV", "development", choices=APP_ENVIRONMENTS) == "production":
+            refuse_development_credentials(self.environ)
+
     def process(self) -> dict[str, Any]:
         """The ProcessSettings fields, as keyword arguments for a service's Settings. Every
         process's settings come through here, so this is where production refuses the
         development credentials."""
-        if self.choice("APP_ENV", "development", choices=APP_ENVIRONMENTS) == "production":
-            refuse_development_credentials(self.environ)
+        self.refuse_development_credentials_in_production()
         return {
             "database_url": self.text("DATABASE_URL"),
             "broker_url": self.text("BROKER_URL", ""),

@@ -79,7 +79,9 @@ def declare_with_pika(channel) -> None:
 
 
 def _exchange(name: str) -> Exchange:
-    return Exchange(name, type=EXCHANGE_TYPES[name], durable=True)
+    # Declared by messaging.broker_setup only: the workers' users may not configure exchanges
+    # (messaging.permissions), so kombu must not declare them with a queue.
+    return Exchange(name, type=EXCHANGE_TYPES[name], durable=True, no_declare=True)
 
 
 def kombu_queue(name: str) -> Queue:

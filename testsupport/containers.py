@@ -64,12 +64,25 @@ class ThrowawayContainer:
 
 
 class Broker:
-    """A throwaway RabbitMQ with its AMQP URL; `restart` and `down` return once it accepts
-    connections again."""
+    """A throwaway RabbitMQ with its administrator's AMQP URL (`url`), set up as compose's
+    broker-setup does (topology and a user per service: `user_url(service)`); `restart` and
+    `down` return once it accepts connections again."""
+
+    MANAGEMENT_PORT = 15672
+    PASSWORDS = {"order": "test-order", "warehouse": "test-warehouse", "notification": "test-notification"}
 
     def __init__(self, container: ThrowawayContainer) -> None:
         self.container = container
         self.url = f"amqp://test:test@127.0.0.1:{container.host_port}/%2F"
+        self.management_url = f"http://127.0.0.1:{container.host_ports[self.MANAGEMENT_PORT]}"
+
+    def user_url(self, service: str) -> str:
+        return f"amqp://{service}:{self.PASSWORDS[service]}@127.0.0.1:{self.container.host_port}/%2F"
+
+    def set_up(self) -> None:
+        from messaging.broker_setup import set_up_broker
+
+        set_up_broker(admin_url=self.url, management_url=self.management_url, passwords=self.PASSWORDS)
 
     def is_up(self) -> bool:
         import pika

@@ -29,7 +29,10 @@ def engine(database_url):
 
 @pytest.fixture
 def relay(engine, rabbitmq_server):
-    relay = OutboxRelay(engine=engine, outbox=outbox, broker_url=rabbitmq_server.url, idle_seconds=0.2)
+    # The order service's own user, as in compose: its outbox holds order.* events only.
+    relay = OutboxRelay(
+        engine=engine, outbox=outbox, broker_url=rabbitmq_server.user_url("order"), idle_seconds=0.2
+    )
     stop = threading.Event()
     thread = threading.Thread(target=relay.run_forever, args=(stop,), daemon=True)
     thread.start()
@@ -88,7 +91,7 @@ def test_every_row_is_published_once_confirmed_even_across_a_broker_restart(engi
 
 def test_an_unroutable_event_stays_in_the_outbox(engine, rabbitmq_server, relay):
     routable = add_events(engine, 1)
-    add_events(engine, 1, type="nobody.listens")
+    add_events(engine, 1, type="order.nobody-listens")  # the order user may publish it; no queue binds it
 
     def unsent_row():
         with engine.connect() as connection:
@@ -101,7 +104,7 @@ def test_an_unroutable_event_stays_in_the_outbox(engine, rabbitmq_server, relay)
         what="the routable event sent and the unroutable one tried",
     )
     row = unsent_row()
-    assert row.event_type == "nobody.listens"
+    assert row.event_type == "order.nobody-listens"
     assert "Unroutable" in row.last_error and row.attempts >= 1
     assert routable
 

@@ -26,7 +26,7 @@ QUEUE = "notification.events"
 
 @pytest.fixture
 def publisher(rabbitmq_server) -> Iterator[ConfirmedPublisher]:
-    publisher = ConfirmedPublisher(url=rabbitmq_server.url)  # declares the whole topology
+    publisher = ConfirmedPublisher(url=rabbitmq_server.url)  # the administrator: order.* and shipment.*
     with pika.BlockingConnection(connection_parameters(rabbitmq_server.url)) as connection:
         connection.channel().queue_purge(QUEUE)  # events other tests left behind are not ours
     yield publisher
@@ -45,7 +45,7 @@ def worker(notification_db, rabbitmq_server, smtp, tmp_path) -> Iterator[subproc
     env = {
         **os.environ,
         "DATABASE_URL": notification_db,
-        "BROKER_URL": rabbitmq_server.url,
+        "BROKER_URL": rabbitmq_server.user_url("notification"),  # its own user, as in compose
         "SMTP_HOST": "127.0.0.1",
         "SMTP_PORT": str(smtp.port),
         "LIVENESS_FILE": str(tmp_path / "alive"),

@@ -31,7 +31,7 @@ DEAD_LETTERS = "warehouse.orders.dead-letter"
 
 @pytest.fixture
 def publisher(rabbitmq_server) -> Iterator[ConfirmedPublisher]:
-    publisher = ConfirmedPublisher(url=rabbitmq_server.url)  # declares the whole topology
+    publisher = ConfirmedPublisher(url=rabbitmq_server.user_url("order"))  # order.* is the order service's
     with pika.BlockingConnection(connection_parameters(rabbitmq_server.url)) as connection:
         channel = connection.channel()
         # Other tests of the session may have left events here; this test counts its own.
@@ -47,7 +47,7 @@ def worker(warehouse_db, rabbitmq_server, tmp_path) -> Iterator[subprocess.Popen
     env = {
         **os.environ,
         "DATABASE_URL": warehouse_db,
-        "BROKER_URL": rabbitmq_server.url,
+        "BROKER_URL": rabbitmq_server.user_url("warehouse"),  # its own user, as in compose
         "DISPATCH_DELAY_SECONDS": "0.5",
         "LIVENESS_FILE": str(tmp_path / "alive"),
     }

@@ -1,0 +1,94 @@
+"""Who may do what where the data lives: the permission matrix, as data (issue 12).
+
+One RabbitMQ user per service that uses the broker, with rights on its own queues only
+(`<service>.*`: its event and task queues and their dead-letter queues), and topic
+permissions so that it may publish only the events it owns to `events` (the design's single
+writer: order publishes `order.*`, warehouse `shipment.*`) and only its own tasks to
+`tasks`. The topology (exchanges, queues, bindings) and the users are made by one set-up
+step with the administrator (messaging.broker_setup), so no service needs configure rights
+on what it does not own. Inventory and payment never touch the broker: no user.
+
+PostgreSQL: one role per service, owner of its own database, which only it may connect to
+(infra/postgres/10-create-service-databases.sh; e2e_tests/test_least_privilege.py).
+
+docs/security.md prints this matrix; the tests read it from here.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from messaging.topology import ALL_QUEUES, DEAD_LETTER_EXCHANGE, EVENTS_EXCHANGE, TASKS_EXCHANGE
+
+# Celery's native delayed delivery (retries with a countdown) declares these at every
+# worker start, for all services alike: the one shared thing each worker configures.
+CELERY_DELAYED = r"celery_delayed_.*"
+
+
+@dataclass(frozen=True)
+class BrokerUser:
+    service: str  # the user's name, and the prefix of the queues it owns
+    publishes: str  # routing keys it may publish to `events` (a regex; "^$": none)
+
+    @property
+    def queues(self) -> tuple[str, ...]:
+        owned = [spec for name, spec in ALL_QUEUES.items() if name.startswith(f"{self.service}.")]
+        return tuple(name for spec in owned for name in (spec.name, spec.dead_letter_name))
+
+    @property
+    def own(self) -> str:
+        return rf"{re.escape(self.service)}\..*"
+
+    def permissions(self) -> dict[str, str]:
+        """RabbitMQ's configure / write / read regexes for the vhost. Declaring a queue takes
+        configure on it (and write on its dead-letter exchange); binding takes write on the
+        queue and read on the exchange; publishing, write on the exchange; consuming, read on
+        the queue."""
+        exchanges = "|".join(
+            re.escape(name) for name in (EVENTS_EXCHANGE, TASKS_EXCHANGE, DEAD_LETTER_EXCHANGE)
+        )
+        return {
+            "configure": f"^({self.own}|{CELERY_DELAYED})$",
+            "write": f"^({exchanges}|{self.own}|{CELERY_DELAYED})$",
+            "read": f"^({exchanges}|{self.own}|{CELERY_DELAYED})$",
+        }
+
+    def topic_permissions(self) -> dict[str, dict[str, str]]:
+        """Per topic exchange, the routing keys it may publish (write) and bind (read)."""
+        return {
+            EVENTS_EXCHANGE: {"write": self.publishes, "read": ".*"},
+            TASKS_EXCHANGE: {"write": rf"^{self.own}$", "read": ".*"},
+        }
+
+
+BROKER_USERS = {
+    user.service: user
+    for user in (
+        BrokerUser("order", publishes=r"^order\."),
+        BrokerUser("warehouse", publishes=r"^shipment\."),
+        BrokerUser("notification", publishes="^$"),
+    )
+}
+# Each service's password comes from the environment (compose: its development default).
+PASSWORD_VARIABLES = {service: f"{service.upper()}_BROKER_PASSWORD" for service in BROKER_USERS}
+
+DATABASES = {
+    f"{service}_service": f"{service}_service"
+    for service in ("order", "inventory", "payment", "warehouse", "notification")
+}
+
+
+def markdown_matrix() -> str:
+    """The broker's half of the matrix as docs/security.md shows it (a test keeps them equal)."""
+    lines = [
+        "| user | its queues (configure, read) | publishes to `events` | publishes to `tasks` |",
+        "| --- | --- | --- | --- |",
+    ]
+    for user in BROKER_USERS.values():
+        topics = user.topic_permissions()
+        lines.append(
+            f"| `{user.service}` | {', '.join(f'`{name}`' for name in user.queues)} "
+            f"| `{topics[EVENTS_EXCHANGE]['write']}` | `{topics[TASKS_EXCHANGE]['write']}` |"
+        )
+    return "\n".join(lines) + "\n"
