@@ -61,6 +61,7 @@ class _ManagementApi:
 
 def main() -> None:
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"), format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("pika").setLevel(logging.WARNING)  # its connection chatter, at INFO
     env = Env()
     env.refuse_development_credentials_in_production()
     admin_url = env.text("BROKER_URL")
