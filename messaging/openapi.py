@@ -1,7 +1,7 @@
 """Each API's OpenAPI 3.1 document, served at GET /openapi.json. A service keeps its own paths in
 `<service>/openapi.json`; what every API shares (the problem+json shape, the kit's 400, 413,
-422 and 503, the probes) is written once, in `messaging/openapi.json`, and merged in here so
-that the served document is whole."""
+422 and 503, the probes, the bearer scheme and the guard's 401 and 403) is written once, in
+`messaging/openapi.json`, and merged in here so that the served document is whole."""
 
 from __future__ import annotations
 

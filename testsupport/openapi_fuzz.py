@@ -1,9 +1,16 @@
 """An API against its own OpenAPI document, in-process (schemathesis on the Flask app, hypothesis
 generating): `conforms` checks one hand-made request, `fuzz` sends generated ones, valid and
-invalid, to every operation, and counts the requests and what the checks refused."""
+invalid, to every operation, and counts the requests and what the checks refused.
+
+A guarded operation (messaging/guard.py) has `security` in the document and names the caller
+whose token it takes in `x-caller` (`admin`, `order-service`); `guard_drift` holds those to
+what the app's guard does, and `fuzz` sends each generated request to it with no credential,
+an unknown token, the other caller's token or the right caller's (drawn), so that both the
+guard and the validators behind it are exercised."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import random
 import re
@@ -22,6 +29,8 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+
+from testsupport.callers import UNKNOWN_TOKEN
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -100,6 +109,67 @@ def dangling_refs(document: Any, root: Any = None) -> list[str]:
     return found + [ref for value in document.values() for ref in dangling_refs(value, root)]
 
 
+def guarded_caller(definition: Any) -> str | None:
+    """The caller a guarded operation's `x-caller` names (None: the operation is open). An
+    operation with `security` must name one, so that a test knows whose token to present."""
+    if not definition.get("security"):
+        return None
+    caller = definition.get("x-caller")
+    if not isinstance(caller, str):
+        raise ValueError(f"{definition.get('operationId')}: `security` without the `x-caller` it takes")
+    return caller
+
+
+def guard_drift(app: Flask) -> dict[str, str]:
+    """Each operation whose document says otherwise than the app's guard does, with both: the
+    presenters it lets through (nobody, an unknown token, each caller the app knows), asked
+    with no body and no query, and, for `security: [{}, ...]` (open once filtered), whether
+    some query parameter (set to "x") lets nobody in; a guarded operation must list its 401
+    and 403. Empty when they agree. The guard answers before the database is reached, so the
+    app needs none."""
+    client = app.test_client()
+    presenters = {"nobody": None, "unknown": UNKNOWN_TOKEN, **app.extensions["callers"].tokens}
+    document = client.get("/openapi.json").get_json()
+    drift = {}
+    for path, item in document["paths"].items():
+        for method, definition in item.items():
+            if method not in {"get", "put", "post", "delete", "patch"}:
+                continue
+            request = {"path": re.sub(r"\{[^}]+\}", "x", path), "method": method.upper()}
+            admitted = {who for who, token in presenters.items() if not _refused(client, token, **request)}
+            caller = guarded_caller(definition)
+            documented = set(presenters) if caller is None else {caller}
+            open_with = [
+                parameter["name"]
+                for parameter in definition.get("parameters", [])
+                if parameter.get("in") == "query"
+                and not _refused(client, None, **request, query_string={parameter["name"]: "x"})
+            ]
+            optional = {} in definition.get("security", [])
+            refusals = {"401", "403"} <= set(definition["responses"])
+            if admitted != documented or (
+                caller is not None and (optional != bool(open_with) or not refusals)
+            ):
+                drift[f"{method.upper()} {path}"] = (
+                    f"documented: {sorted(documented)}{' (open when filtered)' if optional else ''}"
+                    f"{'' if refusals or caller is None else ' without its 401 and 403'}; "
+                    f"served: {sorted(admitted)}{f' (open with {open_with})' if open_with else ''}"
+                )
+    return drift
+
+
+def _refused(client: Any, token: str | None, **request: Any) -> bool:
+    headers = {} if token is None else {"Authorization": f"Bearer {token}"}
+    return client.open(headers=headers, **request).status_code in (401, 403)
+
+
+# What a guarded operation's generated requests present, in turn: every other one the right
+# caller's token (it reaches the validators), the others each of the guard's three refusals.
+# In turn, not drawn: hypothesis draws the first of a sampled_from over half the time.
+RIGHT, NO_CREDENTIAL, UNKNOWN, OTHER_CALLER = "right", "none", "unknown", "other caller"
+PRESENTED = (RIGHT, NO_CREDENTIAL, RIGHT, UNKNOWN, RIGHT, OTHER_CALLER)
+
+
 @dataclass
 class FuzzReport:
     service: str
@@ -108,10 +178,20 @@ class FuzzReport:
     server_errors: int = 0
     failures: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    presented: dict[str, int] = field(default_factory=dict)  # guarded operations' requests, by PRESENTED
+    # The right caller's requests by mode and answer ("valid 2xx", "invalid 422" ...): what reached the view.
+    right_answers: dict[str, int] = field(default_factory=dict)
 
     def line(self) -> str:
+        refused = {kind: self.presented.get(kind, 0) for kind in (NO_CREDENTIAL, UNKNOWN, OTHER_CALLER)}
+        answers = ", ".join(f"{count} {answer}" for answer, count in sorted(self.right_answers.items()))
+        refusals = ", ".join(f"{count} {kind}" for kind, count in refused.items())
+        guarded = (
+            f"guarded: {self.presented.get(RIGHT, 0)} with the right token ({answers}), "
+            f"{sum(refused.values())} without ({refusals})"
+        )
         return (
-            f"fuzz {self.service}: {self.requests} requests, 5xx={self.server_errors}, "
+            f"fuzz {self.service}: {self.requests} requests ({guarded}), 5xx={self.server_errors}, "
             f"check failures={len(self.failures)}, {self.seconds:.1f} s (FUZZ_SEED={self.seed})"
         )
 
@@ -119,20 +199,26 @@ class FuzzReport:
 def fuzz(app: Flask, *, service: str, examples: int, skip: frozenset[str] = frozenset()) -> FuzzReport:
     """`examples` generated requests per operation and mode (valid, then invalid), each answer
     checked with CHECKS. A failure is recorded, not raised, so that one run counts them all.
-    FUZZ_SEED=... replays a run; `skip`: "METHOD /path" labels left out (say why where called)."""
+    FUZZ_SEED=... replays a run; `skip`: "METHOD /path" labels left out (say why where called).
+    A guarded operation's requests present PRESENTED in turn, with the tokens of the
+    callers the app knows (build it with `callers=TEST_CALLERS`); its answers are checked
+    beyond the document too: the right caller is never refused (401, 403), and no other gets
+    a 2xx where the operation is never open (`security` without `{}`)."""
     seed = int(os.environ.get("FUZZ_SEED") or random.randrange(2**32))
     report = FuzzReport(service=service, seed=seed)
+    tokens = app.extensions["callers"].tokens
     started = time.monotonic()
     for result in api_schema(app).get_all_operations():
         operation = result.ok()
         if operation.label in skip:
             continue
+        credentials = _credentials(operation, tokens)
         for mode in (
             (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
             if _negatable(operation)
             else [GenerationMode.POSITIVE]
         ):
-            _fuzz_operation(operation, mode, examples=examples, seed=seed, report=report)
+            _fuzz_operation(operation, mode, credentials, examples=examples, seed=seed, report=report)
     report.seconds = time.monotonic() - started
     return report
 
@@ -140,14 +226,57 @@ def fuzz(app: Flask, *, service: str, examples: int, skip: frozenset[str] = froz
 def _negatable(operation: Any) -> bool:
     """Whether schemathesis can make an invalid request of it. Not for an operation without
     input (GET /healthz), nor for one whose only input is a path segment any string up to a
-    length fits: it finds no invalid value that a path can carry, after trying for seconds."""
+    length fits: it finds no invalid value that a path can carry, after trying for seconds. The
+    bearer scheme's Authorization header does not count: `fuzz` replaces it with a credential
+    of its own, which would turn a request negated there alone into a valid one."""
     return bool(list(operation.body)) or any(
-        parameter.location.value != "path" or "pattern" in parameter.definition.get("schema", {})
+        (parameter.location.value != "path" or "pattern" in parameter.definition.get("schema", {}))
+        and not (parameter.location.value == "header" and parameter.name.lower() == "authorization")
         for parameter in operation.iter_parameters()
     )
 
 
-def _fuzz_operation(operation: Any, mode: GenerationMode, *, examples: int, seed: int, report: FuzzReport):
+def _credentials(operation: Any, tokens: Any) -> dict[str, str | None] | None:
+    """PRESENTED kind -> the Authorization header it sends (None: none), for a guarded
+    operation; None for an open one."""
+    caller = guarded_caller(operation.definition.raw)
+    if caller is None:
+        return None
+    others = sorted(set(tokens) - {caller})
+    if caller not in tokens or not others or UNKNOWN_TOKEN in tokens.values():
+        raise ValueError(f"{operation.label} takes {caller}'s token: build the app with callers=TEST_CALLERS")
+    return {
+        RIGHT: f"Bearer {tokens[caller]}",
+        NO_CREDENTIAL: None,
+        UNKNOWN: f"Bearer {UNKNOWN_TOKEN}",
+        OTHER_CALLER: f"Bearer {tokens[others[0]]}",
+    }
+
+
+def _guard_failure(operation: Any, presented: str | None, status: int) -> str | None:
+    """What the answer to a guarded operation's request says of the guard, if it is wrong."""
+    if presented == RIGHT and status in (401, 403):
+        return f"the right caller's token was refused ({status})"
+    if (
+        presented not in (None, RIGHT)
+        and 200 <= status < 300
+        and {} not in operation.definition.raw["security"]
+    ):
+        return f"{status} with {presented}, not the right caller's token"
+    return None
+
+
+def _fuzz_operation(
+    operation: Any,
+    mode: GenerationMode,
+    credentials: dict[str, str | None] | None,
+    *,
+    examples: int,
+    seed: int,
+    report: FuzzReport,
+):
+    turn = itertools.count()
+
     @hypothesis.seed(seed)
     @hypothesis.settings(
         max_examples=examples,
@@ -159,15 +288,27 @@ def _fuzz_operation(operation: Any, mode: GenerationMode, *, examples: int, seed
     )
     @hypothesis.given(case=operation.as_strategy(generation_mode=mode))
     def send(case: Any) -> None:
+        presented = None
+        if credentials is not None:
+            presented = PRESENTED[next(turn) % len(PRESENTED)]
+            # Whatever schemathesis made of the bearer scheme, this credential replaces it.
+            case.headers = {k: v for k, v in (case.headers or {}).items() if k.lower() != "authorization"}
+            if (header := credentials[presented]) is not None:
+                case.headers["Authorization"] = header
+            report.presented[presented] = report.presented.get(presented, 0) + 1
         response = case.call()
         report.requests += 1
         report.server_errors += response.status_code >= 500
+        if presented == RIGHT:
+            answer = f"{mode.value} {response.status_code // 100}xx"
+            report.right_answers[answer] = report.right_answers.get(answer, 0) + 1
+        label = f"{operation.label} ({mode.value}{f', {presented}' if presented else ''})"
+        if guard := _guard_failure(operation, presented, response.status_code):
+            report.failures.append(f"{label}: {guard}\n    {case.as_curl_command()}")
         try:
             case.validate_response(response, checks=CHECKS)
         except AssertionError as failure:  # a FailureGroup too
-            report.failures.append(
-                f"{operation.label} ({mode.value}): {_describe(failure)}\n    {case.as_curl_command()}"
-            )
+            report.failures.append(f"{label}: {_describe(failure)}\n    {case.as_curl_command()}")
 
     send()
 

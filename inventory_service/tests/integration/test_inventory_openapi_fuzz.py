@@ -11,7 +11,7 @@ pytestmark = pytest.mark.fuzz
 
 
 def test_generated_requests_get_documented_answers(inventory_app, fuzz_summary):
-    report = fuzz(inventory_app, service="inventory", examples=92)
+    report = fuzz(inventory_app, service="inventory", examples=96)
     fuzz_summary(report.line())
     assert report.requests >= 1000
     assert report.failures == [], "\n".join(report.failures[:20])

@@ -7,6 +7,7 @@ import pytest
 
 from notification_service.api import create_app
 from notification_service.config import Settings
+from testsupport.callers import TEST_CALLERS
 from testsupport.openapi_fuzz import fuzz
 
 pytestmark = pytest.mark.fuzz
@@ -20,7 +21,7 @@ class NoMail:
 
 
 def test_generated_requests_get_documented_answers(engine, fuzz_summary):
-    app = create_app(Settings(database_url="unused"), engine=engine, mailer=NoMail())
+    app = create_app(Settings(database_url="unused", callers=TEST_CALLERS), engine=engine, mailer=NoMail())
     report = fuzz(app, service="notification", examples=250)
     fuzz_summary(report.line())
     assert report.requests >= 1000

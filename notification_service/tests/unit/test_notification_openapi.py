@@ -1,12 +1,18 @@
-"""The notification's OpenAPI document: served whole, and naming exactly the routes Flask serves."""
+"""The notification's OpenAPI document: served whole, naming exactly the routes Flask serves, and
+the guard each applies (`security`, `x-caller`)."""
 
 from __future__ import annotations
 
+from messaging.credentials import ADMIN, ORDER_SERVICE
 from notification_service.api import create_app
 from notification_service.config import Settings
-from testsupport.openapi_fuzz import conforms, dangling_refs, route_drift
+from testsupport.callers import TEST_CALLERS, UNKNOWN_TOKEN, bearer
+from testsupport.openapi_fuzz import conforms, dangling_refs, guard_drift, route_drift
 
-SETTINGS = Settings(database_url="postgresql+psycopg2://nobody:nothing@127.0.0.1:1/nowhere?connect_timeout=1")
+SETTINGS = Settings(
+    database_url="postgresql+psycopg2://nobody:nothing@127.0.0.1:1/nowhere?connect_timeout=1",
+    callers=TEST_CALLERS,
+)
 
 
 def test_the_document_and_the_routes_agree():
@@ -25,5 +31,20 @@ def test_the_served_document_is_whole():
 def test_a_database_that_does_not_answer_is_a_documented_503():
     app = create_app(SETTINGS)
 
-    assert conforms(app, "GET", "/notifications", unavailable=True).status_code == 503
+    assert conforms(app, "GET", "/notifications", unavailable=True, headers=bearer(ADMIN)).status_code == 503
     assert conforms(app, "GET", "/readyz", unavailable=True).status_code == 503
+
+
+def test_the_document_names_the_guard_the_app_applies():
+    assert guard_drift(create_app(SETTINGS)) == {}
+
+
+def test_the_guards_refusals_are_documented():
+    app = create_app(SETTINGS)
+    unknown = {"Authorization": f"Bearer {UNKNOWN_TOKEN}"}
+
+    assert conforms(app, "POST", "/events").headers["www-authenticate"] == ["Bearer"]
+    assert conforms(app, "POST", "/events", headers=unknown).status_code == 401
+    assert conforms(app, "POST", "/events", headers=bearer(ADMIN)).json()["caller"] == ADMIN
+    assert conforms(app, "GET", "/notifications").status_code == 401
+    assert conforms(app, "GET", "/notifications", headers=bearer(ORDER_SERVICE)).status_code == 403

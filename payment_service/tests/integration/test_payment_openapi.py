@@ -3,16 +3,20 @@ and checked against the document (the fuzz test rarely guesses a test token)."""
 
 from __future__ import annotations
 
+from messaging.credentials import ADMIN, ORDER_SERVICE
+from testsupport.callers import bearer
 from testsupport.openapi_fuzz import conforms
+
+ORDER = bearer(ORDER_SERVICE)  # the charges' and refunds' caller
 
 
 def charge(order_id: str, token: str = "tok_visa", amount: int = 1200, key: str | None = None) -> dict:
     body = {"order_id": order_id, "amount_cents": amount, "currency": "EUR", "payment_token": token}
-    return {"headers": {"Idempotency-Key": key or f"charge:{order_id}"}, "body": body}
+    return {"headers": {**ORDER, "Idempotency-Key": key or f"charge:{order_id}"}, "body": body}
 
 
 def refund(order_id: str) -> dict:
-    return {"headers": {"Idempotency-Key": f"refund:{order_id}"}, "body": {"order_id": order_id}}
+    return {"headers": {**ORDER, "Idempotency-Key": f"refund:{order_id}"}, "body": {"order_id": order_id}}
 
 
 def status(app, method: str, path: str, **request) -> int:
@@ -44,8 +48,8 @@ def test_declines_and_refusals_answer_as_documented(payment_app):
     assert status(payment_app, "POST", "/refunds", **refund("o-2")) == 409
     assert status(payment_app, "POST", "/refunds", **refund("o-3")) == 404
     assert status(payment_app, "GET", "/payments/{payment_id}", path_parameters={"payment_id": "nope"}) == 404
-    assert status(payment_app, "GET", "/payments", query={"limit": 0}) == 400
-    assert status(payment_app, "POST", "/charges", body=[]) == 400
+    assert status(payment_app, "GET", "/payments", query={"limit": 0}, headers=bearer(ADMIN)) == 400
+    assert status(payment_app, "POST", "/charges", headers=ORDER, body=[]) == 400
     assert (
         status(payment_app, "POST", "/refunds", **{**refund("o-4"), "body": {"order_id": "x" * 70_000}})
         == 413

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from testsupport.callers import TEST_CALLERS
 from testsupport.openapi_fuzz import fuzz
 from warehouse_service.api import create_app
 from warehouse_service.config import Settings
@@ -13,7 +14,9 @@ pytestmark = pytest.mark.fuzz
 
 
 def test_generated_requests_get_documented_answers(engine, fuzz_summary):
-    app = create_app(Settings(database_url="unused", dispatch_delay_seconds=60), engine=engine)
+    app = create_app(
+        Settings(database_url="unused", dispatch_delay_seconds=60, callers=TEST_CALLERS), engine=engine
+    )
     report = fuzz(app, service="warehouse", examples=145)
     fuzz_summary(report.line())
     assert report.requests >= 1000
