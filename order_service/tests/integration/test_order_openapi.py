@@ -4,17 +4,22 @@ checked against the document (the fuzz test cannot guess an order id, nor make a
 
 from __future__ import annotations
 
+from messaging.credentials import ADMIN
 from order_service import db
 from order_service.api import create_app
 from order_service.config import Settings
 from order_service.domain import OrderStatus
 from order_service.tests.integration.fakes import FakeInventory, FakePayment, FakeWarehouse
 from order_service.tests.integration.support import make_deps, order_body
+from testsupport.callers import TEST_CALLERS, bearer
 from testsupport.openapi_fuzz import conforms
 
 
 def app_with(engine, **fakes):
-    app = create_app(Settings(database_url="unused"), deps=make_deps(engine, **fakes))
+    app = create_app(
+        Settings(database_url="unused", service_token="unused", callers=TEST_CALLERS),
+        deps=make_deps(engine, **fakes),
+    )
     app.testing = True
     return app
 
@@ -74,14 +79,16 @@ def test_reading_and_listing_orders(engine):
     assert status(app, "GET", "/orders/{order_id}/events", **on("nope")) == 404
     assert status(app, "GET", "/orders/{order_id}/events", **on("a\x00b")) == 422
 
-    first = conforms(app, "GET", "/orders", query={"limit": 1})
+    admin = {"headers": bearer(ADMIN)}  # the list is the operator's
+    first = conforms(app, "GET", "/orders", query={"limit": 1}, **admin)
     assert first.status_code == 200 and first.json()["next_cursor"] is not None
     cursor = first.json()["next_cursor"]
     query = {"customer_id": "c-1", "status": "CONFIRMED", "limit": 1, "cursor": cursor}
-    assert conforms(app, "GET", "/orders", query=query).json()["next_cursor"] is None
+    assert conforms(app, "GET", "/orders", query=query, **admin).json()["next_cursor"] is None
     for bad in ({"status": "LOST"}, {"limit": 201}, {"limit": "٧"}, {"cursor": "²"}):
-        assert status(app, "GET", "/orders", query=bad) == 400, bad
-    assert status(app, "GET", "/orders", query={"customer_id": "c\x00"}) == 422
+        assert status(app, "GET", "/orders", query=bad, **admin) == 400, bad
+    assert status(app, "GET", "/orders", query={"customer_id": "c\x00"}, **admin) == 422
+    assert status(app, "GET", "/orders", query={"limit": 1}) == 401
     assert status(app, "GET", "/readyz") == 200
 
 

@@ -13,6 +13,7 @@ from order_service.api import create_app
 from order_service.config import Settings
 from order_service.tests.integration.fakes import FakeInventory, FakePayment, FakeWarehouse
 from order_service.tests.integration.support import make_deps
+from testsupport.callers import TEST_CALLERS
 from testsupport.openapi_fuzz import fuzz
 
 pytestmark = pytest.mark.fuzz
@@ -46,7 +47,7 @@ def test_generated_requests_get_documented_answers(engine, fuzz_summary):
     deps = make_deps(
         engine, inventory=VaryingInventory(), payment=VaryingPayment(), warehouse=FakeWarehouse()
     )
-    app = create_app(Settings(database_url="unused"), deps=deps)
+    app = create_app(Settings(database_url="unused", service_token="unused", callers=TEST_CALLERS), deps=deps)
     report = fuzz(app, service="order", examples=150)
     fuzz_summary(report.line())
     assert report.requests >= 1000
