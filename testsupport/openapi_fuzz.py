@@ -170,6 +170,31 @@ RIGHT, NO_CREDENTIAL, UNKNOWN, OTHER_CALLER = "right", "none", "unknown", "other
 PRESENTED = (RIGHT, NO_CREDENTIAL, RIGHT, UNKNOWN, RIGHT, OTHER_CALLER)
 
 
+def document_drift(app: Flask) -> dict[str, Any]:
+    """What makes an app's served document untrue to the app, by kind; empty when nothing:
+    served whole (3.1, the shared Problem schema and health routes merged in), the routes
+    (route_drift), its local references (dangling_refs), the guards (guard_drift)."""
+    response = app.test_client().get("/openapi.json")
+    document = response.get_json(silent=True) or {}
+    whole = (
+        response.status_code == 200
+        and str(document.get("openapi", "")).startswith("3.1")
+        and "Problem" in document.get("components", {}).get("schemas", {})
+        and "/healthz" in document.get("paths", {})
+    )
+    found: dict[str, Any] = {} if whole else {"served": response.status_code}
+    routes = route_drift(app)
+    for kind, drift in (
+        ("routes", routes if any(routes.values()) else None),
+        ("refs", dangling_refs(document)),
+    ):
+        if drift:
+            found[kind] = drift
+    if guards := guard_drift(app):
+        found["guards"] = guards
+    return found
+
+
 @dataclass
 class FuzzReport:
     service: str

@@ -37,3 +37,33 @@ def test_the_document_is_served_as_json(tmp_path):
 
     assert response.status_code == 200 and response.mimetype == "application/json"
     assert response.get_json()["openapi"] == "3.1.0"
+
+
+def test_document_drift_names_what_the_document_gets_wrong(tmp_path):
+    from messaging.credentials import NOBODY
+    from testsupport.openapi_fuzz import document_drift
+
+    path = tmp_path / "openapi.json"
+    path.write_text(
+        json.dumps(
+            {
+                "openapi": "3.1.0",
+                "paths": {
+                    "/gone": {"get": {"responses": {"200": {"$ref": "#/components/responses/Nowhere"}}}}
+                },
+            }
+        )
+    )
+    app = Flask(__name__)
+    app.register_blueprint(openapi_blueprint(path))
+    app.add_url_rule("/things", "things", lambda: {})
+    app.extensions["callers"] = NOBODY  # as create_api sets it
+
+    drift = document_drift(app)
+
+    # /healthz and /readyz come with the shared part; create_api serves them, this app does not.
+    assert drift["routes"] == {
+        "undocumented": {"GET /things"},
+        "not served": {"GET /gone", "GET /healthz", "GET /readyz"},
+    }
+    assert drift["refs"] == ["#/components/responses/Nowhere"]
