@@ -26,6 +26,7 @@ from order_service.domain import (
     IllegalTransition,
     Order,
     OrderStatus,
+    chargeable,
     retry_delay_seconds,
     stock_action,
 )
@@ -91,6 +92,12 @@ def _reserve(deps: Dependencies, order: Order) -> Order:
 
 
 def _charge(deps: Dependencies, order: Order) -> Order:
+    if not chargeable(order.total_cents):
+        return finish(
+            deps=deps, order=order, target=OrderStatus.FAILED,
+            cause=f"charge: a total of {order.total_cents} cents cannot be charged", event="order.failed",
+            failure_reason=FailureReason.TOTAL_NOT_CHARGEABLE, failed_step="charge", stock_settled=False,
+        )  # fmt: skip
     try:
         outcome = deps.payment.charge(
             order_id=order.id, amount_cents=order.total_cents, currency=order.currency,

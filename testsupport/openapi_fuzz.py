@@ -229,11 +229,24 @@ def fuzz(app: Flask, *, service: str, examples: int, skip: frozenset[str] = froz
     callers the app knows (build it with `callers=TEST_CALLERS`); its answers are checked
     beyond the document too: the right caller is never refused (401, 403), and no other gets
     a 2xx where the operation is never open (`security` without `{}`)."""
+    return fuzz_schema(
+        api_schema(app),
+        tokens=app.extensions["callers"].tokens,
+        service=service,
+        examples=examples,
+        skip=skip,
+    )
+
+
+def fuzz_schema(
+    schema: Any, *, tokens: dict[str, str], service: str, examples: int, skip: frozenset[str] = frozenset()
+) -> FuzzReport:
+    """`fuzz` on any loaded document: an app's, or a running API's (`schemathesis.openapi.from_url`,
+    its requests sent over HTTP); `tokens`: caller -> the token that API takes from it."""
     seed = int(os.environ.get("FUZZ_SEED") or random.randrange(2**32))
     report = FuzzReport(service=service, seed=seed)
-    tokens = app.extensions["callers"].tokens
     started = time.monotonic()
-    for result in api_schema(app).get_all_operations():
+    for result in schema.get_all_operations():
         operation = result.ok()
         if operation.label in skip:
             continue

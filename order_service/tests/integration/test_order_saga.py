@@ -11,6 +11,7 @@ from contracts.schemas import validate_event
 from messaging.envelope import PoisonEvent, new_event
 from order_service import db, handlers
 from order_service.api import answer_place_order
+from order_service.clients import Reserved
 from order_service.domain import IdempotencyKeyReused, InvalidOrder
 from order_service.tests.integration.fakes import FakeInventory, FakePayment
 from order_service.tests.integration.support import make_deps, order_body, outbox_events, transitions
@@ -61,6 +62,33 @@ def test_a_decline_releases_the_reservation_and_fails_the_order(engine):
     assert inventory.calls[-1] == ("release", reply.order_id)
     assert [e["type"] for e in outbox_events(engine)] == ["order.failed"]
     assert handlers.order_timeline(engine=engine, order_id=reply.order_id).order.stock_settled is True
+
+
+class PricedInventory(FakeInventory):
+    def __init__(self, unit_price_cents: int) -> None:
+        super().__init__()
+        self.unit_price_cents = unit_price_cents
+
+    def reserve(self, *, order_id, items):
+        self.calls.append(("reserve", order_id))
+        priced = [{**item, "unit_price_cents": self.unit_price_cents} for item in items]
+        return Reserved(items=priced, total_cents=sum(i["quantity"] * self.unit_price_cents for i in items))
+
+
+def test_a_total_payment_cannot_charge_fails_the_order_without_calling_payment(engine):
+    """Found by fuzzing the running stack: a product priced 0 made an order that payment
+    refused (amount_cents from 1), which the order API answered as payment-unavailable, 503."""
+    inventory, payment = PricedInventory(0), FakePayment()
+
+    reply = place(engine, inventory=inventory, payment=payment)
+
+    assert (reply.status, reply.body["status"]) == (201, "FAILED")
+    assert reply.body["failure_reason"] == "total_not_chargeable"
+    assert payment.charges == []
+    assert inventory.calls[-1] == ("release", reply.order_id)
+    [event] = outbox_events(engine)
+    validate_event(event)
+    assert (event["type"], event["data"]["reason"]) == ("order.failed", "total_not_chargeable")
 
 
 def test_payment_unreachable_fails_fast_with_503_and_releases(engine):
