@@ -242,7 +242,8 @@ def fuzz_schema(
     schema: Any, *, tokens: dict[str, str], service: str, examples: int, skip: frozenset[str] = frozenset()
 ) -> FuzzReport:
     """`fuzz` on any loaded document: an app's, or a running API's (`schemathesis.openapi.from_url`,
-    its requests sent over HTTP); `tokens`: caller -> the token that API takes from it."""
+    its requests sent over HTTP: found the total-0 order's 503, see order_service's saga tests);
+    `tokens`: caller -> the token that API takes from it."""
     seed = int(os.environ.get("FUZZ_SEED") or random.randrange(2**32))
     report = FuzzReport(service=service, seed=seed)
     started = time.monotonic()
