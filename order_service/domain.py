@@ -47,12 +47,13 @@ class FailureReason(StrEnum):
     INVENTORY_UNAVAILABLE = "inventory_unavailable"
     PAYMENT_UNAVAILABLE = "payment_unavailable"
     RESERVATION_EXPIRED = "reservation_expired"  # paid too late: the hold ran out; refunded
-    TOTAL_NOT_CHARGEABLE = "total_not_chargeable"  # 0: every item free
+    TOTAL_NOT_CHARGEABLE = "total_not_chargeable"  # 0 (free items), or more than a charge can carry
 
 
-# What the payment service charges: 1 cent up to its amount column (a PostgreSQL integer). A
-# total outside it is the order's fault, not payment's: it fails the order, never calls payment
-# (whose 422 the client would take for "payment unavailable": a 503, and a breaker failure).
+# What the payment service charges: 1 cent up to its amount column (a PostgreSQL integer, as
+# the order's own total_cents). A total outside it is the order's, not payment's: it fails the
+# order once reserved, never calls payment (whose 422 the client would take for "payment
+# unavailable": a 503, and a breaker failure) and is never stored (a DataError: a 500).
 MIN_CHARGE_CENTS, MAX_CHARGE_CENTS = 1, 2_147_483_647
 
 

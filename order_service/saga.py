@@ -81,6 +81,12 @@ def _reserve(deps: Dependencies, order: Order) -> Order:
             cause=f"reserve refused: {result.code} ({result.sku})", event="order.rejected",
             failure_reason=reason, failed_step="reserve", stock_settled=True,
         )  # fmt: skip
+    if not chargeable(result.total_cents):  # before it is stored: the column is an integer too
+        return finish(
+            deps=deps, order=order, target=OrderStatus.FAILED,
+            cause=f"reserve: a total of {result.total_cents} cents cannot be charged", event="order.failed",
+            failure_reason=FailureReason.TOTAL_NOT_CHARGEABLE, failed_step="reserve", stock_settled=False,
+        )  # fmt: skip
     return _move(
         deps,
         order,
@@ -92,12 +98,6 @@ def _reserve(deps: Dependencies, order: Order) -> Order:
 
 
 def _charge(deps: Dependencies, order: Order) -> Order:
-    if not chargeable(order.total_cents):
-        return finish(
-            deps=deps, order=order, target=OrderStatus.FAILED,
-            cause=f"charge: a total of {order.total_cents} cents cannot be charged", event="order.failed",
-            failure_reason=FailureReason.TOTAL_NOT_CHARGEABLE, failed_step="charge", stock_settled=False,
-        )  # fmt: skip
     try:
         outcome = deps.payment.charge(
             order_id=order.id, amount_cents=order.total_cents, currency=order.currency,

@@ -75,10 +75,12 @@ class PricedInventory(FakeInventory):
         return Reserved(items=priced, total_cents=sum(i["quantity"] * self.unit_price_cents for i in items))
 
 
-def test_a_total_payment_cannot_charge_fails_the_order_without_calling_payment(engine):
+@pytest.mark.parametrize("unit_price_cents", [0, 2_147_483_648])
+def test_a_total_payment_cannot_charge_fails_the_order_without_calling_payment(engine, unit_price_cents):
     """Found by fuzzing the running stack: a product priced 0 made an order that payment
-    refused (amount_cents from 1), which the order API answered as payment-unavailable, 503."""
-    inventory, payment = PricedInventory(0), FakePayment()
+    refused (amount_cents from 1), which the order API answered as payment-unavailable, 503.
+    A total above 2^31 - 1 cents (a 1M EUR product, 22 of them) was a 500: the integer column."""
+    inventory, payment = PricedInventory(unit_price_cents), FakePayment()
 
     reply = place(engine, inventory=inventory, payment=payment)
 
