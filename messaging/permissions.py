@@ -73,11 +73,6 @@ BROKER_USERS = {
 # Each service's password comes from the environment (compose: its development default).
 PASSWORD_VARIABLES = {service: f"{service.upper()}_BROKER_PASSWORD" for service in BROKER_USERS}
 
-DATABASES = {
-    f"{service}_service": f"{service}_service"
-    for service in ("order", "inventory", "payment", "warehouse", "notification")
-}
-
 
 def markdown_matrix() -> str:
     """The broker's half of the matrix as docs/security.md shows it (a test keeps them equal)."""

@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from messaging.permissions import BROKER_USERS
 from testsupport.polling import wait_until
 
 TEST_LABEL = {"order-pipeline.tests": "integration"}
@@ -69,7 +70,7 @@ class Broker:
     `down` return once it accepts connections again."""
 
     MANAGEMENT_PORT = 15672
-    PASSWORDS = {"order": "test-order", "warehouse": "test-warehouse", "notification": "test-notification"}
+    PASSWORDS = {service: f"test-{service}" for service in BROKER_USERS}
 
     def __init__(self, container: ThrowawayContainer) -> None:
         self.container = container
