@@ -16,3 +16,11 @@ timeout = 30
 graceful_timeout = 10
 keepalive = 5
 accesslog = "-" if os.environ.get("ACCESS_LOG") == "1" else None
+
+
+def post_worker_init(worker):
+    """gunicorn's refusals (414 URI too long, 431, 400) as problem+json, like the app's errors.
+    Here, not at the top: the app's directory is on sys.path once the worker has loaded it."""
+    from messaging.server_problems import install
+
+    install()

@@ -1,7 +1,9 @@
 """Each API's OpenAPI 3.1 document, served at GET /openapi.json. A service keeps its own paths in
 `<service>/openapi.json`; what every API shares (the problem+json shape, the kit's 400, 413,
 422 and 503, the probes, the bearer scheme and the guard's 401 and 403) is written once, in
-`messaging/openapi.json`, and merged in here so that the served document is whole."""
+`messaging/openapi.json`, and merged in here so that the served document is whole. The
+server's own refusals (gunicorn's 414 and 431, messaging/server_problems.py) can answer any
+request, so every operation lists them."""
 
 from __future__ import annotations
 
@@ -12,7 +14,11 @@ from typing import Any
 from flask import Blueprint, jsonify
 
 SHARED = Path(__file__).with_name("openapi.json")
-MERGED_SECTIONS = ("paths", "components")  # one level down: paths by path, components by kind
+METHODS = ("get", "put", "post", "delete", "patch")  # the keys of a path item that are operations
+SERVER_RESPONSES = {
+    "414": {"$ref": "#/components/responses/UriTooLong"},
+    "431": {"$ref": "#/components/responses/HeaderFieldsTooLarge"},
+}
 
 
 def openapi_document(path: Path) -> dict[str, Any]:
@@ -26,6 +32,10 @@ def openapi_document(path: Path) -> dict[str, Any]:
     components = document.setdefault("components", {})
     for kind, entries in shared["components"].items():
         components[kind] = {**entries, **components.get(kind, {})}
+    for item in document["paths"].values():
+        for method in METHODS:
+            if method in item:
+                item[method]["responses"] = {**item[method].get("responses", {}), **SERVER_RESPONSES}
     return document
 
 

@@ -30,6 +30,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from messaging.openapi import METHODS
 from testsupport.callers import UNKNOWN_TOKEN
 
 PROBLEM_JSON = "application/problem+json"
@@ -87,7 +88,7 @@ def route_drift(app: Flask) -> dict[str, set[str]]:
         f"{method.upper()} {path}"
         for path, item in document["paths"].items()
         for method in item
-        if method in {"get", "put", "post", "delete", "patch"}
+        if method in METHODS
     }
     return {"undocumented": routes - operations, "not served": operations - routes}
 
@@ -133,7 +134,7 @@ def guard_drift(app: Flask) -> dict[str, str]:
     drift = {}
     for path, item in document["paths"].items():
         for method, definition in item.items():
-            if method not in {"get", "put", "post", "delete", "patch"}:
+            if method not in METHODS:
                 continue
             request = {"path": re.sub(r"\{[^}]+\}", "x", path), "method": method.upper()}
             admitted = {who for who, token in presenters.items() if not _refused(client, token, **request)}

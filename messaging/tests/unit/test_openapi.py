@@ -6,7 +6,7 @@ import json
 
 from flask import Flask
 
-from messaging.openapi import openapi_blueprint, openapi_document
+from messaging.openapi import SERVER_RESPONSES, openapi_blueprint, openapi_document
 
 
 def test_shared_paths_and_components_are_merged_and_the_service_wins(tmp_path):
@@ -21,10 +21,23 @@ def test_shared_paths_and_components_are_merged_and_the_service_wins(tmp_path):
     document = openapi_document(path)
 
     assert {"/things", "/healthz", "/readyz", "/openapi.json"} <= set(document["paths"])
-    assert document["paths"]["/healthz"] == {"get": {"summary": "ours"}}
+    assert document["paths"]["/healthz"] == {"get": {"summary": "ours", "responses": SERVER_RESPONSES}}
     assert document["components"]["schemas"]["Problem"] == {"title": "ours"}
     assert {"Thing", "ValidationProblem"} <= set(document["components"]["schemas"])
     assert "DatabaseUnavailable" in document["components"]["responses"]
+
+
+def test_every_operation_lists_the_servers_own_refusals(tmp_path):
+    path = tmp_path / "openapi.json"
+    own = {"openapi": "3.1.0", "paths": {"/things": {"post": {"responses": {"201": {}}}}}}
+    path.write_text(json.dumps(own))
+
+    document = openapi_document(path)
+
+    operations = [op for item in document["paths"].values() for op in item.values()]
+    assert all({"414", "431"} <= set(op["responses"]) for op in operations)
+    assert set(document["paths"]["/things"]["post"]["responses"]) == {"201", "414", "431"}
+    assert {"UriTooLong", "HeaderFieldsTooLarge"} <= set(document["components"]["responses"])
 
 
 def test_the_document_is_served_as_json(tmp_path):
