@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SERVICES_WITHOUT_PORTS = (
     "inventory-expirer",
     "order-relay",
+    "order-journal",
     "order-worker",
     "warehouse-worker",
     "warehouse-relay",

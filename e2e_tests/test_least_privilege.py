@@ -96,6 +96,7 @@ def test_the_services_connect_to_the_broker_as_their_own_users():
         service: urlsplit(container_env(process, "BROKER_URL")).username
         for service, process in {
             "order": "order-relay",
+            "order-journal": "order-journal",
             "order-worker": "order-worker",
             "warehouse": "warehouse-relay",
             "warehouse-worker": "warehouse-worker",
@@ -104,6 +105,7 @@ def test_the_services_connect_to_the_broker_as_their_own_users():
     }
     assert users == {
         "order": "order",
+        "order-journal": "order",
         "order-worker": "order",
         "warehouse": "warehouse",
         "warehouse-worker": "warehouse",

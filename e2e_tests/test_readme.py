@@ -144,11 +144,12 @@ def same_key_replays(docs: list[Any], seen: Seen) -> None:
 
 
 def shipped(docs: list[Any], seen: Seen) -> None:
-    order, shipments, notifications, payments = docs
+    order, shipments, notifications, payments, journal = docs
     assert order["id"] == seen.values["order"]["id"] and order["status"] == "SHIPPED", order
     assert [s["status"] for s in shipments] == ["DISPATCHED"], shipments
     assert {"order_confirmed", "order_shipped"} <= {n["kind"] for n in notifications}, notifications
     assert [p["status"] for p in payments] == ["CAPTURED"], payments
+    assert [e["type"] for e in journal["events"]] == ["order.confirmed", "shipment.dispatched"], journal
 
 
 def declined(docs: list[Any], seen: Seen) -> None:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 import pika
+import pika.exceptions
 
 from messaging.envelope import CONTENT_TYPE, Envelope
-from messaging.topology import EVENTS_EXCHANGE
+from messaging.topology import EVENT_QUEUES, EVENTS_EXCHANGE
 
 PERSISTENT = pika.DeliveryMode.Persistent
 
@@ -52,6 +56,19 @@ class ConfirmedPublisher:
             mandatory=True,
         )
 
+    def queue_exists(self, name: str) -> bool:
+        """A passive declare (it needs no permission) on a channel of its own: the broker
+        closes the channel that asks for a queue it does not have."""
+        channel = self._connection.channel()
+        try:
+            channel.queue_declare(name, passive=True)
+        except pika.exceptions.ChannelClosedByBroker as error:
+            if error.reply_code == 404:
+                return False
+            raise
+        channel.close()
+        return True
+
     def process_events(self) -> None:
         """Serve heartbeats while idle."""
         self._connection.process_data_events(time_limit=0)
@@ -59,3 +76,34 @@ class ConfirmedPublisher:
     def close(self) -> None:
         if self._connection.is_open:
             self._connection.close()
+
+
+class RouteCheck:
+    """Whether an event has somewhere to go, now that `mandatory` cannot say.
+
+    The journal stream is bound to every routing key of `events` (messaging.topology), so the
+    broker routes any event and a publish with `mandatory` no longer comes back when a
+    consumer's queue is missing. What it told us is asked of the topology instead: an event
+    type must be taken by some queue of EVENT_QUEUES, and each of those queues must exist
+    (a passive declare, asked again at most every `every_seconds`: broker-setup declares
+    them at boot, and a queue deleted since is noticed within that time). `missing` names
+    what is wrong, or None."""
+
+    def __init__(self, *, every_seconds: float = 30.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.every_seconds = every_seconds
+        self.clock = clock
+        self._seen: dict[str, float] = {}  # queue -> when it was last found
+
+    def missing(self, publisher: ConfirmedPublisher, event_type: str) -> str | None:
+        queues = [name for name, spec in EVENT_QUEUES.items() if event_type in spec.routing_keys]
+        if not queues:
+            return f"no queue of the topology takes {event_type}"
+        now = self.clock()
+        for name in queues:
+            if now - self._seen.get(name, float("-inf")) < self.every_seconds:
+                continue
+            if not publisher.queue_exists(name):
+                self._seen.pop(name, None)
+                return f"queue {name} (which takes {event_type}) does not exist"
+            self._seen[name] = now
+        return None

@@ -19,7 +19,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from messaging.topology import ALL_QUEUES, DEAD_LETTER_EXCHANGE, EVENTS_EXCHANGE, TASKS_EXCHANGE
+from messaging.topology import (
+    ALL_QUEUES,
+    DEAD_LETTER_EXCHANGE,
+    EVENTS_EXCHANGE,
+    JOURNAL_STREAM,
+    TASKS_EXCHANGE,
+)
 
 # Celery's native delayed delivery (retries with a countdown) declares these at every
 # worker start, for all services alike: the one shared thing each worker configures.
@@ -30,6 +36,7 @@ CELERY_DELAYED = r"celery_delayed_.*"
 class BrokerUser:
     service: str  # the user's name, and the prefix of the queues it owns
     publishes: str  # routing keys it may publish to `events` (a regex; "^$": none)
+    reads: tuple[str, ...] = ()  # queues it does not own that it may read (consume from)
 
     @property
     def queues(self) -> tuple[str, ...]:
@@ -48,10 +55,11 @@ class BrokerUser:
         exchanges = "|".join(
             re.escape(name) for name in (EVENTS_EXCHANGE, TASKS_EXCHANGE, DEAD_LETTER_EXCHANGE)
         )
+        read_too = "".join(f"|{re.escape(name)}" for name in self.reads)
         return {
             "configure": f"^({self.own}|{CELERY_DELAYED})$",
             "write": f"^({exchanges}|{self.own}|{CELERY_DELAYED})$",
-            "read": f"^({exchanges}|{self.own}|{CELERY_DELAYED})$",
+            "read": f"^({exchanges}|{self.own}|{CELERY_DELAYED}{read_too})$",
         }
 
     def topic_permissions(self) -> dict[str, dict[str, str]]:
@@ -65,7 +73,8 @@ class BrokerUser:
 BROKER_USERS = {
     user.service: user
     for user in (
-        BrokerUser("order", publishes=r"^order\."),
+        # The order service indexes the journal (order_service/journal.py): it reads the stream.
+        BrokerUser("order", publishes=r"^order\.", reads=(JOURNAL_STREAM,)),
         BrokerUser("warehouse", publishes=r"^shipment\."),
         BrokerUser("notification", publishes="^$"),
     )
@@ -77,13 +86,14 @@ PASSWORD_VARIABLES = {service: f"{service.upper()}_BROKER_PASSWORD" for service 
 def markdown_matrix() -> str:
     """The broker's half of the matrix as docs/security.md shows it (a test keeps them equal)."""
     lines = [
-        "| user | its queues (configure, read) | publishes to `events` | publishes to `tasks` |",
-        "| --- | --- | --- | --- |",
+        "| user | its queues (configure, read) | also reads | publishes to `events` | publishes to `tasks` |",
+        "| --- | --- | --- | --- | --- |",
     ]
     for user in BROKER_USERS.values():
         topics = user.topic_permissions()
         lines.append(
             f"| `{user.service}` | {', '.join(f'`{name}`' for name in user.queues)} "
+            f"| {', '.join(f'`{name}`' for name in user.reads) or '-'} "
             f"| `{topics[EVENTS_EXCHANGE]['write']}` | `{topics[TASKS_EXCHANGE]['write']}` |"
         )
     return "\n".join(lines) + "\n"

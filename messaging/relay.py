@@ -24,7 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import PoolProxiedConnection
 
 from messaging.backoff import backoff_seconds
-from messaging.broker import ConfirmedPublisher
+from messaging.broker import ConfirmedPublisher, RouteCheck
 from messaging.database import make_engine
 from messaging.outbox import NOTIFY_CHANNEL, Outbox, outbox_table
 from messaging.runloop import run_until_stopped, stop_on_signals
@@ -35,6 +35,11 @@ NOT_DELIVERED = (pika.exceptions.UnroutableError, pika.exceptions.NackError)
 BROKER_DOWN = (pika.exceptions.AMQPError, OSError)
 # The LISTEN connection is a raw driver connection: its errors are psycopg2's, not SQLAlchemy's.
 DATABASE_DOWN = (SQLAlchemyError, psycopg2.Error)
+
+
+class TopologyIncomplete(Exception):
+    """A queue the topology names is missing (RouteCheck): the pass is treated as failed, so
+    the relay's liveness file goes stale and its healthcheck says so, until it is back."""
 
 
 class OutboxRelay:
@@ -57,6 +62,7 @@ class OutboxRelay:
         self.liveness_file = liveness_file
         # Test hook for the chaos suite: widens the publish-to-mark window so a kill lands in it.
         self.pause_before_mark_seconds = pause_before_mark_seconds
+        self.routes = RouteCheck()
         self._publisher: ConfirmedPublisher | None = None
         self._listener: PoolProxiedConnection | None = None
 
@@ -65,8 +71,15 @@ class OutboxRelay:
         if self._publisher is None:
             self._publisher = ConfirmedPublisher(url=self.broker_url)
         confirmed = 0
+        unrouted = []
         with self.engine.begin() as connection:
             for row_id, envelope in self.outbox.claim_unsent(connection, limit=self.batch_size):
+                if problem := self.routes.missing(self._publisher, envelope.type):
+                    # Stays unsent, as an unroutable publish did before the journal bound every key.
+                    log.warning("event %s not published: %s", envelope.id, problem)
+                    self.outbox.mark_failed(connection, row_id, problem)
+                    unrouted.append(problem)
+                    continue
                 try:
                     self._publisher.publish(envelope)
                 except NOT_DELIVERED as error:
@@ -78,6 +91,8 @@ class OutboxRelay:
                     time.sleep(self.pause_before_mark_seconds)
                 self.outbox.mark_sent(connection, row_id)
                 confirmed += 1
+        if unrouted:  # after the commit, which keeps the rows that did go out marked sent
+            raise TopologyIncomplete("; ".join(sorted(set(unrouted))))
         return confirmed
 
     def run_forever(self, stop: threading.Event) -> None:
@@ -86,7 +101,7 @@ class OutboxRelay:
         run_until_stopped(
             self.relay_once,
             stop=stop,
-            transient=(*BROKER_DOWN, *DATABASE_DOWN),
+            transient=(*BROKER_DOWN, *DATABASE_DOWN, TopologyIncomplete),
             backoff=lambda failures: backoff_seconds(failures, first=0.2, cap=5.0, spread=0.5),
             after_failure=self.reset,
             liveness_file=self.liveness_file,

@@ -1,7 +1,8 @@
 """Every exchange, queue and binding of the pipeline, defined once.
 
-pika (relays) and kombu (Celery workers) both declare from these definitions, so a
-queue is always declared with the same arguments (a mismatch would be a 406).
+broker-setup declares them all with pika (messaging.broker_setup); kombu (Celery workers)
+declares a service's own queues from the same definitions, so a queue is always declared
+with the same arguments (a mismatch would be a 406).
 """
 
 from __future__ import annotations
@@ -14,6 +15,18 @@ EVENTS_EXCHANGE = "events"  # topic exchange; routing key = event type
 DEAD_LETTER_EXCHANGE = "dead-letter"  # direct; routing key = the dead-letter queue's name
 TASKS_EXCHANGE = "tasks"  # topic (Celery native delayed delivery needs it); routing key = queue name
 DELIVERY_LIMIT = 10  # redeliveries before a message is dead-lettered
+
+# The journal: every event on `events`, kept in a stream (append-only, read by offset, never
+# consumed away) as the system's retained narrative. Retention is by age and by size,
+# whichever comes first, a segment at a time (so a segment of 100 MB, not the default 500 MB,
+# or nothing would ever be dropped on a small stack). order_service/journal.py indexes it.
+JOURNAL_STREAM = "journal"
+JOURNAL_ARGUMENTS = {
+    "x-queue-type": "stream",
+    "x-max-age": "7D",
+    "x-max-length-bytes": 2_000_000_000,
+    "x-stream-max-segment-size-bytes": 100_000_000,
+}
 
 
 @dataclass(frozen=True)
@@ -76,6 +89,8 @@ def declare_with_pika(channel) -> None:
         channel.queue_declare(spec.name, durable=True, arguments=queue_arguments(spec))
         for key in spec.routing_keys:
             channel.queue_bind(spec.name, spec.exchange, key)
+    channel.queue_declare(JOURNAL_STREAM, durable=True, arguments=JOURNAL_ARGUMENTS)
+    channel.queue_bind(JOURNAL_STREAM, EVENTS_EXCHANGE, "#")
 
 
 def _exchange(name: str) -> Exchange:

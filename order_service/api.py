@@ -25,6 +25,7 @@ from order_service.domain import (
     FailureReason,
     IdempotencyKeyReused,
     InvalidOrder,
+    JournalEntry,
     Order,
     OrderAlreadyShipped,
     OrderNotCancellable,
@@ -68,6 +69,13 @@ def cancel_order(order_id: str):
 @orders.get("/orders/<order_id>/events")
 def order_timeline(order_id: str):
     return timeline_json(handlers.order_timeline(engine=_deps().engine, order_id=order_id))
+
+
+@orders.get("/orders/<order_id>/journal")
+def order_journal(order_id: str):
+    """The journal's view of the order: every event about it, from every producer."""
+    entries = handlers.order_journal(engine=_deps().engine, order_id=order_id)
+    return {"order_id": order_id, "events": [journal_entry_json(entry) for entry in entries]}
 
 
 @orders.get("/orders/<order_id>")
@@ -131,6 +139,17 @@ def answer_for(order: Order) -> Answer:
         )
         return Answer(order_id=order.id, status=503, body=problem.to_dict())
     return Answer(order_id=order.id, status=201, body=order_json(order))
+
+
+def journal_entry_json(entry: JournalEntry) -> dict[str, Any]:
+    return {
+        "event_id": entry.event_id,
+        "type": entry.event_type,
+        "producer": entry.producer,
+        "time": entry.occurred_at.isoformat(),
+        "trace_id": entry.trace_id,
+        "offset": entry.stream_offset,
+    }
 
 
 def order_json(order: Order) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import JSONB, insert
 
 from messaging.database import first_unlocked, from_row
 from messaging.inbox import Inbox, inbox_table
@@ -16,6 +16,7 @@ from order_service.domain import (
     FINAL_STATUSES,
     IN_FLIGHT_STATUSES,
     IllegalTransition,
+    JournalEntry,
     Order,
     OrderNotFound,
     OrderStatus,
@@ -322,6 +323,59 @@ def transitions_of(connection: sa.Connection, *, order_id: str) -> list[Transiti
         .order_by(order_transitions.c.id)
     )
     return [from_row(Transition, row) for row in rows]
+
+
+# The journal's index: an event of the stream per row, by its id (published twice, recorded
+# once), and how far into the stream the indexer has read (one row: the stream's name).
+journal = sa.Table(
+    "journal",
+    metadata,
+    sa.Column("event_id", sa.String(100), primary_key=True),
+    sa.Column("stream_offset", sa.BigInteger, nullable=False),
+    sa.Column("order_id", sa.String(100), index=True),
+    sa.Column("event_type", sa.String(100), nullable=False),
+    sa.Column("producer", sa.String(100), nullable=False),
+    sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("trace_id", sa.String(32)),
+)
+journal_position = sa.Table(
+    "journal_position",
+    metadata,
+    sa.Column("stream", sa.String(100), primary_key=True),
+    sa.Column("next_offset", sa.BigInteger, nullable=False),
+)
+
+
+def record_journal(
+    connection: sa.Connection, entries: list[JournalEntry], *, stream: str, next_offset: int
+) -> None:
+    """The entries (an event already recorded is left as it is) and the position after them,
+    in the caller's transaction: both or neither."""
+    if entries:
+        rows = [vars(entry) for entry in entries]
+        connection.execute(insert(journal).on_conflict_do_nothing(index_elements=["event_id"]), rows)
+    position = insert(journal_position).values(stream=stream, next_offset=next_offset)
+    connection.execute(
+        position.on_conflict_do_update(index_elements=["stream"], set_={"next_offset": next_offset})
+    )
+
+
+def journal_next_offset(connection: sa.Connection, *, stream: str) -> int | None:
+    """The offset to read from next (None: nothing read yet)."""
+    return connection.execute(
+        sa.select(journal_position.c.next_offset).where(journal_position.c.stream == stream)
+    ).scalar()
+
+
+def journal_of(connection: sa.Connection, *, order_id: str) -> list[JournalEntry]:
+    """Every indexed event about the order, oldest first (as produced; the stream's order
+    between two of the same time)."""
+    rows = connection.execute(
+        sa.select(journal)
+        .where(journal.c.order_id == order_id)
+        .order_by(journal.c.occurred_at, journal.c.stream_offset)
+    )
+    return [from_row(JournalEntry, row) for row in rows]
 
 
 def list_orders(

@@ -95,6 +95,19 @@ class Transition:
     attempt: int
 
 
+@dataclass(frozen=True)
+class JournalEntry:
+    """One event of the journal stream, as its index keeps it (order_service/journal.py)."""
+
+    event_id: str
+    stream_offset: int  # where the broker's stream holds it
+    order_id: str | None  # the event's subject (None: about no order)
+    event_type: str
+    producer: str  # the envelope's `source`
+    occurred_at: datetime  # the envelope's `time`
+    trace_id: str | None  # from the message's `traceparent` header, when it has one
+
+
 def stock_action(status: str) -> str | None:
     """What inventory must be told once an order is in `status` (None: nothing)."""
     return {

@@ -18,6 +18,7 @@ from order_service.domain import (
     IN_FLIGHT_STATUSES,
     IdempotencyKeyReused,
     IllegalTransition,
+    JournalEntry,
     Order,
     OrderAlreadyShipped,
     OrderNotCancellable,
@@ -137,6 +138,13 @@ def order_timeline(*, engine: sa.Engine, order_id: str) -> Timeline:
     with engine.connect() as connection:
         order = db.get_order(connection, order_id=order_id)  # OrderNotFound, not an empty timeline
         return Timeline(order=order, transitions=tuple(db.transitions_of(connection, order_id=order_id)))
+
+
+def order_journal(*, engine: sa.Engine, order_id: str) -> list[JournalEntry]:
+    """Every event about the order that the journal's index holds so far, oldest first."""
+    with engine.connect() as connection:
+        db.get_order(connection, order_id=order_id)  # OrderNotFound, not an empty journal
+        return db.journal_of(connection, order_id=order_id)
 
 
 @dataclass(frozen=True)

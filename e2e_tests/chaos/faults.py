@@ -40,6 +40,7 @@ KNOWN_SERVICES = (
     "notification-api",
     "order-api",
     "order-relay",
+    "order-journal",
     "order-worker",
     "warehouse-worker",
     "warehouse-relay",

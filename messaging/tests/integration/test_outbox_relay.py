@@ -1,5 +1,6 @@
 """The relay publishes every outbox row with confirms, survives a broker restart, and never
-marks an event sent that no queue received."""
+marks an event sent that no consumer's queue received (the journal stream, bound to every
+key, would take it: the relay asks the topology, messaging.broker.RouteCheck)."""
 
 from __future__ import annotations
 
@@ -105,8 +106,48 @@ def test_an_unroutable_event_stays_in_the_outbox(engine, rabbitmq_server, relay)
     )
     row = unsent_row()
     assert row.event_type == "order.nobody-listens"
-    assert "Unroutable" in row.last_error and row.attempts >= 1
+    assert row.last_error == "no queue of the topology takes order.nobody-listens" and row.attempts >= 1
     assert routable
+
+
+def test_an_event_whose_queue_is_missing_stays_unsent_and_the_relay_not_alive_until_it_is_back(
+    engine, rabbitmq_server, tmp_path
+):
+    admin = pika.BlockingConnection(connection_parameters(rabbitmq_server.url))
+    admin.channel().queue_delete("warehouse.orders")  # order.confirmed also goes to notification.events
+    alive = tmp_path / "alive"
+    relay = OutboxRelay(
+        engine=engine,
+        outbox=outbox,
+        broker_url=rabbitmq_server.user_url("order"),
+        idle_seconds=0.1,
+        liveness_file=str(alive),
+    )
+    relay.routes.every_seconds = 0.0  # ask the broker on every event, not every 30 s
+    stop = threading.Event()
+    thread = threading.Thread(target=relay.run_forever, args=(stop,), daemon=True)
+    try:
+        thread.start()
+        (event_id,) = add_events(engine, 1)
+
+        def last_error():
+            with engine.connect() as connection:
+                row = connection.execute(
+                    sa.select(outbox.table).where(outbox.table.c.event_id == event_id)
+                ).one()
+            return None if row.sent_at else row.last_error
+
+        wait_until(lambda: last_error() and "warehouse.orders" in last_error(), timeout=30, what="a pass")
+        assert not alive.exists()
+
+        declare_with_pika(admin.channel())  # broker-setup run again
+        wait_until(lambda: unsent(engine) == 0, timeout=30, what="the event sent once the queue is back")
+        wait_until(alive.exists, timeout=10, what="the relay alive again")
+        assert event_id in drain(rabbitmq_server.url, "warehouse.orders")
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+        admin.close()
 
 
 def test_a_relay_is_alive_only_while_it_reaches_the_broker(engine, rabbitmq_server, tmp_path):
