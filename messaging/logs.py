@@ -170,9 +170,10 @@ def log_level(environ: Mapping[str, str] | None = None) -> str:
 def configure_logging(level: str | int | None = None) -> None:
     """The first thing a process's `main` does (gunicorn: its `logconfig_dict`; a Celery
     worker: on its `setup_logging` signal): JSON lines on stderr at `level` (default:
-    LOG_LEVEL, else INFO), and an uncaught exception as one such line too."""
+    LOG_LEVEL, else INFO); an uncaught exception and a warning are such lines too."""
     chosen = logging.getLevelName(level) if isinstance(level, int) else level or log_level()
     logging.config.dictConfig(logging_config(level=chosen))
+    logging.captureWarnings(True)  # a Python warning too (logger py.warnings), not raw text
     sys.excepthook = _log_uncaught
     threading.excepthook = lambda args: _log_uncaught(args.exc_type, args.exc_value, args.exc_traceback)
 

@@ -8,6 +8,7 @@ import logging
 import re
 import sys
 import threading
+import warnings
 
 import pytest
 from opentelemetry import trace
@@ -149,6 +150,7 @@ def test_configure_logging_puts_json_on_stderr_at_log_level(monkeypatch, capsys)
     monkeypatch.setattr(root, "handlers", [])
     monkeypatch.setattr(sys, "excepthook", sys.excepthook)
     monkeypatch.setattr(threading, "excepthook", threading.excepthook)
+    monkeypatch.setattr(warnings, "showwarning", warnings.showwarning)
     level = root.level
 
     try:
