@@ -11,7 +11,6 @@ and retried with a growing backoff. It stops on SIGTERM or SIGINT, between two p
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Callable
 
@@ -21,6 +20,7 @@ from inventory_service import handlers
 from inventory_service.config import settings_from_env
 from messaging.backoff import backoff_seconds
 from messaging.database import make_engine
+from messaging.logs import configure_logging
 from messaging.runloop import run_until_stopped, stop_on_signals
 from messaging.settings import Role
 
@@ -59,7 +59,7 @@ def run_expirer(
 
 
 def main() -> None:
-    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"), format="%(asctime)s %(name)s %(message)s")
+    configure_logging()
     settings = settings_from_env()
     engine = make_engine(settings.database_url, pool_size=settings.pool_size(Role.DAEMON))
     stop = threading.Event()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -28,6 +29,8 @@ from inventory_service.domain import (
     restock_target,
     units_by_sku,
 )
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -80,14 +83,24 @@ def reserve_stock(
                 raise UnknownSku(sku=line.sku)
             taken.append(ReservedLine(sku=line.sku, quantity=line.quantity, unit_price_cents=price))
         db.add_lines(connection, order_id=request.order_id, lines=taken)
-        return ReservationOutcome(reservation=_reload(connection, order_id=request.order_id), created=True)
+        reservation = _reload(connection, order_id=request.order_id)
+    _log_status(reservation)
+    return ReservationOutcome(reservation=reservation, created=True)
+
+
+def _log_status(reservation: Reservation) -> None:
+    """One line per change of a reservation (reserved, sold, released), once committed."""
+    order_id = reservation.order_id
+    log.info("order %s: reservation %s", order_id, reservation.status, extra={"order_id": order_id})
 
 
 def commit_reservation(*, engine: sa.Engine, order_id: str) -> Reservation:
     with engine.begin() as connection:
-        return _transition(
+        reservation = _transition(
             connection, order_id=order_id, rule=commit_target, source="reserved", target="sold"
         )
+    _log_status(reservation)
+    return reservation
 
 
 def release_reservation(*, engine: sa.Engine, order_id: str) -> Reservation:
@@ -95,23 +108,28 @@ def release_reservation(*, engine: sa.Engine, order_id: str) -> Reservation:
     arriving late (e.g. a timed-out call that is still in flight) cannot take stock."""
     with engine.begin() as connection:
         if db.insert_tombstone(connection, order_id=order_id):
-            return _reload(connection, order_id=order_id)
-        return _transition(
-            connection,
-            order_id=order_id,
-            rule=release_target,
-            source="reserved",
-            target="available",
-            release_reason=ReleaseReason.ORDER,
-        )
+            reservation = _reload(connection, order_id=order_id)
+        else:
+            reservation = _transition(
+                connection,
+                order_id=order_id,
+                rule=release_target,
+                source="reserved",
+                target="available",
+                release_reason=ReleaseReason.ORDER,
+            )
+    _log_status(reservation)
+    return reservation
 
 
 def restock_reservation(*, engine: sa.Engine, order_id: str) -> Reservation:
     """An order cancelled after its stock was committed: its sold units go back on sale, once."""
     with engine.begin() as connection:
-        return _transition(
+        reservation = _transition(
             connection, order_id=order_id, rule=restock_target, source="sold", target="available"
         )
+    _log_status(reservation)
+    return reservation
 
 
 def _transition(

@@ -10,7 +10,6 @@ NOTIFICATION_BROKER_PASSWORD).
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Mapping
 from urllib.parse import quote, unquote, urlsplit
@@ -19,6 +18,7 @@ import pika
 import requests
 
 from messaging.broker import connection_parameters
+from messaging.logs import configure_logging
 from messaging.permissions import BROKER_USERS, PASSWORD_VARIABLES
 from messaging.settings import Env
 from messaging.topology import declare_with_pika
@@ -60,7 +60,7 @@ class _ManagementApi:
 
 
 def main() -> None:
-    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"), format="%(asctime)s %(name)s %(message)s")
+    configure_logging()
     logging.getLogger("pika").setLevel(logging.WARNING)  # its connection chatter, at INFO
     env = Env()
     env.refuse_development_credentials_in_production()

@@ -25,6 +25,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from messaging.backoff import backoff_seconds
 from messaging.envelope import Envelope, MalformedEvent, PoisonEvent, envelope_from_dict, envelope_from_json
 from messaging.liveness import touch
+from messaging.logs import event_ids, log_context
 from messaging.topology import kombu_dead_letter_queue, kombu_queue
 
 log = logging.getLogger("consumer")
@@ -70,40 +71,49 @@ def _apply(
     if not decoded:
         return
     try:
-        handle_batch([envelope for _, envelope, _ in decoded])
+        if len(decoded) == 1:  # alone (or retried alone): the handler's own lines name it too
+            with log_context(**event_ids(decoded[0][1])):
+                handle_batch([decoded[0][1]])
+        else:
+            handle_batch([envelope for _, envelope, _ in decoded])
     except DATABASE_UNREACHABLE as error:
-        for index, _, message in decoded:
-            outcomes[index] = _retry(message, error, retry_later)
+        for index, envelope, message in decoded:
+            outcomes[index] = _retry(message, error, retry_later, envelope)
     except Exception as error:  # noqa: BLE001 - find the event that failed it, or let each retry alone
         if len(decoded) == 1:
-            index, _, message = decoded[0]
-            outcomes[index] = _settle_failure(message, error, retry_later)
+            index, envelope, message = decoded[0]
+            outcomes[index] = _settle_failure(message, error, retry_later, envelope)
             return
         log.info("batch of %d failed (%r); handling its events one by one", len(decoded), error)
         for one in decoded:
             _apply([one], handle_batch, retry_later, outcomes)
     else:
-        for index, _, message in decoded:
+        for index, envelope, message in decoded:
             message.ack()
             outcomes[index] = "acked"
+            log.info("consumed %s %s", envelope.type, envelope.id, extra=event_ids(envelope))
 
 
-def _settle_failure(message: Any, error: Exception, retry_later: RetryLater) -> str:
+def _settle_failure(message: Any, error: Exception, retry_later: RetryLater, envelope: Envelope) -> str:
     if isinstance(error, (PoisonEvent, *UNDECODABLE)):
-        return _dead_letter(message, error)
-    return _retry(message, error, retry_later)  # anything else may be transient (DB restarting...)
+        return _dead_letter(message, error, event_ids(envelope))
+    return _retry(message, error, retry_later, envelope)  # anything else may be transient (DB restarting...)
 
 
-def _dead_letter(message: Any, error: Exception) -> str:
-    log.error("dead-lettering message %s: %r", message.properties.get("message_id"), error)
+def _dead_letter(message: Any, error: Exception, ids: dict[str, str] | None = None) -> str:
+    message_id = message.properties.get("message_id")
+    log.error("dead-lettering message %s: %r", message_id, error, extra=ids or {"event_id": message_id})
     message.reject(requeue=False)
     return "dead-lettered"
 
 
-def _retry(message: Any, error: Exception, retry_later: RetryLater) -> str:
+def _retry(message: Any, error: Exception, retry_later: RetryLater, envelope: Envelope) -> str:
     delivery_count = int((message.headers or {}).get("x-delivery-count", 0))
     delay = retry_delay(delivery_count)
-    log.warning("handler failed (%r); redelivery in %.1fs", error, delay)
+    log.warning(
+        "%s %s failed (%r); redelivery in %.1fs", envelope.type, envelope.id, error, delay,
+        extra=event_ids(envelope),
+    )  # fmt: skip
     retry_later(delay, message.requeue)
     return "retrying"
 

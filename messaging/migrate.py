@@ -10,6 +10,7 @@ from pathlib import Path
 from sqlalchemy.exc import OperationalError
 
 from messaging.database import upgrade_to_head
+from messaging.logs import configure_logging
 from messaging.settings import Env
 
 
@@ -21,6 +22,7 @@ def service_dir(package: str) -> Path:
 
 
 def main() -> None:
+    configure_logging()  # alembic's lines and a failure's traceback, as JSON like every process
     package = sys.argv[1]
     # Through Env like every process: a production start with a development password stops
     # here, before it migrates anything.

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import select
 import threading
 import time
@@ -26,6 +25,7 @@ from sqlalchemy.pool import PoolProxiedConnection
 from messaging.backoff import backoff_seconds
 from messaging.broker import ConfirmedPublisher, RouteCheck
 from messaging.database import make_engine
+from messaging.logs import configure_logging, event_ids
 from messaging.outbox import NOTIFY_CHANNEL, Outbox, outbox_table
 from messaging.runloop import run_until_stopped, stop_on_signals
 from messaging.settings import Env, ProcessSettings, Role
@@ -84,13 +84,14 @@ class OutboxRelay:
                     self._publisher.publish(envelope)
                 except NOT_DELIVERED as error:
                     # Stays unsent: retried on the next pass, never marked on a guess.
-                    log.warning("event %s not delivered: %r", envelope.id, error)
+                    log.warning("event %s not delivered: %r", envelope.id, error, extra=event_ids(envelope))
                     self.outbox.mark_failed(connection, row_id, repr(error))
                     continue
                 if self.pause_before_mark_seconds:
                     time.sleep(self.pause_before_mark_seconds)
                 self.outbox.mark_sent(connection, row_id)
                 confirmed += 1
+                log.info("published %s %s", envelope.type, envelope.id, extra=event_ids(envelope))
         if unrouted:  # after the commit, which keeps the rows that did go out marked sent
             raise TopologyIncomplete("; ".join(sorted(set(unrouted))))
         return confirmed
@@ -155,7 +156,7 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> RelaySettings
 
 
 def main() -> None:
-    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"), format="%(asctime)s %(name)s %(message)s")
+    configure_logging()
     settings = settings_from_env()
     relay = OutboxRelay(
         engine=make_engine(settings.database_url, pool_size=settings.pool_size(Role.DAEMON)),

@@ -20,11 +20,13 @@ from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
 from celery import Celery, Task, shared_task
+from celery.signals import setup_logging
 from sqlalchemy.exc import OperationalError
 
 from messaging.celery_settings import hide_periodic_ticks, reliable_settings
 from messaging.consumer import BatchHandler, event_consumer_step
 from messaging.database import make_engine
+from messaging.logs import configure_logging
 from messaging.settings import ProcessSettings, Role
 
 T = TypeVar("T")
@@ -87,6 +89,9 @@ def create_worker_app(
     app.conf.update(reliable_settings(broker_url=settings.required_broker_url(), task_queue=task_queue))
     app.conf.beat_schedule = beat_schedule
     hide_periodic_ticks(beat_schedule)
+    # With a receiver Celery leaves logging to us (no handler of its own, no stdout capture):
+    # the worker, its pool children and embedded beat write JSON lines (messaging/logs.py).
+    setup_logging.connect(json_logs, weak=False)
     if event_queue and handle_batch:
         app.steps["consumer"].add(
             event_consumer_step(
@@ -95,6 +100,11 @@ def create_worker_app(
         )
     app.service = service
     return app
+
+
+def json_logs(*, loglevel: int | str | None = None, **_: Any) -> None:
+    """setup_logging's receiver: at the worker's --loglevel (celery passes it as a number)."""
+    configure_logging(loglevel)
 
 
 def worker_entry_point(build: Callable[[], Celery]) -> Callable[[str], Celery]:

@@ -129,6 +129,13 @@ def send_notifications(*, engine: sa.Engine, mailer: Mailer, notification_ids: l
                     db.release_claims(connection, notification_ids=unsent, in_doubt_ids=in_doubt)
                 raise
             _record_sent(engine, recorder, [each.notification_id])
+            order_id = each.draft.order_id  # not the address: personal data stays out of logs
+            log.info(
+                "%s email sent: notification %s",
+                each.draft.kind,
+                each.notification_id,
+                extra={"order_id": order_id},
+            )
     return len(claimed)
 
 

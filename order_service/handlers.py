@@ -11,6 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from messaging.envelope import Envelope, PoisonEvent
+from messaging.logs import event_ids, log_context
 from order_service import db, saga
 from order_service.bootstrap import Dependencies
 from order_service.clients import DownstreamUnavailable
@@ -77,6 +78,7 @@ def place_order(*, deps: Dependencies, idempotency_key: str, body: dict[str, Any
             connection.rollback()
             return _replay(connection, key=idempotency_key, fingerprint=fingerprint)
         connection.commit()
+    log.info("order %s placed: %d line(s)", order_id, len(order.items), extra={"order_id": order_id})
     return Placed(order=saga.advance(deps=deps, order_id=order_id, order=order), replayed=False)
 
 
@@ -102,6 +104,11 @@ def remember_answer(*, engine: sa.Engine, idempotency_key: str, placed: Placed, 
 
 def cancel_order(*, deps: Dependencies, order_id: str) -> Order:
     """Cancel before dispatch: the warehouse decides atomically whether the parcel left."""
+    with log_context(order_id=order_id):
+        return _cancel(deps=deps, order_id=order_id)
+
+
+def _cancel(*, deps: Dependencies, order_id: str) -> Order:
     order = saga.load(deps=deps, order_id=order_id)
     if order.status == OrderStatus.CANCELLED:
         return order  # idempotent
@@ -170,16 +177,18 @@ def record_shipments_dispatched(*, engine: sa.Engine, envelopes: list[Envelope])
     consumer step's batch handler: one transaction for the batch; an event for an unknown
     order raises PoisonEvent, which rolls the batch back for the step to retry it one by one."""
     with engine.begin() as connection:
-        for envelope in envelopes:
-            _ship(connection, envelope)
+        shipped = [envelope for envelope in envelopes if _ship(connection, envelope)]
+    for envelope in shipped:  # once committed
+        log.info("order %s: SHIPPED", envelope.data["order_id"], extra=event_ids(envelope))
 
 
-def _ship(connection: sa.Connection, envelope: Envelope) -> None:
+def _ship(connection: sa.Connection, envelope: Envelope) -> bool:
+    """Whether this event shipped the order."""
     if envelope.type != "shipment.dispatched":
-        return
+        return False
     order_id = envelope.data["order_id"]
     if not db.inbox.first_delivery(connection, message_id=envelope.id, event_type=envelope.type):
-        return
+        return False
     try:
         db.transition(
             connection, order_id=order_id, target=OrderStatus.SHIPPED, cause=f"event {envelope.id}",
@@ -189,7 +198,11 @@ def _ship(connection: sa.Connection, envelope: Envelope) -> None:
         raise PoisonEvent(f"shipment for unknown order {order_id}") from error
     except IllegalTransition as error:
         if error.current != OrderStatus.SHIPPED:  # shipped already: another event said it first
-            log.error("order %s: ignoring shipment.dispatched: %s", order_id, error)
+            log.error(
+                "order %s: ignoring shipment.dispatched: %s", order_id, error, extra=event_ids(envelope)
+            )
+        return False
+    return True
 
 
 def recover_orders(*, deps: Dependencies, limit: int = 20) -> int:

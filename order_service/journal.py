@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import re
 import threading
 from collections.abc import Mapping
@@ -33,6 +32,7 @@ from messaging.broker import connection_parameters
 from messaging.database import make_engine
 from messaging.envelope import MalformedEvent, envelope_from_json
 from messaging.http_input import UNSTORABLE
+from messaging.logs import configure_logging
 from messaging.relay import BROKER_DOWN, DATABASE_DOWN
 from messaging.runloop import run_until_stopped, stop_on_signals
 from messaging.settings import Env, ProcessSettings, Role
@@ -173,7 +173,7 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> JournalSettin
 
 
 def main() -> None:
-    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"), format="%(asctime)s %(name)s %(message)s")
+    configure_logging()
     settings = settings_from_env()
     indexer = JournalIndexer(
         engine=make_engine(settings.database_url, pool_size=settings.pool_size(Role.DAEMON)),

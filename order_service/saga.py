@@ -18,6 +18,7 @@ import time
 from typing import Any
 
 from messaging.envelope import Envelope, new_event
+from messaging.logs import log_context
 from order_service import db
 from order_service.bootstrap import Dependencies
 from order_service.clients import Captured, Declined, DownstreamUnavailable, ReservationRefused
@@ -38,6 +39,11 @@ SOURCE = "order_service"
 def advance(*, deps: Dependencies, order_id: str, order: Order | None = None) -> Order:
     """Drive the order forward until it is final or waiting on something; then settle.
     `order`: the order as the caller just wrote it, which saves reading it again."""
+    with log_context(order_id=order_id):  # its lines, and those of the calls it makes
+        return _advance(deps=deps, order_id=order_id, order=order)
+
+
+def _advance(*, deps: Dependencies, order_id: str, order: Order | None) -> Order:
     order = order if order is not None else load(deps=deps, order_id=order_id)
     for _ in range(len(STEPS) + 1):
         step = STEPS.get(order.status)
@@ -208,11 +214,20 @@ def _move(
 ) -> Order:
     """A step of the saga that announces nothing (no event)."""
     with deps.engine.begin() as connection:
-        return db.transition(
+        moved = db.transition(
             connection, order_id=order.id, target=target, cause=cause,
             hold_seconds=deps.hold_seconds if hold_seconds is None else hold_seconds,
             items=items, total_cents=total_cents,
         )  # fmt: skip
+    _log_moved(order, moved, cause)
+    return moved
+
+
+def _log_moved(order: Order, moved: Order, cause: str) -> None:
+    """A line per step of the order's journey (reserved, confirmed, failed ...)."""
+    log.info(
+        "order %s: %s -> %s: %s", order.id, order.status, moved.status, cause, extra={"order_id": order.id}
+    )
 
 
 def _fail(
@@ -252,6 +267,7 @@ def finish(
         envelope = order_event(event_type=event, order=moved)
         if not deps.event_receivers:
             db.outbox.add(connection, envelope)
+    _log_moved(order, moved, f"{cause}; {event} {envelope.id}")
     if deps.event_receivers:
         deliver_inline(deps=deps, envelope=envelope)
     return moved

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass
 
@@ -20,6 +21,8 @@ from payment_service.domain import (
     outcome_status,
     refund_target,
 )
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -52,13 +55,14 @@ def charge_payment(*, engine: sa.Engine, gateway: Gateway, request: ChargeReques
                 "decline_code": decision.decline_code,
             },
         )
-        if created is not None:
-            return PaymentOutcome(payment=created, replayed=False)
-        # Lost the race: the winner has committed by now (ON CONFLICT waited for it).
-        winner = db.find_by_idempotency_key(connection, idempotency_key=request.idempotency_key)
-        if winner is None:  # same order under another key cannot happen: the key is derived
-            raise IdempotencyKeyReused(order_id=request.order_id)
-        return PaymentOutcome(payment=check_replay(existing=winner, request=request), replayed=True)
+        if created is None:
+            # Lost the race: the winner has committed by now (ON CONFLICT waited for it).
+            winner = db.find_by_idempotency_key(connection, idempotency_key=request.idempotency_key)
+            if winner is None:  # same order under another key cannot happen: the key is derived
+                raise IdempotencyKeyReused(order_id=request.order_id)
+            return PaymentOutcome(payment=check_replay(existing=winner, request=request), replayed=True)
+    _log_status(created)
+    return PaymentOutcome(payment=created, replayed=False)
 
 
 def refund_payment(*, engine: sa.Engine, request: RefundRequest) -> PaymentOutcome:
@@ -71,7 +75,18 @@ def refund_payment(*, engine: sa.Engine, request: RefundRequest) -> PaymentOutco
             raise OrderNotCharged(order_id=request.order_id)
         if refund_target(payment=payment) is None:
             return PaymentOutcome(payment=payment, replayed=True)
-        return PaymentOutcome(payment=db.mark_refunded(connection, payment_id=payment.id), replayed=False)
+        refunded = db.mark_refunded(connection, payment_id=payment.id)
+    _log_status(refunded)
+    return PaymentOutcome(payment=refunded, replayed=False)
+
+
+def _log_status(payment: Payment) -> None:
+    """One line per decided charge or refund, once committed (replays say nothing)."""
+    log.info(
+        "order %s: payment %s %s%s", payment.order_id, payment.id, payment.status,
+        f" ({payment.decline_code})" if payment.decline_code else "",
+        extra={"order_id": payment.order_id},
+    )  # fmt: skip
 
 
 def get_payment(*, engine: sa.Engine, payment_id: str) -> Payment:

@@ -10,6 +10,7 @@ from itertools import groupby
 import sqlalchemy as sa
 
 from messaging.envelope import Envelope, PoisonEvent, new_event
+from messaging.logs import event_ids
 from warehouse_service import db
 from warehouse_service.domain import (
     ORDER_CANCELLED,
@@ -42,13 +43,16 @@ def handle_events(*, engine: sa.Engine, envelopes: list[Envelope], dispatch_dela
     readings = [(envelope, reading) for envelope in envelopes if (reading := _read(envelope)) is not None]
     if not readings:
         return
+    created: list[tuple[Envelope, str]] = []
     with engine.begin() as connection:
         for cancels, run in groupby(readings, key=lambda pair: isinstance(pair[1], CancelledOrder)):
             if cancels:
                 for envelope, order in run:
                     _cancel_for_event(connection, envelope=envelope, order=order)
             else:
-                _create_all(connection, list(run), dispatch_delay_seconds=dispatch_delay_seconds)
+                created += _create_all(connection, list(run), dispatch_delay_seconds=dispatch_delay_seconds)
+    for envelope, shipment_id in created:  # once committed
+        log.info("shipment %s created", shipment_id, extra=event_ids(envelope))
 
 
 def _read(envelope: Envelope) -> ShipmentRequest | CancelledOrder | None:
@@ -69,8 +73,9 @@ def _create_all(
     confirmed: list[tuple[Envelope, ShipmentRequest]],
     *,
     dispatch_delay_seconds: float,
-) -> None:
-    """PENDING shipments for the events not handled before (inbox) whose order has none yet."""
+) -> list[tuple[Envelope, str]]:
+    """PENDING shipments for the events not handled before (inbox) whose order has none yet;
+    returns each one created, with its event."""
     first_time = db.inbox.first_deliveries(
         connection, [(envelope.id, envelope.type) for envelope, _ in confirmed]
     )
@@ -78,11 +83,19 @@ def _create_all(
     for envelope, request in confirmed:
         if envelope.id in first_time:
             first_time.discard(envelope.id)  # the same event twice in one batch: once
-            new.append(db.NewShipment(str(uuid.uuid4()), request, envelope.correlationid))
-    created = db.insert_shipments(connection, new, dispatch_delay=timedelta(seconds=dispatch_delay_seconds))
-    for shipment in new:
+            new.append((envelope, db.NewShipment(str(uuid.uuid4()), request, envelope.correlationid)))
+    created = db.insert_shipments(
+        connection,
+        [shipment for _, shipment in new],
+        dispatch_delay=timedelta(seconds=dispatch_delay_seconds),
+    )
+    for envelope, shipment in new:
         if shipment.shipment_id not in created:
-            log.info("order %s already has a shipment (maybe a cancelled one)", shipment.request.order_id)
+            log.info(
+                "order %s already has a shipment (maybe a cancelled one)", shipment.request.order_id,
+                extra=event_ids(envelope),
+            )  # fmt: skip
+    return [(envelope, shipment.shipment_id) for envelope, shipment in new if shipment.shipment_id in created]
 
 
 def _cancel_for_event(connection: sa.Connection, *, envelope: Envelope, order: CancelledOrder) -> None:
@@ -125,8 +138,17 @@ def dispatch_due_shipments(*, engine: sa.Engine, limit: int = 100) -> int:
     in the same transaction. Returns how many were dispatched."""
     with engine.begin() as connection:
         dispatched = db.mark_due_shipments_dispatched(connection, limit=limit)
-        for shipment in dispatched:
-            db.outbox.add(connection, shipment_dispatched_event(shipment))
+        events = [shipment_dispatched_event(shipment) for shipment in dispatched]
+        for event in events:
+            db.outbox.add(connection, event)
+    for shipment, event in zip(dispatched, events, strict=True):  # once committed
+        log.info(
+            "shipment %s dispatched: %s %s",
+            shipment.shipment_id,
+            event.type,
+            event.id,
+            extra=event_ids(event),
+        )
     return len(dispatched)
 
 

@@ -4,6 +4,7 @@ variable. No server is needed: the refusal comes before any connection."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -42,13 +43,25 @@ def start(command: str, **environ: str) -> subprocess.Popen:
     )
 
 
+def last_words(line: str) -> str:
+    """A line as a reader sees it: a JSON log line's (messaging/logs.py) traceback's last line,
+    or its message; any other line as it is."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return line
+    if not isinstance(record, dict):
+        return line
+    return (record.get("traceback") or record.get("message") or "").rpartition("\n")[2]
+
+
 def outcomes(processes: dict[str, subprocess.Popen]) -> dict[str, tuple[int, str]]:
     """{command: (exit status, the refusal line or the last output line)}; in parallel, since
     each is a Python start of 1-3 s."""
     found = {}
     for command, process in processes.items():
         output, _ = process.communicate(timeout=60)
-        lines = output.strip().splitlines() or [""]
+        lines = [last_words(line) for line in output.strip().splitlines()] or [""]
         refusal = next((line for line in reversed(lines) if "APP_ENV=production" in line), lines[-1])
         found[command] = (process.returncode, refusal.rpartition("ConfigurationError: ")[2])
     return found
