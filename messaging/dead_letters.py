@@ -94,7 +94,10 @@ class Death:
 def death_of(headers: Mapping[str, Any] | None) -> Death:
     """Reads x-death: one entry per (queue, reason), newest first, each with its count and
     the time of its first death. Tolerant: a missing or odd header is no death, not an error."""
-    entries = [entry for entry in (headers or {}).get("x-death") or [] if isinstance(entry, Mapping)]
+    recorded = (headers or {}).get("x-death")
+    entries = (
+        [entry for entry in recorded if isinstance(entry, Mapping)] if isinstance(recorded, list) else []
+    )
     if not entries:
         return Death(reason=None, count=0, first_death_at=None)
     reason = entries[0].get("reason")
