@@ -23,9 +23,9 @@ from messaging.dead_letters import (
     replay_queue,
 )
 from messaging.permissions import BROKER_USERS
-from messaging.topology import DELIVERY_LIMIT, REPLAY_EXCHANGE
+from messaging.topology import REPLAY_EXCHANGE
+from testsupport.dead_letters import dead_letter, ids_in, purge, take_all
 from testsupport.events import example_envelope
-from testsupport.polling import wait_until
 
 QUEUE = "warehouse.orders"
 DEAD = "warehouse.orders.dead-letter"
@@ -35,67 +35,9 @@ WAREHOUSE_DLQS = BROKER_USERS["warehouse"].dead_letter_queues
 @pytest.fixture
 def broker(rabbitmq_server) -> Iterator:
     """The session's broker with the warehouse's queues emptied (other tests use them too)."""
-    with pika.BlockingConnection(pika.URLParameters(rabbitmq_server.url)) as connection:
-        channel = connection.channel()
-        for queue in (QUEUE, DEAD):
-            channel.queue_purge(queue)
+    purge(rabbitmq_server.url, QUEUE, DEAD)
     yield rabbitmq_server
-    with pika.BlockingConnection(pika.URLParameters(rabbitmq_server.url)) as connection:
-        channel = connection.channel()
-        for queue in (QUEUE, DEAD):
-            channel.queue_purge(queue)
-
-
-def dead_letter(broker, *, message_id: str, body: bytes, reason: str = "delivery_limit") -> None:
-    """Puts a message into warehouse.orders as the order service's relay would, and has it die
-    there as the consumer makes it die: redelivered past the delivery limit, or rejected."""
-    with pika.BlockingConnection(pika.URLParameters(broker.url)) as connection:
-        channel = connection.channel()
-        channel.confirm_delivery()
-        channel.basic_publish(
-            "",
-            QUEUE,
-            body,
-            pika.BasicProperties(
-                message_id=message_id,
-                type="order.confirmed",
-                content_type="application/json",
-                delivery_mode=2,
-                headers={"traceparent": "00-kept"},
-            ),
-        )
-        for _ in range(DELIVERY_LIMIT + 2):
-            method, _, _ = channel.basic_get(QUEUE, auto_ack=False)
-            if method is None:
-                break
-            if reason == "rejected":
-                channel.basic_reject(method.delivery_tag, requeue=False)
-                break
-            channel.basic_nack(method.delivery_tag, requeue=True)  # the consumer's retry
-    wait_until(lambda: message_id in ids_in(broker, DEAD), timeout=20, what=f"{message_id} dead-lettered")
-
-
-def ids_in(broker, queue: str) -> list[str]:
-    """The message ids in `queue`, each left there (got without an ack, back at the close)."""
-    with pika.BlockingConnection(pika.URLParameters(broker.url)) as connection:
-        channel = connection.channel()
-        found = []
-        while True:
-            method, properties, _ = channel.basic_get(queue, auto_ack=False)
-            if method is None:
-                return found
-            found.append(properties.message_id)
-
-
-def take_all(broker, queue: str) -> list[tuple[pika.BasicProperties, bytes]]:
-    with pika.BlockingConnection(pika.URLParameters(broker.url)) as connection:
-        channel = connection.channel()
-        taken = []
-        while True:
-            method, properties, body = channel.basic_get(queue, auto_ack=True)
-            if method is None:
-                return taken
-            taken.append((properties, body))
+    purge(rabbitmq_server.url, QUEUE, DEAD)
 
 
 def an_event() -> tuple[str, bytes]:
@@ -106,7 +48,7 @@ def an_event() -> tuple[str, bytes]:
 def test_a_dead_letter_is_listed_with_its_death_and_stays(broker):
     event_id, body = an_event()
     before = datetime.now(UTC) - timedelta(seconds=5)  # the broker's clock, in seconds
-    dead_letter(broker, message_id=event_id, body=body)
+    dead_letter(broker.url, DEAD, message_id=event_id, body=body)
 
     for _ in range(25):  # more than RabbitMQ 4.0's default delivery limit of 20: none is dropped
         [letter] = list_dead_letters(broker.user_url("warehouse"), WAREHOUSE_DLQS, limit=100)
@@ -121,29 +63,29 @@ def test_a_dead_letter_is_listed_with_its_death_and_stays(broker):
     }
     assert (shown["death_count"], shown["replayable"], shown["body"]) == (1, True, json.loads(body))
     assert before <= letter.death.first_death_at <= datetime.now(UTC) + timedelta(seconds=5)
-    assert ids_in(broker, DEAD) == [event_id]
+    assert ids_in(broker.url, DEAD) == [event_id]
 
 
 def test_the_listing_stops_at_its_limit(broker):
     for _ in range(3):
         event_id, body = an_event()
-        dead_letter(broker, message_id=event_id, body=body)
+        dead_letter(broker.url, DEAD, message_id=event_id, body=body)
 
     assert len(list_dead_letters(broker.user_url("warehouse"), WAREHOUSE_DLQS, limit=2)) == 2
-    assert len(ids_in(broker, DEAD)) == 3
+    assert len(ids_in(broker.url, DEAD)) == 3
 
 
 def test_a_replay_by_event_id_moves_it_back_to_its_queue_once(broker):
     event_id, body = an_event()
     other_id, other_body = an_event()
-    dead_letter(broker, message_id=event_id, body=body)
-    dead_letter(broker, message_id=other_id, body=other_body)
+    dead_letter(broker.url, DEAD, message_id=event_id, body=body)
+    dead_letter(broker.url, DEAD, message_id=other_id, body=other_body)
 
     done = replay_event(broker.user_url("warehouse"), DEAD, event_id)
 
     assert (done.replayed, done.kept) == ([event_id], [])
-    assert ids_in(broker, DEAD) == [other_id]
-    [(properties, replayed_body)] = take_all(broker, QUEUE)
+    assert ids_in(broker.url, DEAD) == [other_id]
+    [(properties, replayed_body)] = take_all(broker.url, QUEUE)
     assert (properties.message_id, properties.type, replayed_body) == (event_id, "order.confirmed", body)
     assert properties.headers == {"traceparent": "00-kept"}  # no x-death, a fresh delivery count
     with pytest.raises(DeadLetterNotFound):  # gone from the dead letters: not replayed twice
@@ -153,10 +95,10 @@ def test_a_replay_by_event_id_moves_it_back_to_its_queue_once(broker):
 def test_a_replay_of_a_queue_sends_back_every_replayable_one_and_leaves_the_malformed(broker):
     events = [an_event() for _ in range(2)]
     for event_id, body in events:
-        dead_letter(broker, message_id=event_id, body=body)
-    dead_letter(broker, message_id="malformed", body=b"{not json", reason="rejected")
+        dead_letter(broker.url, DEAD, message_id=event_id, body=body)
+    dead_letter(broker.url, DEAD, message_id="malformed", body=b"{not json", reason="rejected")
     poison_id, poison_body = an_event()
-    dead_letter(broker, message_id=poison_id, body=poison_body, reason="rejected")  # a poison event
+    dead_letter(broker.url, DEAD, message_id=poison_id, body=poison_body, reason="rejected")  # a poison event
 
     done = replay_queue(broker.user_url("warehouse"), DEAD)
     again = replay_queue(broker.user_url("warehouse"), DEAD)
@@ -164,28 +106,28 @@ def test_a_replay_of_a_queue_sends_back_every_replayable_one_and_leaves_the_malf
     assert sorted(done.replayed) == sorted(event_id for event_id, _ in events)
     assert sorted(kept.event_id for kept in done.kept) == sorted(["malformed", poison_id])
     assert (again.replayed, len(again.kept)) == ([], 2)  # no loop: they stay dead
-    assert sorted(ids_in(broker, DEAD)) == sorted(["malformed", poison_id])
-    assert sorted(p.message_id for p, _ in take_all(broker, QUEUE)) == sorted(e for e, _ in events)
+    assert sorted(ids_in(broker.url, DEAD)) == sorted(["malformed", poison_id])
+    assert sorted(p.message_id for p, _ in take_all(broker.url, QUEUE)) == sorted(e for e, _ in events)
 
 
 def test_a_malformed_dead_letter_is_refused_and_stays(broker):
-    dead_letter(broker, message_id="not-an-envelope", body=b'{"hello": 1}')  # died at the limit
+    dead_letter(broker.url, DEAD, message_id="not-an-envelope", body=b'{"hello": 1}')  # died at the limit
 
     with pytest.raises(NotReplayable) as refused:
         replay_event(broker.user_url("warehouse"), DEAD, "not-an-envelope")
 
     assert "not an event envelope" in refused.value.why
-    assert ids_in(broker, DEAD) == ["not-an-envelope"]
-    assert ids_in(broker, QUEUE) == []
+    assert ids_in(broker.url, DEAD) == ["not-an-envelope"]
+    assert ids_in(broker.url, QUEUE) == []
 
 
 def test_an_unknown_event_id_is_not_found_and_changes_nothing(broker):
     event_id, body = an_event()
-    dead_letter(broker, message_id=event_id, body=body)
+    dead_letter(broker.url, DEAD, message_id=event_id, body=body)
 
     with pytest.raises(DeadLetterNotFound):
         replay_event(broker.user_url("warehouse"), DEAD, str(uuid.uuid4()))
-    assert ids_in(broker, DEAD) == [event_id]
+    assert ids_in(broker.url, DEAD) == [event_id]
 
 
 def test_a_service_user_reads_no_other_services_dead_letters(broker):
@@ -211,7 +153,7 @@ def test_a_user_replays_only_into_its_own_queues(broker, service, routing_key, a
             outcome = closed.reply_code
     assert outcome == (None if allowed else 403)
     if allowed:
-        assert len(take_all(broker, routing_key)) == 1
+        assert len(take_all(broker.url, routing_key)) == 1
 
 
 def test_no_broker_is_broker_unavailable():
