@@ -51,26 +51,23 @@ def dead_letter(
 
 def ids_in(admin_url: str, queue: str) -> list[str]:
     """The message ids in `queue`, each left there (got without an ack, back at the close)."""
-    with pika.BlockingConnection(pika.URLParameters(admin_url)) as connection:
-        channel = connection.channel()
-        found = []
-        while True:
-            method, properties, _ = channel.basic_get(queue, auto_ack=False)
-            if method is None:
-                return found
-            found.append(properties.message_id)
+    return [properties.message_id for properties, _ in _got(admin_url, queue, remove=False)]
 
 
 def take_all(admin_url: str, queue: str) -> list[tuple[pika.BasicProperties, bytes]]:
     """Removes every message from `queue`: (properties, body) of each."""
+    return _got(admin_url, queue, remove=True)
+
+
+def _got(admin_url: str, queue: str, *, remove: bool) -> list[tuple[pika.BasicProperties, bytes]]:
     with pika.BlockingConnection(pika.URLParameters(admin_url)) as connection:
         channel = connection.channel()
-        taken = []
+        got = []
         while True:
-            method, properties, body = channel.basic_get(queue, auto_ack=True)
+            method, properties, body = channel.basic_get(queue, auto_ack=remove)
             if method is None:
-                return taken
-            taken.append((properties, body))
+                return got
+            got.append((properties, body))
 
 
 def purge(admin_url: str, *queues: str) -> None:
@@ -113,3 +110,20 @@ def reach_every_documented_status(app: Any, admin_url: str, dead_letter_queue: s
     too_large = {"queue": dead_letter_queue, "event_id": "x" * 70_000}
     assert conforms(app, "POST", replay, headers=admin, body=too_large).status_code == 413
     purge(admin_url, DEAD_LETTER_SOURCES[dead_letter_queue].name, dead_letter_queue)
+
+
+UNREACHABLE_BROKER = "amqp://nobody:nothing@127.0.0.1:1/%2F"
+
+
+def broker_down_is_a_documented_503(app: Any, dead_letter_queue: str) -> None:
+    """Both operations of an app built with BROKER_URL=UNREACHABLE_BROKER answer the
+    documented 503."""
+    from messaging.credentials import ADMIN
+    from testsupport.callers import bearer
+    from testsupport.openapi_fuzz import conforms
+
+    admin = bearer(ADMIN)
+    assert conforms(app, "GET", "/dead-letters", unavailable=True, headers=admin).status_code == 503
+    body = {"queue": dead_letter_queue}
+    answer = conforms(app, "POST", "/dead-letters/replay", unavailable=True, headers=admin, body=body)
+    assert answer.status_code == 503

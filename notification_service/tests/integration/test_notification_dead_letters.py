@@ -3,12 +3,14 @@ notification's own user: every documented status, and a 503 when the broker does
 
 from __future__ import annotations
 
-from messaging.credentials import ADMIN
 from notification_service.api import create_app
 from notification_service.config import Settings
-from testsupport.callers import TEST_CALLERS, bearer
-from testsupport.dead_letters import reach_every_documented_status
-from testsupport.openapi_fuzz import conforms
+from testsupport.callers import TEST_CALLERS
+from testsupport.dead_letters import (
+    UNREACHABLE_BROKER,
+    broker_down_is_a_documented_503,
+    reach_every_documented_status,
+)
 
 NO_DATABASE = "postgresql+psycopg2://nobody:nothing@127.0.0.1:1/notification"  # never reached here
 
@@ -23,12 +25,5 @@ def test_the_dead_letters_answer_as_documented(rabbitmq_server):
 
 
 def test_a_broker_that_does_not_answer_is_a_documented_503():
-    settings = Settings(
-        database_url=NO_DATABASE, broker_url="amqp://nobody:nothing@127.0.0.1:1/%2F", callers=TEST_CALLERS
-    )
-    app = create_app(settings)
-
-    assert conforms(app, "GET", "/dead-letters", unavailable=True, headers=bearer(ADMIN)).status_code == 503
-    body = {"queue": "notification.tasks.dead-letter"}
-    answer = conforms(app, "POST", "/dead-letters/replay", unavailable=True, headers=bearer(ADMIN), body=body)
-    assert answer.status_code == 503
+    settings = Settings(database_url=NO_DATABASE, broker_url=UNREACHABLE_BROKER, callers=TEST_CALLERS)
+    broker_down_is_a_documented_503(create_app(settings), "notification.tasks.dead-letter")
