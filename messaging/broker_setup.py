@@ -1,6 +1,7 @@
-"""One-shot set-up of RabbitMQ with the administrator: the topology, then a user per service
-with the rights of messaging.permissions. compose runs it (`broker-setup`) before any
-process that uses the broker starts; it is idempotent, so running it again changes nothing.
+"""One-shot set-up of RabbitMQ with the administrator: the topology and the dead-letter queues'
+policy, then a user per service with the rights of messaging.permissions. compose runs it
+(`broker-setup`) before any process that uses the broker starts; it is idempotent, so
+running it again changes nothing.
 
 Run: python -m messaging.broker_setup (BROKER_URL: the administrator's AMQP URL;
 RABBITMQ_MANAGEMENT_URL; ORDER_BROKER_PASSWORD, WAREHOUSE_BROKER_PASSWORD,
@@ -21,10 +22,11 @@ from messaging.broker import connection_parameters
 from messaging.logs import configure_logging
 from messaging.permissions import BROKER_USERS, PASSWORD_VARIABLES
 from messaging.settings import Env
-from messaging.topology import declare_with_pika
+from messaging.topology import DEAD_LETTER_POLICY, declare_with_pika
 
 log = logging.getLogger("broker-setup")
 VHOST = "/"
+DEAD_LETTER_POLICY_NAME = "dead-letters-kept"
 READY_TIMEOUT_SECONDS = 120.0  # the broker may still be booting when this starts
 
 
@@ -37,6 +39,7 @@ def set_up_broker(*, admin_url: str, management_url: str, passwords: Mapping[str
     finally:
         connection.close()
     api = _ManagementApi(management_url, admin_url)
+    api.put(f"policies/{quote(VHOST, safe='')}/{DEAD_LETTER_POLICY_NAME}", DEAD_LETTER_POLICY)
     for service, user in BROKER_USERS.items():
         api.put(f"users/{quote(service)}", {"password": passwords[service], "tags": ""})
         api.put(f"permissions/{quote(VHOST, safe='')}/{quote(service)}", user.permissions())

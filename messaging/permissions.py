@@ -4,9 +4,14 @@ One RabbitMQ user per service that uses the broker, with rights on its own queue
 (`<service>.*`: its event and task queues and their dead-letter queues), and topic
 permissions so that it may publish only the events it owns to `events` (the design's single
 writer: order publishes `order.*`, warehouse `shipment.*`) and only its own tasks to
-`tasks`. The topology (exchanges, queues, bindings) and the users are made by one set-up
-step with the administrator (messaging.broker_setup), so no service needs configure rights
-on what it does not own. Inventory and payment never touch the broker: no user.
+`tasks`. Its API may put its own dead letters back into the queue they died in (GET and POST
+/dead-letters, messaging.dead_letters): read on its dead-letter queues it has already, and it
+may publish to `replay` only with routing keys that name its own queues (the API connects
+as the service's user: a user of its own would hold a subset of rights the API's database
+role already outweighs, for two more passwords per service). The topology
+(exchanges, queues, bindings) and the users are made by one set-up step with the
+administrator (messaging.broker_setup), so no service needs configure rights on what it
+does not own. Inventory and payment never touch the broker: no user.
 
 PostgreSQL: one role per service, owner of its own database, which only it may connect to
 (infra/postgres/10-create-service-databases.sh; e2e_tests/test_least_privilege.py).
@@ -24,6 +29,7 @@ from messaging.topology import (
     DEAD_LETTER_EXCHANGE,
     EVENTS_EXCHANGE,
     JOURNAL_STREAM,
+    REPLAY_EXCHANGE,
     TASKS_EXCHANGE,
 )
 
@@ -44,6 +50,11 @@ class BrokerUser:
         return tuple(name for spec in owned for name in (spec.name, spec.dead_letter_name))
 
     @property
+    def dead_letter_queues(self) -> tuple[str, ...]:
+        """The queues its API lists and replays from (GET /dead-letters)."""
+        return tuple(name for name in self.queues if name.endswith(".dead-letter"))
+
+    @property
     def own(self) -> str:
         return rf"{re.escape(self.service)}\..*"
 
@@ -51,22 +62,24 @@ class BrokerUser:
         """RabbitMQ's configure / write / read regexes for the vhost. Declaring a queue takes
         configure on it (and write on its dead-letter exchange); binding takes write on the
         queue and read on the exchange; publishing, write on the exchange; consuming, read on
-        the queue."""
+        the queue. `replay` is written only (broker_setup binds the queues to it)."""
         exchanges = "|".join(
             re.escape(name) for name in (EVENTS_EXCHANGE, TASKS_EXCHANGE, DEAD_LETTER_EXCHANGE)
         )
         read_too = "".join(f"|{re.escape(name)}" for name in self.reads)
         return {
             "configure": f"^({self.own}|{CELERY_DELAYED})$",
-            "write": f"^({exchanges}|{self.own}|{CELERY_DELAYED})$",
+            "write": f"^({exchanges}|{re.escape(REPLAY_EXCHANGE)}|{self.own}|{CELERY_DELAYED})$",
             "read": f"^({exchanges}|{self.own}|{CELERY_DELAYED}{read_too})$",
         }
 
     def topic_permissions(self) -> dict[str, dict[str, str]]:
-        """Per topic exchange, the routing keys it may publish (write) and bind (read)."""
+        """Per topic exchange, the routing keys it may publish (write) and bind (read). To
+        `replay`: only its own queues' names (there, a routing key is a queue's name)."""
         return {
             EVENTS_EXCHANGE: {"write": self.publishes, "read": ".*"},
             TASKS_EXCHANGE: {"write": rf"^{self.own}$", "read": ".*"},
+            REPLAY_EXCHANGE: {"write": rf"^{self.own}$", "read": "^$"},
         }
 
 
@@ -86,14 +99,16 @@ PASSWORD_VARIABLES = {service: f"{service.upper()}_BROKER_PASSWORD" for service 
 def markdown_matrix() -> str:
     """The broker's half of the matrix as docs/security.md shows it (a test keeps them equal)."""
     lines = [
-        "| user | its queues (configure, read) | also reads | publishes to `events` | publishes to `tasks` |",
-        "| --- | --- | --- | --- | --- |",
+        "| user | its queues (configure, read) | also reads | publishes to `events` | publishes to `tasks` "
+        "| replays to (`replay`) |",
+        "| --- | --- | --- | --- | --- | --- |",
     ]
     for user in BROKER_USERS.values():
         topics = user.topic_permissions()
         lines.append(
             f"| `{user.service}` | {', '.join(f'`{name}`' for name in user.queues)} "
             f"| {', '.join(f'`{name}`' for name in user.reads) or '-'} "
-            f"| `{topics[EVENTS_EXCHANGE]['write']}` | `{topics[TASKS_EXCHANGE]['write']}` |"
+            f"| `{topics[EVENTS_EXCHANGE]['write']}` | `{topics[TASKS_EXCHANGE]['write']}` "
+            f"| `{topics[REPLAY_EXCHANGE]['write']}` |"
         )
     return "\n".join(lines) + "\n"

@@ -92,7 +92,9 @@ class ProcessSettings:
     """What every process of every service is given."""
 
     database_url: str
-    broker_url: str = ""  # unset in a process that does not use the broker (the APIs)
+    # Unset in a process that does not use the broker: most APIs; the warehouse's and the
+    # notification's use it for GET and POST /dead-letters only (messaging.dead_letter_api).
+    broker_url: str = ""
     liveness_file: str = "/tmp/alive"  # touched while a process without a port makes progress
     web_threads: int = 16  # gunicorn's threads per API process (infra/gunicorn.conf.py)
 

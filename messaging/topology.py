@@ -14,6 +14,11 @@ from kombu import Exchange, Queue, binding
 EVENTS_EXCHANGE = "events"  # topic exchange; routing key = event type
 DEAD_LETTER_EXCHANGE = "dead-letter"  # direct; routing key = the dead-letter queue's name
 TASKS_EXCHANGE = "tasks"  # topic (Celery native delayed delivery needs it); routing key = queue name
+# Topic; routing key = a queue's own name, to which every queue is bound: how a dead letter goes
+# back to the one queue it died in (messaging.dead_letters). Not the default exchange: write on
+# that would let a user publish into any queue, while a topic exchange's routing keys are
+# limited per user by topic permissions (messaging.permissions).
+REPLAY_EXCHANGE = "replay"
 DELIVERY_LIMIT = 10  # redeliveries before a message is dead-lettered
 
 # The journal: every event on `events`, kept in a stream (append-only, read by offset, never
@@ -61,7 +66,13 @@ TASK_QUEUES = {
     )
 }
 ALL_QUEUES = {**EVENT_QUEUES, **TASK_QUEUES}
-EXCHANGE_TYPES = {EVENTS_EXCHANGE: "topic", DEAD_LETTER_EXCHANGE: "direct", TASKS_EXCHANGE: "topic"}
+DEAD_LETTER_SOURCES = {spec.dead_letter_name: spec for spec in ALL_QUEUES.values()}  # DLQ -> its queue
+EXCHANGE_TYPES = {
+    EVENTS_EXCHANGE: "topic",
+    DEAD_LETTER_EXCHANGE: "direct",
+    TASKS_EXCHANGE: "topic",
+    REPLAY_EXCHANGE: "topic",
+}
 
 
 def queue_arguments(spec: QueueSpec) -> dict:
@@ -78,6 +89,17 @@ def queue_arguments(spec: QueueSpec) -> dict:
 
 DEAD_LETTER_ARGUMENTS = {"x-queue-type": "quorum"}
 
+# A policy (broker_setup applies it; arguments could not change on queues that exist): RabbitMQ
+# 4.0 gives every quorum queue a delivery limit of 20, and a dead-letter queue has no dead-letter
+# exchange of its own, so a dead letter returned 20 times (each listing returns what it read,
+# messaging.dead_letters) would be dropped. -1: no limit; nothing consumes these queues.
+DEAD_LETTER_POLICY = {
+    "pattern": r"\.dead-letter$",
+    "definition": {"delivery-limit": -1},
+    "apply-to": "quorum_queues",
+    "priority": 0,
+}
+
 
 def declare_with_pika(channel) -> None:
     """Declare the whole topology on a pika channel (idempotent)."""
@@ -89,6 +111,7 @@ def declare_with_pika(channel) -> None:
         channel.queue_declare(spec.name, durable=True, arguments=queue_arguments(spec))
         for key in spec.routing_keys:
             channel.queue_bind(spec.name, spec.exchange, key)
+        channel.queue_bind(spec.name, REPLAY_EXCHANGE, spec.name)
     channel.queue_declare(JOURNAL_STREAM, durable=True, arguments=JOURNAL_ARGUMENTS)
     channel.queue_bind(JOURNAL_STREAM, EVENTS_EXCHANGE, "#")
 

@@ -37,9 +37,13 @@ def create_api(
     (messaging/openapi.py). /readyz does not check the broker: no API publishes or consumes
     (the order and warehouse APIs write events to their outbox, for the relay), so a broker
     outage must not take them out of service; the workers and relays report it
-    (messaging.liveness). Views reach `extension("settings")`, `extension("engine")` and
-    whatever else the service put in `extensions`. `callers`: whose tokens the guarded views
-    (`messaging.guard`) accept; nobody's when not given."""
+    (messaging.liveness). The warehouse's and notification's APIs do use it, but only in the
+    operator's GET and POST /dead-letters (messaging.dead_letter_api), which connect on
+    demand and answer 503 `broker-unavailable` themselves: a broker check here would take
+    every other route out of service with them (and, in compose, hold back the workers that
+    wait for a healthy API) for an endpoint used by hand. Views reach `extension("settings")`,
+    `extension("engine")` and whatever else the service put in `extensions`. `callers`: whose
+    tokens the guarded views (`messaging.guard`) accept; nobody's when not given."""
     engine = engine or make_engine(settings.database_url, pool_size=settings.pool_size(Role.API))
     app = Flask(import_name)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES

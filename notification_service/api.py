@@ -1,5 +1,6 @@
-"""The notification API (Flask app factory): what was (or will be) sent to whom, and POST
-/events, the HTTP binding of the events the worker consumes (ORDER_FLOW=sync)."""
+"""The notification API (Flask app factory): what was (or will be) sent to whom, POST /events,
+the HTTP binding of the events the worker consumes (ORDER_FLOW=sync), and the operator's
+dead letters (messaging.dead_letter_api)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,11 @@ import sqlalchemy as sa
 from flask import Blueprint, Flask, current_app, jsonify
 
 from messaging.credentials import ADMIN, ORDER_SERVICE
+from messaging.dead_letter_api import DEAD_LETTER_PROBLEMS, dead_letters_blueprint
 from messaging.envelope import Envelope
 from messaging.guard import only_for, require_caller
 from messaging.http_input import envelope_body, list_limit, query_text, unstorable_as_poison
+from messaging.permissions import BROKER_USERS
 from messaging.problems import EVENT_PROBLEMS, Problem, ProblemTable, problem_response
 from messaging.web import create_api, current_engine, extension
 from notification_service import handlers
@@ -27,7 +30,7 @@ MAX_ORDER_ID_LENGTH = 100
 notifications = Blueprint("notifications", __name__)
 events = Blueprint("events", __name__)
 
-PROBLEMS: ProblemTable = EVENT_PROBLEMS
+PROBLEMS: ProblemTable = {**EVENT_PROBLEMS, **DEAD_LETTER_PROBLEMS}
 
 
 def create_app(
@@ -42,7 +45,11 @@ def create_app(
         settings=settings,
         engine=engine,
         problems=PROBLEMS,
-        blueprints=[notifications, events],
+        blueprints=[
+            notifications,
+            events,
+            dead_letters_blueprint(BROKER_USERS["notification"].dead_letter_queues),
+        ],
         extensions={"mailer": mailer or SmtpMailer.from_settings(settings)},
         callers=settings.callers,
         openapi=Path(__file__).with_name("openapi.json"),

@@ -1,5 +1,6 @@
 """The warehouse API (Flask app factory): views of shipments, the order service's cancel call,
-and POST /events, the HTTP binding of the events the worker consumes (ORDER_FLOW=sync)."""
+POST /events, the HTTP binding of the events the worker consumes (ORDER_FLOW=sync), and the
+operator's dead letters (messaging.dead_letter_api)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ import sqlalchemy as sa
 from flask import Blueprint, Flask, jsonify, request
 
 from messaging.credentials import ADMIN, ORDER_SERVICE
+from messaging.dead_letter_api import DEAD_LETTER_PROBLEMS, dead_letters_blueprint
 from messaging.guard import only_for, require_caller
 from messaging.http_input import bounded_text, envelope_body, list_limit, query_text, unstorable_as_poison
+from messaging.permissions import BROKER_USERS
 from messaging.problems import EVENT_PROBLEMS, Problem, ProblemTable, ProblemType
 from messaging.web import create_api, current_engine, extension
 from warehouse_service import handlers
@@ -32,6 +35,7 @@ PROBLEMS: ProblemTable = {
         detail=False,
     ),
     **EVENT_PROBLEMS,
+    **DEAD_LETTER_PROBLEMS,
 }
 
 
@@ -44,7 +48,7 @@ def create_app(settings: Settings | None = None, *, engine: sa.Engine | None = N
         settings=settings,
         engine=engine,
         problems=PROBLEMS,
-        blueprints=[shipments, events],
+        blueprints=[shipments, events, dead_letters_blueprint(BROKER_USERS["warehouse"].dead_letter_queues)],
         callers=settings.callers,
         openapi=Path(__file__).with_name("openapi.json"),
     )

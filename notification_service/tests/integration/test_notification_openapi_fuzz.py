@@ -1,5 +1,5 @@
 """The notification API against its OpenAPI document: generated requests, valid and invalid, to
-every operation, on a real database; no 5xx and no answer the document does not describe."""
+every operation, on a real database and broker; no 5xx and no answer the document does not describe."""
 
 from __future__ import annotations
 
@@ -20,8 +20,13 @@ class NoMail:
         pass
 
 
-def test_generated_requests_get_documented_answers(engine, fuzz_summary):
-    app = create_app(Settings(database_url="unused", callers=TEST_CALLERS), engine=engine, mailer=NoMail())
+def test_generated_requests_get_documented_answers(engine, rabbitmq_server, fuzz_summary):
+    settings = Settings(
+        database_url="unused",
+        broker_url=rabbitmq_server.user_url("notification"),  # GET and POST /dead-letters
+        callers=TEST_CALLERS,
+    )
+    app = create_app(settings, engine=engine, mailer=NoMail())
     report = fuzz(app, service="notification", examples=250)
     fuzz_summary(report.line())
     assert report.requests >= 1000

@@ -1,5 +1,5 @@
 """The warehouse API against its OpenAPI document: generated requests, valid and invalid, to
-every operation, on a real database; no 5xx and no answer the document does not describe."""
+every operation, on a real database and broker; no 5xx and no answer the document does not describe."""
 
 from __future__ import annotations
 
@@ -13,10 +13,14 @@ from warehouse_service.config import Settings
 pytestmark = pytest.mark.fuzz
 
 
-def test_generated_requests_get_documented_answers(engine, fuzz_summary):
-    app = create_app(
-        Settings(database_url="unused", dispatch_delay_seconds=60, callers=TEST_CALLERS), engine=engine
+def test_generated_requests_get_documented_answers(engine, rabbitmq_server, fuzz_summary):
+    settings = Settings(
+        database_url="unused",
+        broker_url=rabbitmq_server.user_url("warehouse"),  # GET and POST /dead-letters
+        dispatch_delay_seconds=60,
+        callers=TEST_CALLERS,
     )
+    app = create_app(settings, engine=engine)
     report = fuzz(app, service="warehouse", examples=145)
     fuzz_summary(report.line())
     assert report.requests >= 1000

@@ -1,0 +1,27 @@
+"""GET /dead-letters and POST /dead-letters/replay of the warehouse API on a real broker, as the
+warehouse's own user: every documented status, and a 503 when the broker does not answer."""
+
+from __future__ import annotations
+
+from testsupport.callers import TEST_CALLERS
+from testsupport.dead_letters import (
+    UNREACHABLE_BROKER,
+    broker_down_is_a_documented_503,
+    reach_every_documented_status,
+)
+from warehouse_service.api import create_app
+from warehouse_service.config import Settings
+
+NO_DATABASE = "postgresql+psycopg2://nobody:nothing@127.0.0.1:1/warehouse"  # never reached here
+
+
+def test_the_dead_letters_answer_as_documented(rabbitmq_server):
+    settings = Settings(
+        database_url=NO_DATABASE, broker_url=rabbitmq_server.user_url("warehouse"), callers=TEST_CALLERS
+    )
+    reach_every_documented_status(create_app(settings), rabbitmq_server.url, "warehouse.orders.dead-letter")
+
+
+def test_a_broker_that_does_not_answer_is_a_documented_503():
+    settings = Settings(database_url=NO_DATABASE, broker_url=UNREACHABLE_BROKER, callers=TEST_CALLERS)
+    broker_down_is_a_documented_503(create_app(settings), "warehouse.tasks.dead-letter")
