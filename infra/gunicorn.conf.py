@@ -16,3 +16,11 @@ timeout = 30
 graceful_timeout = 10
 keepalive = 5
 accesslog = "-" if os.environ.get("ACCESS_LOG") == "1" else None
+
+
+def child_exit(server, worker):
+    """A worker that exits (restarted after a timeout, or at shutdown): its live gauges stop
+    counting in /metrics (messaging.metrics, multiprocess mode with several WEB_WORKERS)."""
+    from messaging.metrics import mark_process_dead
+
+    mark_process_dead(worker.pid)
