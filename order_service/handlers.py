@@ -11,6 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from messaging.envelope import Envelope, PoisonEvent
+from messaging.metrics import ORDERS
 from order_service import db, saga
 from order_service.bootstrap import Dependencies
 from order_service.clients import DownstreamUnavailable
@@ -162,16 +163,18 @@ def record_shipments_dispatched(*, engine: sa.Engine, envelopes: list[Envelope])
     consumer step's batch handler: one transaction for the batch; an event for an unknown
     order raises PoisonEvent, which rolls the batch back for the step to retry it one by one."""
     with engine.begin() as connection:
-        for envelope in envelopes:
-            _ship(connection, envelope)
+        shipped = sum(_ship(connection, envelope) for envelope in envelopes)
+    if shipped:  # counted once committed: a batch rolled back is handled again
+        ORDERS.labels(status=OrderStatus.SHIPPED).inc(shipped)
 
 
-def _ship(connection: sa.Connection, envelope: Envelope) -> None:
+def _ship(connection: sa.Connection, envelope: Envelope) -> bool:
+    """True when the order moved to SHIPPED."""
     if envelope.type != "shipment.dispatched":
-        return
+        return False
     order_id = envelope.data["order_id"]
     if not db.inbox.first_delivery(connection, message_id=envelope.id, event_type=envelope.type):
-        return
+        return False
     try:
         db.transition(
             connection, order_id=order_id, target=OrderStatus.SHIPPED, cause=f"event {envelope.id}",
@@ -182,6 +185,8 @@ def _ship(connection: sa.Connection, envelope: Envelope) -> None:
     except IllegalTransition as error:
         if error.current != OrderStatus.SHIPPED:  # shipped already: another event said it first
             log.error("order %s: ignoring shipment.dispatched: %s", order_id, error)
+        return False
+    return True
 
 
 def recover_orders(*, deps: Dependencies, limit: int = 20) -> int:
