@@ -4,11 +4,8 @@ the outbox's backlog (read at scrape time) and the publish-to-confirm latency.""
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -18,9 +15,9 @@ from messaging.envelope import new_event
 from messaging.outbox import Outbox, outbox_table
 from testsupport.containers import free_port
 from testsupport.polling import wait_until
+from testsupport.processes import running
 from testsupport.scrape import scraped_value
 
-ROOT = Path(__file__).resolve().parents[3]
 outbox = Outbox(outbox_table(sa.MetaData()))
 
 
@@ -42,21 +39,9 @@ def relay(order_db, rabbitmq_server, tmp_path) -> Iterator[str]:
         "RELAY_IDLE_SECONDS": "0.2",
     }
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # one process: its own registry
-    log_path = tmp_path / "relay.log"
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "messaging.relay"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-        )
-        try:
-            yield f"http://127.0.0.1:{port}/metrics"
-        finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
-            print(log_path.read_text()[-20000:])  # shown by pytest when the test fails
+    command = [sys.executable, "-m", "messaging.relay"]
+    with running(command, env=env, log_path=tmp_path / "relay.log"):
+        yield f"http://127.0.0.1:{port}/metrics"
 
 
 def test_the_relay_serves_its_outbox_gauges_and_confirm_latency(relay, order_db):

@@ -4,11 +4,8 @@
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pika
 import pytest
@@ -18,9 +15,9 @@ from messaging.broker import ConfirmedPublisher, connection_parameters
 from testsupport.containers import free_port
 from testsupport.events import example_envelope
 from testsupport.polling import wait_until
+from testsupport.processes import running
 from testsupport.scrape import scraped_value
 
-ROOT = Path(__file__).resolve().parents[3]
 QUEUE = "warehouse.orders"
 
 
@@ -44,19 +41,8 @@ def worker_metrics(warehouse_db, rabbitmq_server, tmp_path) -> Iterator[str]:
         "--without-gossip", "--without-mingle", "--without-heartbeat", "-c", "2",
         "-s", str(tmp_path / "celerybeat-schedule"), "--loglevel", "INFO",
     ]  # fmt: skip
-    log_path = tmp_path / "worker.log"
-    with log_path.open("w") as log:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            yield f"http://127.0.0.1:{port}/metrics"
-        finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
-            print(log_path.read_text()[-20000:])  # shown by pytest when the test fails
+    with running(command, env=env, log_path=tmp_path / "worker.log"):
+        yield f"http://127.0.0.1:{port}/metrics"
 
 
 def test_the_worker_counts_handled_events_and_duplicates_on_its_metrics_port(worker_metrics, rabbitmq_server):
