@@ -49,3 +49,11 @@ def post_worker_init(worker):
     from messaging.server_problems import install
 
     install()
+
+
+def child_exit(server, worker):
+    """A worker that exits (restarted after a timeout, or at shutdown): its live gauges stop
+    counting in /metrics (messaging.metrics, multiprocess mode with several WEB_WORKERS)."""
+    from messaging.metrics import mark_process_dead
+
+    mark_process_dead(worker.pid)

@@ -1,5 +1,5 @@
 """The reservation expirer: `python -m inventory_service.expiry` (DATABASE_URL,
-RESERVATION_SWEEP_SECONDS, LIVENESS_FILE).
+RESERVATION_SWEEP_SECONDS, LIVENESS_FILE, METRICS_PORT).
 
 Every RESERVATION_SWEEP_SECONDS it releases the RESERVED reservations whose hold ran out
 (`handlers.expire_reservations`), and touches LIVENESS_FILE after each pass that reached
@@ -21,6 +21,7 @@ from inventory_service.config import settings_from_env
 from messaging.backoff import backoff_seconds
 from messaging.database import make_engine
 from messaging.logs import configure_logging
+from messaging.metrics import RESERVATIONS_EXPIRED, serve_metrics
 from messaging.runloop import run_until_stopped, stop_on_signals
 from messaging.settings import Role
 
@@ -35,6 +36,7 @@ def expire_once(*, sweep: Sweep, interval_seconds: float) -> float:
     """One pass; returns how long to rest before the next."""
     released = sweep()
     if released:
+        RESERVATIONS_EXPIRED.inc(len(released))
         log.info("released %d expired reservation(s): %s", len(released), ", ".join(released))
     # A full batch means more may be waiting: go again at once.
     return 0.0 if len(released) >= BATCH_SIZE else interval_seconds
@@ -64,6 +66,7 @@ def main() -> None:
     engine = make_engine(settings.database_url, pool_size=settings.pool_size(Role.DAEMON))
     stop = threading.Event()
     stop_on_signals(stop)  # PID 1 in its container: without a handler SIGTERM is ignored
+    serve_metrics(settings.metrics_port)
     log.info("expirer started: a pass every %.1fs", settings.reservation_sweep_seconds)
     try:
         run_expirer(

@@ -26,6 +26,7 @@ from messaging.backoff import backoff_seconds
 from messaging.envelope import Envelope, MalformedEvent, PoisonEvent, envelope_from_dict, envelope_from_json
 from messaging.liveness import touch
 from messaging.logs import event_ids, log_context
+from messaging.metrics import CONSUMER_EVENTS
 from messaging.topology import kombu_dead_letter_queue, kombu_queue
 
 log = logging.getLogger("consumer")
@@ -34,6 +35,8 @@ RetryLater = Callable[[float, Callable[[], None]], None]
 LIVENESS_INTERVAL_SECONDS = 10.0
 BATCH_WAIT_SECONDS = 0.005  # what an event may wait for others to share its transaction
 UNDECODABLE = (MalformedEvent, KeyError, TypeError, ValueError)
+# deliver_batch's outcomes as the metric's label (pipeline_consumer_events_total{outcome}).
+OUTCOME_LABELS = {"acked": "handled", "retrying": "retried", "dead-lettered": "dead_lettered"}
 DATABASE_UNREACHABLE = (OperationalError, InterfaceError)
 
 
@@ -118,6 +121,13 @@ def _retry(message: Any, error: Exception, retry_later: RetryLater, envelope: En
     return "retrying"
 
 
+def count_outcomes(consumer: str, outcomes: list[str]) -> None:
+    """One counter update per kind of outcome in the batch, not one per event."""
+    for outcome in set(outcomes):
+        label = OUTCOME_LABELS[outcome]
+        CONSUMER_EVENTS.labels(consumer=consumer, outcome=label).inc(outcomes.count(outcome))
+
+
 def event_consumer_step(
     *, queue_name: str, handle_batch: BatchHandler, batch_size: int = 50, liveness_file: str | None = None
 ) -> type[bootsteps.ConsumerStep]:
@@ -167,7 +177,10 @@ def event_consumer_step(
             self._cancel_flush()
             deliveries, self._pending = self._pending, []
             if deliveries:
-                deliver_batch(deliveries=deliveries, handle_batch=handle_batch, retry_later=self._retry_later)
+                outcomes = deliver_batch(
+                    deliveries=deliveries, handle_batch=handle_batch, retry_later=self._retry_later
+                )
+                count_outcomes(queue_name, outcomes)
 
         def _cancel_flush(self):
             if self._flush_entry is not None:
@@ -177,6 +190,7 @@ def event_consumer_step(
         def on_decode_error(self, message, error):
             log.error("dead-lettering undecodable message: %r", error)
             message.reject(requeue=False)
+            count_outcomes(queue_name, ["dead-lettered"])
 
         def _retry_later(self, delay: float, requeue: Callable[[], None]) -> None:
             def requeue_if_channel_lives():

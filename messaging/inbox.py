@@ -5,6 +5,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 
+from messaging.metrics import CONSUMER_DUPLICATES
+
 
 def inbox_table(metadata: sa.MetaData) -> sa.Table:
     return sa.Table(
@@ -17,8 +19,11 @@ def inbox_table(metadata: sa.MetaData) -> sa.Table:
 
 
 class Inbox:
-    def __init__(self, table: sa.Table) -> None:
+    def __init__(self, table: sa.Table, *, consumer: str) -> None:
+        """`consumer`: the queue these events come from, the label of the duplicates' counter
+        (the same as the consumer step's: pipeline_consumer_events_total{consumer})."""
         self.table = table
+        self._duplicates = CONSUMER_DUPLICATES.labels(consumer=consumer)
         # Built once and executed with a list of rows: SQLAlchemy sends them as one multi-row
         # INSERT ("insertmanyvalues") from a statement compiled once; building a VALUES list
         # per batch cost twice as much CPU.
@@ -36,4 +41,9 @@ class Inbox:
         if not messages:
             return set()
         rows = [{"message_id": message_id, "event_type": event_type} for message_id, event_type in messages]
-        return set(connection.execute(self._insert_new, rows).scalars())
+        first = set(connection.execute(self._insert_new, rows).scalars())
+        # Counted before the commit: a batch rolled back and retried event by event counts its
+        # duplicates again (rare; the figure is an upper bound).
+        if skipped := len(messages) - len(first):  # a message twice in the batch: once a duplicate
+            self._duplicates.inc(skipped)
+        return first

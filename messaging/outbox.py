@@ -54,6 +54,18 @@ class Outbox:
         ).all()
         return [(row.id, envelope_from_dict(row.envelope)) for row in rows]
 
+    def backlog(self, connection: sa.Connection) -> tuple[int, float]:
+        """(unsent rows, age in seconds of the oldest; 0 when none), by the database's clock.
+        For the relay's scrape-time gauges: the partial index outbox_unsent finds the rows."""
+        unsent = self.table.c.sent_at.is_(None)
+        row = connection.execute(
+            sa.select(
+                sa.func.count(),
+                sa.func.extract("epoch", sa.func.now() - sa.func.min(self.table.c.created_at)),
+            ).where(unsent)
+        ).one()
+        return row[0], float(row[1] or 0.0)
+
     def mark_sent(self, connection: sa.Connection, row_id: int) -> None:
         connection.execute(
             self.table.update()

@@ -26,6 +26,7 @@ from messaging.backoff import backoff_seconds
 from messaging.broker import ConfirmedPublisher, RouteCheck
 from messaging.database import make_engine
 from messaging.logs import configure_logging, event_ids
+from messaging.metrics import RELAY_CONFIRM_SECONDS, ScrapeTimeGauges, serve_metrics
 from messaging.outbox import NOTIFY_CHANNEL, Outbox, outbox_table
 from messaging.runloop import run_until_stopped, stop_on_signals
 from messaging.settings import Env, ProcessSettings, Role
@@ -53,7 +54,9 @@ class OutboxRelay:
         idle_seconds: float = 1.0,
         liveness_file: str | None = None,
         pause_before_mark_seconds: float = 0.0,
+        service: str = "",
     ) -> None:
+        """`service`: whose outbox, the label of its metrics."""
         self.engine = engine
         self.outbox = outbox
         self.broker_url = broker_url
@@ -65,6 +68,7 @@ class OutboxRelay:
         self.routes = RouteCheck()
         self._publisher: ConfirmedPublisher | None = None
         self._listener: PoolProxiedConnection | None = None
+        self._confirm_seconds = RELAY_CONFIRM_SECONDS.labels(service=service)
 
     def relay_batch(self) -> int:
         """Publish one batch; returns how many rows the broker confirmed."""
@@ -81,7 +85,8 @@ class OutboxRelay:
                     unrouted.append(problem)
                     continue
                 try:
-                    self._publisher.publish(envelope)
+                    with self._confirm_seconds.time():  # publish returns once the broker confirmed
+                        self._publisher.publish(envelope)
                 except NOT_DELIVERED as error:
                     # Stays unsent: retried on the next pass, never marked on a guess.
                     log.warning("event %s not delivered: %r", envelope.id, error, extra=event_ids(envelope))
@@ -138,8 +143,34 @@ class OutboxRelay:
         self._listener = None
 
 
+def outbox_gauges(*, engine: sa.Engine, outbox: Outbox, service: str) -> ScrapeTimeGauges:
+    """The outbox's backlog and the age of its oldest unsent row, read at scrape time: one
+    query per scrape, on the relay's own connection pool."""
+
+    def read() -> dict[str, dict[tuple[str, ...], float]]:
+        with engine.connect() as connection:
+            unsent, oldest_seconds = outbox.backlog(connection)
+        return {
+            "pipeline_outbox_unsent": {(service,): unsent},
+            "pipeline_outbox_oldest_unsent_seconds": {(service,): oldest_seconds},
+        }
+
+    return ScrapeTimeGauges(
+        gauges={
+            "pipeline_outbox_unsent": ("Outbox rows not yet confirmed by the broker", ("service",)),
+            "pipeline_outbox_oldest_unsent_seconds": (
+                "Age of the oldest outbox row not yet confirmed by the broker (0: none)",
+                ("service",),
+            ),
+        },
+        read=read,
+    )
+
+
 @dataclass(frozen=True, kw_only=True)
 class RelaySettings(ProcessSettings):
+    # Whose outbox: the metrics' `service` label, from the database's name (order_service: order).
+    service: str = ""
     batch_size: int = 200
     idle_seconds: float = 1.0  # the longest a row waits when its NOTIFY was missed
     pause_before_mark_seconds: float = 0.0  # the chaos suite's test hook (see OutboxRelay)
@@ -147,8 +178,10 @@ class RelaySettings(ProcessSettings):
 
 def settings_from_env(environ: Mapping[str, str] | None = None) -> RelaySettings:
     env = Env(environ)
+    process = env.process()
     return RelaySettings(
-        **env.process(),
+        **process,
+        service=(sa.make_url(process["database_url"]).database or "").removesuffix("_service"),
         batch_size=env.integer("RELAY_BATCH_SIZE", 200, minimum=1, maximum=10_000),
         idle_seconds=env.seconds("RELAY_IDLE_SECONDS", 1.0, minimum=0.01, maximum=60),
         pause_before_mark_seconds=env.seconds("RELAY_PAUSE_BEFORE_MARK_SECONDS", 0.0, maximum=60),
@@ -158,14 +191,19 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> RelaySettings
 def main() -> None:
     configure_logging()
     settings = settings_from_env()
+    engine = make_engine(settings.database_url, pool_size=settings.pool_size(Role.DAEMON))
+    outbox = Outbox(outbox_table(sa.MetaData()))
+    gauges = outbox_gauges(engine=engine, outbox=outbox, service=settings.service)
+    serve_metrics(settings.metrics_port, [gauges])
     relay = OutboxRelay(
-        engine=make_engine(settings.database_url, pool_size=settings.pool_size(Role.DAEMON)),
-        outbox=Outbox(outbox_table(sa.MetaData())),
+        engine=engine,
+        outbox=outbox,
         broker_url=settings.required_broker_url(),
         batch_size=settings.batch_size,
         idle_seconds=settings.idle_seconds,
         liveness_file=settings.liveness_file,
         pause_before_mark_seconds=settings.pause_before_mark_seconds,
+        service=settings.service,
     )
     stop = threading.Event()
     stop_on_signals(stop)  # PID 1 in its container: without a handler SIGTERM is ignored

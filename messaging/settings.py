@@ -97,6 +97,9 @@ class ProcessSettings:
     broker_url: str = ""
     liveness_file: str = "/tmp/alive"  # touched while a process without a port makes progress
     web_threads: int = 16  # gunicorn's threads per API process (infra/gunicorn.conf.py)
+    # GET :metrics_port/metrics for a process without an HTTP server (workers, relays, the
+    # expirer; an API serves /metrics on its own port). 0: none.
+    metrics_port: int = 0
 
     def pool_size(self, role: Role) -> int:
         return pool_size(role, web_threads=self.web_threads)
@@ -170,4 +173,5 @@ class Env:
             "broker_url": self.text("BROKER_URL", ""),
             "liveness_file": self.text("LIVENESS_FILE", ProcessSettings.liveness_file),
             "web_threads": self.integer("WEB_THREADS", ProcessSettings.web_threads, minimum=1, maximum=256),
+            "metrics_port": self.integer("METRICS_PORT", 0, minimum=0, maximum=65_535),
         }

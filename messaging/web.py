@@ -9,11 +9,13 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import Blueprint, Flask, current_app
+from prometheus_client.registry import Collector
 from werkzeug.exceptions import HTTPException
 
 from messaging.credentials import NOBODY, Callers
 from messaging.database import make_engine
 from messaging.http_input import MAX_BODY_BYTES, refuse_unstorable_parameters
+from messaging.http_metrics import install_request_metrics, metrics_blueprint
 from messaging.openapi import openapi_blueprint
 from messaging.problems import GUARD_PROBLEMS, Problem, ProblemTable, install_problems, problem_response
 from messaging.settings import ProcessSettings, Role
@@ -29,6 +31,7 @@ def create_api(
     extensions: Mapping[str, Any] | None = None,
     callers: Callers = NOBODY,
     openapi: Path | None = None,
+    collectors: Iterable[Collector] = (),
 ) -> Flask:
     """The part of every service's `create_app(settings)` that is the same: the engine (a
     test's own, or one pooled for an API process), error handlers (problem+json for
@@ -43,15 +46,18 @@ def create_api(
     every other route out of service with them (and, in compose, hold back the workers that
     wait for a healthy API) for an endpoint used by hand. Views reach `extension("settings")`,
     `extension("engine")` and whatever else the service put in `extensions`. `callers`: whose
-    tokens the guarded views (`messaging.guard`) accept; nobody's when not given."""
+    tokens the guarded views (`messaging.guard`) accept; nobody's when not given. GET /metrics
+    (messaging.http_metrics): the request metrics, and the service's scrape-time `collectors`."""
     engine = engine or make_engine(settings.database_url, pool_size=settings.pool_size(Role.API))
     app = Flask(import_name)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    install_request_metrics(app)  # first: a request the next hook refuses is counted too
     app.before_request(refuse_unstorable_parameters)
     app.extensions.update(extensions or {}, settings=settings, engine=engine, callers=callers)
     install_error_handlers(app)
     install_problems(app, {**GUARD_PROBLEMS, **problems})
     app.register_blueprint(health_blueprint(checks={"database": database_check(engine)}))
+    app.register_blueprint(metrics_blueprint(collectors))
     if openapi is not None:
         app.register_blueprint(openapi_blueprint(openapi))
     for blueprint in blueprints:

@@ -19,14 +19,15 @@ from functools import cache
 from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
-from celery import Celery, Task, shared_task
-from celery.signals import setup_logging
+from celery import Celery, Task, bootsteps, shared_task
+from celery.signals import setup_logging, worker_process_shutdown
 from sqlalchemy.exc import OperationalError
 
 from messaging.celery_settings import hide_periodic_ticks, reliable_settings
 from messaging.consumer import BatchHandler, event_consumer_step
 from messaging.database import make_engine
 from messaging.logs import configure_logging
+from messaging.metrics import mark_process_dead, serve_metrics
 from messaging.settings import ProcessSettings, Role
 
 T = TypeVar("T")
@@ -98,6 +99,8 @@ def create_worker_app(
                 queue_name=event_queue, handle_batch=handle_batch, liveness_file=settings.liveness_file
             )
         )
+    if settings.metrics_port:
+        app.steps["worker"].add(metrics_server_step(settings.metrics_port))
     app.service = service
     return app
 
@@ -105,6 +108,24 @@ def create_worker_app(
 def json_logs(*, loglevel: int | str | None = None, **_: Any) -> None:
     """setup_logging's receiver: at the worker's --loglevel (celery passes it as a number)."""
     configure_logging(loglevel)
+
+
+def metrics_server_step(port: int) -> type[bootsteps.StartStopStep]:
+    """GET :port/metrics from the worker's main process, which reads every pool child's values
+    too (messaging.metrics: multiprocess mode). A step, not code in create_worker_app: the app
+    is also built by tests and by `celery inspect`, which must not take the port."""
+
+    class MetricsServer(bootsteps.StartStopStep):
+        def start(self, worker):
+            serve_metrics(port)
+
+    return MetricsServer
+
+
+@worker_process_shutdown.connect
+def forget_pool_child(**_: Any) -> None:
+    """A pool child on its way out: its live gauges (breaker states) stop counting."""
+    mark_process_dead(os.getpid())
 
 
 def worker_entry_point(build: Callable[[], Celery]) -> Callable[[str], Celery]:

@@ -48,7 +48,7 @@ notifications = sa.Table(
     # The sweeper's scan: only what is still to send.
     sa.Index("notifications_pending", "created_at", postgresql_where=sa.text("status = 'PENDING'")),
 )
-inbox = Inbox(inbox_table(metadata))
+inbox = Inbox(inbox_table(metadata), consumer="notification.events")  # the queue (metrics label)
 
 PUBLIC_COLUMNS = (
     notifications.c.id,

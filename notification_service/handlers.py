@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from messaging.backoff import backoff_seconds
 from messaging.envelope import Envelope, PoisonEvent
+from messaging.metrics import EMAIL_SEND_FAILURES, EMAIL_SEND_SECONDS
 from notification_service import db
 from notification_service.domain import (
     SUPERSEDED_BY,
@@ -153,7 +154,13 @@ def _send_once(mailer: Mailer, claimed: ClaimedNotification) -> None:
             log.warning(
                 "notification %s may have been sent already; sending it again", claimed.notification_id
             )
-    mailer.send(to=draft.recipient, subject=draft.email.subject, body=draft.email.body, message_id=mail_id)
+    email = draft.email
+    try:
+        with EMAIL_SEND_SECONDS.time():
+            mailer.send(to=draft.recipient, subject=email.subject, body=email.body, message_id=mail_id)
+    except Exception:
+        EMAIL_SEND_FAILURES.inc()
+        raise
 
 
 def _surely_not_delivered(error: Exception) -> bool:

@@ -32,6 +32,7 @@ from order_service.domain import (
     OrderNotFound,
     OrderStatus,
 )
+from order_service.gauges import in_flight_gauges
 from order_service.handlers import Answer, OrderPage, Timeline
 
 orders = Blueprint("orders", __name__)
@@ -235,4 +236,5 @@ def create_app(settings: Settings | None = None, *, deps: Dependencies | None = 
         extensions={"deps": deps},
         callers=settings.callers,
         openapi=Path(__file__).with_name("openapi.json"),
+        collectors=[in_flight_gauges(engine=deps.engine, horizon_seconds=settings.stale_after_seconds)],
     )

@@ -7,6 +7,8 @@ throughput stayed flat from 4 to 32 clients). Here the lock guards only the coun
 
 closed --`failures` consecutive failures--> open --`reset_seconds`--> half-open: one probe
 call goes through (the others fail fast); its success closes the circuit, a failure opens it.
+`on_change(state)` hears of each move when it is made (the metrics' gauge): open becomes
+half-open when the probe is let through, not when the cool-down ends with no call.
 """
 
 from __future__ import annotations
@@ -33,9 +35,10 @@ class CircuitBreaker:
         reset_seconds: float,
         counts_as_failure: type[BaseException] = Exception,
         clock: Callable[[], float] = time.monotonic,
+        on_change: Callable[[str], None] = lambda state: None,
     ) -> None:
         self.failures, self.reset_seconds = failures, reset_seconds
-        self.counts_as_failure, self.clock = counts_as_failure, clock
+        self.counts_as_failure, self.clock, self.on_change = counts_as_failure, clock, on_change
         self._lock = threading.Lock()
         self._consecutive_failures = 0
         self._opened_at: float | None = None
@@ -74,15 +77,22 @@ class CircuitBreaker:
             if self._probing or not self._cooled_down():
                 raise CircuitOpen
             self._probing = True
-            return True
+        self.on_change(HALF_OPEN)
+        return True
 
     def _record(self, *, success: bool, probe: bool) -> None:
         with self._lock:
+            was_open = self._opened_at is not None
             if probe:
                 self._probing = False
             if success:
                 self._consecutive_failures, self._opened_at = 0, None
-                return
-            self._consecutive_failures += 1
-            if probe or self._consecutive_failures >= self.failures:
-                self._opened_at = self.clock()
+                moved_to = CLOSED if was_open else None
+            else:
+                self._consecutive_failures += 1
+                opens = probe or self._consecutive_failures >= self.failures
+                if opens:
+                    self._opened_at = self.clock()
+                moved_to = OPEN if opens and (probe or not was_open) else None
+        if moved_to is not None:  # outside the lock: the callback is not the breaker's business
+            self.on_change(moved_to)

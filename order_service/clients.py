@@ -17,7 +17,8 @@ from urllib3.exceptions import NewConnectionError
 
 from messaging.backoff import backoff_seconds
 from messaging.envelope import Envelope
-from order_service.breaker import CircuitBreaker, CircuitOpen
+from messaging.metrics import BREAKER_STATE, BREAKER_STATE_VALUES
+from order_service.breaker import CLOSED, CircuitBreaker, CircuitOpen
 
 
 class DownstreamUnavailable(Exception):
@@ -90,10 +91,13 @@ class ServiceClient:
         self.attempts = settings.attempts
         # Only DownstreamUnavailable counts as a failure: a 4xx answer (a decline, out of
         # stock) is the dependency working, so it never opens the circuit.
+        state = BREAKER_STATE.labels(dependency=name)
+        state.set(BREAKER_STATE_VALUES[CLOSED])  # the series exists before the first change
         self.breaker = CircuitBreaker(
             failures=settings.breaker_failures,
             reset_seconds=settings.breaker_reset_seconds,
             counts_as_failure=DownstreamUnavailable,
+            on_change=lambda moved_to: state.set(BREAKER_STATE_VALUES[moved_to]),
         )
         self._local = threading.local()  # a Session per thread: keep-alive without sharing state
 

@@ -76,7 +76,7 @@ idempotency_keys = sa.Table(
 )
 
 outbox = Outbox(outbox_table(metadata))
-inbox = Inbox(inbox_table(metadata))
+inbox = Inbox(inbox_table(metadata), consumer="order.shipments")  # the queue (metrics label)
 
 # What the two statements below return, named in full: declared with .columns(), their result
 # layout is worked out once and cached, not read from the cursor on every call. Measured with
@@ -313,6 +313,32 @@ def claim_due_orders(connection: sa.Connection, *, limit: int, lease_seconds: fl
         .returning(orders.c.id)
     )
     return [row.id for row in claimed]
+
+
+@dataclass(frozen=True)
+class InFlight:
+    """The orders whose saga has not ended, for the metrics (order_service.gauges)."""
+
+    count: int
+    overdue: int  # the sweeper should have resumed them more than a horizon ago
+    oldest_seconds: float  # since the least recently moved one last moved (0: none in flight)
+
+
+def in_flight(connection: sa.Connection, *, horizon_seconds: float) -> InFlight:
+    """One statement; the status index finds the few in-flight rows among all the orders. An
+    order is due when next_attempt_at passes, and the sweeper (every SWEEP_EVERY_SECONDS)
+    claims it at once, pushing next_attempt_at out: one still due a horizon later is stuck."""
+    overdue = orders.c.next_attempt_at < sa.func.now() - sa.func.make_interval(
+        0, 0, 0, 0, 0, 0, horizon_seconds
+    )
+    row = connection.execute(
+        sa.select(
+            sa.func.count(),
+            sa.func.count().filter(overdue),
+            sa.func.extract("epoch", sa.func.now() - sa.func.min(orders.c.updated_at)),
+        ).where(orders.c.status.in_(IN_FLIGHT_STATUSES))
+    ).one()
+    return InFlight(count=row[0], overdue=row[1], oldest_seconds=float(row[2] or 0.0))
 
 
 def transitions_of(connection: sa.Connection, *, order_id: str) -> list[Transition]:

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from messaging.envelope import Envelope, PoisonEvent
 from messaging.logs import event_ids, log_context
+from messaging.metrics import ORDERS
 from order_service import db, saga
 from order_service.bootstrap import Dependencies
 from order_service.clients import DownstreamUnavailable
@@ -180,6 +181,8 @@ def record_shipments_dispatched(*, engine: sa.Engine, envelopes: list[Envelope])
         shipped = [envelope for envelope in envelopes if _ship(connection, envelope)]
     for envelope in shipped:  # once committed
         log.info("order %s: SHIPPED", envelope.data["order_id"], extra=event_ids(envelope))
+    if shipped:  # counted once committed: a batch rolled back is handled again
+        ORDERS.labels(status=OrderStatus.SHIPPED).inc(len(shipped))
 
 
 def _ship(connection: sa.Connection, envelope: Envelope) -> bool:

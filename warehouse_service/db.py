@@ -46,7 +46,7 @@ shipments = sa.Table(
     # The dispatcher's scan: only the rows still waiting.
     sa.Index("shipments_due", "dispatch_after", postgresql_where=sa.text("status = 'PENDING'")),
 )
-inbox = Inbox(inbox_table(metadata))
+inbox = Inbox(inbox_table(metadata), consumer="warehouse.orders")  # the queue (metrics label)
 outbox = Outbox(outbox_table(metadata))
 
 SHIPMENT_COLUMNS = (

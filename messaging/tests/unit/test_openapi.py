@@ -74,9 +74,9 @@ def test_document_drift_names_what_the_document_gets_wrong(tmp_path):
 
     drift = document_drift(app)
 
-    # /healthz and /readyz come with the shared part; create_api serves them, this app does not.
+    # /healthz, /readyz and /metrics come with the shared part; create_api serves them, this app does not.
     assert drift["routes"] == {
         "undocumented": {"GET /things"},
-        "not served": {"GET /gone", "GET /healthz", "GET /readyz"},
+        "not served": {"GET /gone", "GET /healthz", "GET /readyz", "GET /metrics"},
     }
     assert drift["refs"] == ["#/components/responses/Nowhere"]

@@ -62,3 +62,28 @@ def test_the_consumer_dead_letters_poison():
         "dead-lettered"
     ]
     assert message.settled == "reject"
+
+
+class RefusingMailer:
+    def send(self, *, to: str, subject: str, body: str, message_id: str) -> None:
+        raise OSError("connection refused")
+
+    def has_delivered(self, message_id: str) -> bool | None:
+        return None
+
+
+def test_a_failed_send_is_timed_and_counted_as_a_failure():
+    from prometheus_client import REGISTRY
+
+    from notification_service.domain import ClaimedNotification, draft_notification
+
+    draft = draft_notification(event_type="order.confirmed", data=example_event("order.confirmed")["data"])
+    assert draft is not None
+    sends = lambda: REGISTRY.get_sample_value("pipeline_email_send_seconds_count")  # noqa: E731
+    failures = lambda: REGISTRY.get_sample_value("pipeline_email_send_failures_total")  # noqa: E731
+    before = sends(), failures()
+
+    with pytest.raises(OSError):
+        handlers._send_once(RefusingMailer(), ClaimedNotification(notification_id="n-1", draft=draft))
+
+    assert (sends(), failures()) == (before[0] + 1, before[1] + 1)

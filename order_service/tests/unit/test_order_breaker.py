@@ -103,3 +103,43 @@ def test_calls_run_concurrently_not_one_at_a_time():
         thread.join(6)
 
     assert not arrived.broken  # all four were inside the protected call at once
+
+
+def test_each_move_is_reported_once_when_it_is_made():
+    clock, moves = Clock(), []
+    circuit = CircuitBreaker(
+        failures=2, reset_seconds=10, counts_as_failure=Down, clock=clock, on_change=moves.append
+    )
+    circuit.call(lambda: None)
+    with pytest.raises(Down):
+        circuit.call(fail)
+    assert moves == []  # one failure of two: still closed
+    with pytest.raises(Down):
+        circuit.call(fail)
+    clock.now = 10
+    with pytest.raises(Down):
+        circuit.call(fail)  # the probe fails: open again
+    clock.now = 20
+    circuit.call(lambda: None)  # the probe succeeds
+    circuit.call(lambda: None)
+
+    assert moves == [OPEN, HALF_OPEN, OPEN, HALF_OPEN, CLOSED]
+
+
+def test_the_order_service_clients_report_their_breakers_state_as_a_gauge():
+    from prometheus_client import REGISTRY
+
+    from order_service.clients import DownstreamUnavailable, ServiceClient
+    from order_service.config import DEFAULT_CLIENT
+
+    client = ServiceClient(name="test-dependency", base_url="http://x", settings=DEFAULT_CLIENT, token="t")
+    state = lambda: REGISTRY.get_sample_value("pipeline_breaker_state", {"dependency": "test-dependency"})  # noqa: E731
+    assert state() == 0
+
+    def down():
+        raise DownstreamUnavailable("test-dependency", maybe_applied=False, detail="down")
+
+    for _ in range(DEFAULT_CLIENT.breaker_failures):
+        with pytest.raises(DownstreamUnavailable):
+            client.breaker.call(down)
+    assert state() == 2
