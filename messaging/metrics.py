@@ -3,8 +3,8 @@ serve them (`exposition_registry`, `serve_metrics` for the processes without an 
 
 Several processes, one set of numbers: gunicorn's workers and Celery's pool children each
 count on their own, and a scrape reaches only one of them. With PROMETHEUS_MULTIPROC_DIR set
-(compose sets it for every Python process, on a tmpfs that is empty at each container start)
-prometheus_client keeps each process's values in a memory-mapped file of that folder, and a
+(compose sets it for every Python process; infra/entrypoint.sh empties it at each container
+start) prometheus_client keeps each process's values in a memory-mapped file of that folder, and a
 scrape adds them up (`MultiProcessCollector`). The variable is read when prometheus_client
 is imported, so it must come from the environment, never from code. Without it (tests, a
 process run by hand) the process's own registry is served.
