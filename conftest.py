@@ -16,11 +16,26 @@ import pytest
 
 from testsupport.containers import Broker, ThrowawayContainer
 from testsupport.polling import wait_until
+from testsupport.tracing import RECORDER, SpanRecorder, install_test_provider
 
 ROOT = Path(__file__).parent
 
 
 FUZZ_LINES = pytest.StashKey[list[str]]()
+
+
+def pytest_configure(config):
+    install_test_provider()  # before any code under test configures its own (testsupport/tracing.py)
+
+
+@pytest.fixture
+def spans() -> Iterator[SpanRecorder]:
+    """The spans finished during the test (every span is recorded in tests)."""
+    RECORDER.finished.clear()
+    RECORDER.recording = True
+    yield RECORDER
+    RECORDER.recording = False
+    RECORDER.finished.clear()
 
 
 def pytest_collection_modifyitems(items):

@@ -44,11 +44,15 @@ logger_class = JsonLogger
 
 
 def post_worker_init(worker):
-    """gunicorn's refusals (414 URI too long, 431, 400) as problem+json, like the app's errors.
+    """gunicorn's refusals (414 URI too long, 431, 400) as problem+json, like the app's errors;
+    the worker's tracing (messaging.tracing), after the fork, so an exporter's thread is its own.
     Here, not at the top: the app's directory is on sys.path once the worker has loaded it."""
+    from messaging.logs import process_name
     from messaging.server_problems import install
+    from messaging.tracing import configure_tracing
 
     install()
+    configure_tracing(process_name())
 
 
 def child_exit(server, worker):

@@ -25,7 +25,9 @@ def connection_parameters(url: str) -> pika.URLParameters:
     return parameters
 
 
-def amqp_properties(envelope: Envelope) -> pika.BasicProperties:
+def amqp_properties(envelope: Envelope, *, traceparent: str | None = None) -> pika.BasicProperties:
+    """`traceparent`: the publishing span's (the relay's); else the envelope's own (a replay)."""
+    traceparent = traceparent or envelope.traceparent
     return pika.BasicProperties(
         message_id=envelope.id,
         type=envelope.type,
@@ -33,6 +35,7 @@ def amqp_properties(envelope: Envelope) -> pika.BasicProperties:
         correlation_id=envelope.correlationid,
         app_id=envelope.source,
         delivery_mode=PERSISTENT,
+        headers={"traceparent": traceparent} if traceparent else None,
     )
 
 
@@ -46,13 +49,16 @@ class ConfirmedPublisher:
         # and a service's user may configure only its own queues.
         self._channel.confirm_delivery()
 
-    def publish(self, envelope: Envelope, *, exchange: str = EVENTS_EXCHANGE) -> None:
-        """Raises pika.exceptions.UnroutableError / NackError unless the broker took it."""
+    def publish(
+        self, envelope: Envelope, *, exchange: str = EVENTS_EXCHANGE, traceparent: str | None = None
+    ) -> None:
+        """Raises pika.exceptions.UnroutableError / NackError unless the broker took it.
+        `traceparent`: the AMQP header consumers continue (see amqp_properties)."""
         self._channel.basic_publish(
             exchange=exchange,
             routing_key=envelope.type,
             body=envelope.to_json(),
-            properties=amqp_properties(envelope),
+            properties=amqp_properties(envelope, traceparent=traceparent),
             mandatory=True,
         )
 

@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from celery import bootsteps
 from kombu import Consumer
+from opentelemetry import trace
+from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from messaging.backoff import backoff_seconds
@@ -28,6 +30,7 @@ from messaging.liveness import touch
 from messaging.logs import event_ids, log_context
 from messaging.metrics import CONSUMER_EVENTS
 from messaging.topology import kombu_dead_letter_queue, kombu_queue
+from messaging.tracing import TRACEPARENT, event_spans, start_span, tracer
 
 log = logging.getLogger("consumer")
 BatchHandler = Callable[[list[Envelope]], None]  # all of them in one transaction, or none
@@ -73,6 +76,51 @@ def _apply(
 ) -> None:
     if not decoded:
         return
+    with _traced(decoded):
+        _apply_traced(decoded, handle_batch, retry_later, outcomes)
+
+
+@contextlib.contextmanager
+def _traced(decoded: list[tuple[int, Envelope, Any]]) -> Iterator[None]:
+    """A CONSUMER span per event, child of its producer's: the relay's span, named by the
+    message's `traceparent` header, else (a replayed dead letter, an event published by hand)
+    the envelope's own. One event: its span is the current one. A batch, handled in one
+    transaction: a batch span, linked to each event's span, is current, and `event_ids(envelope)`
+    names the event's own span, so each event's lines carry its order's trace. The spans end
+    once the events are acked or given back (a batch retried one by one: after the retries,
+    which have spans of their own)."""
+    spans = [
+        start_span(
+            f"consume {envelope.type}",
+            traceparent=(message.headers or {}).get(TRACEPARENT) or envelope.traceparent,
+            kind=SpanKind.CONSUMER,
+        )
+        for _, envelope, message in decoded
+    ]
+    try:
+        by_event = {
+            envelope.id: span.get_span_context()
+            for (_, envelope, _), span in zip(decoded, spans, strict=True)
+        }
+        with event_spans(by_event):
+            if len(spans) == 1:
+                with trace.use_span(spans[0], record_exception=False, set_status_on_exception=False):
+                    yield
+            else:
+                links = [Link(span.get_span_context()) for span in spans]
+                with tracer.start_as_current_span(f"consume batch of {len(spans)}", links=links):
+                    yield
+    finally:
+        for span in spans:
+            span.end()
+
+
+def _apply_traced(
+    decoded: list[tuple[int, Envelope, Any]],
+    handle_batch: BatchHandler,
+    retry_later: RetryLater,
+    outcomes: list[str],
+) -> None:
     try:
         if len(decoded) == 1:  # alone (or retried alone): the handler's own lines name it too
             with log_context(**event_ids(decoded[0][1])):
@@ -98,6 +146,7 @@ def _apply(
 
 
 def _settle_failure(message: Any, error: Exception, retry_later: RetryLater, envelope: Envelope) -> str:
+    trace.get_current_span().set_status(Status(StatusCode.ERROR, repr(error)[:200]))  # the event's own
     if isinstance(error, (PoisonEvent, *UNDECODABLE)):
         return _dead_letter(message, error, event_ids(envelope))
     return _retry(message, error, retry_later, envelope)  # anything else may be transient (DB restarting...)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -11,6 +12,9 @@ from typing import Any
 SPEC_VERSION = "1.0"
 CONTENT_TYPE = "application/json"
 REQUIRED_ATTRIBUTES = ("specversion", "id", "type", "source", "time", "dataversion", "data")
+# CloudEvents' distributed tracing extension: the W3C traceparent of the work that made the
+# event (contracts/README.md). Kept with the event, so its outbox row has it with no column.
+TRACEPARENT = re.compile(r"[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
 
 
 class MalformedEvent(ValueError):
@@ -34,6 +38,7 @@ class Envelope:
     correlationid: str | None = None
     subject: str | None = None
     specversion: str = field(default=SPEC_VERSION)
+    traceparent: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         attributes = {
@@ -50,6 +55,8 @@ class Envelope:
             attributes["correlationid"] = self.correlationid
         if self.subject:
             attributes["subject"] = self.subject
+        if self.traceparent:
+            attributes["traceparent"] = self.traceparent
         return attributes
 
     def to_json(self) -> bytes:
@@ -64,6 +71,7 @@ def new_event(
     subject: str | None = None,
     correlationid: str | None = None,
     dataversion: int = 1,
+    traceparent: str | None = None,
 ) -> Envelope:
     return Envelope(
         id=str(uuid.uuid4()),
@@ -74,6 +82,7 @@ def new_event(
         dataversion=dataversion,
         correlationid=correlationid,
         subject=subject,
+        traceparent=traceparent,
     )
 
 
@@ -99,7 +108,13 @@ def envelope_from_dict(attributes: Any) -> Envelope:
         correlationid=attributes.get("correlationid"),
         subject=attributes.get("subject"),
         specversion=attributes["specversion"],
+        traceparent=_traceparent(attributes.get("traceparent")),
     )
+
+
+def _traceparent(value: Any) -> str | None:
+    """Tolerant: a traceparent we cannot read only loses the event its trace (a new one starts)."""
+    return value if isinstance(value, str) and TRACEPARENT.fullmatch(value) else None
 
 
 def _dataversion(value: Any) -> int:

@@ -28,8 +28,10 @@ from typing import Any
 from opentelemetry import trace
 
 from messaging.envelope import Envelope
+from messaging.tracing import event_span
 
-CONTEXT_FIELDS = ("order_id", "event_id")
+# A call's extra= may name the trace too: a line about one event of a batch (event_ids).
+CONTEXT_FIELDS = ("order_id", "event_id", "trace_id", "span_id")
 _context: ContextVar[Mapping[str, str]] = ContextVar("log_context", default=MappingProxyType({}))
 
 
@@ -46,11 +48,16 @@ def log_context(**ids: str | None) -> Iterator[None]:
 
 def event_ids(envelope: Envelope) -> dict[str, str]:
     """The ids of an event's lines: its own, and its order's (the subject, which every event
-    of an order carries, or else `data.order_id`). For `log_context(**...)` or `extra=`."""
+    of an order carries, or else `data.order_id`). For `log_context(**...)` or `extra=`. In
+    a batch the consumer handles in one transaction, also the trace and span of the event's
+    own span (messaging.tracing.event_span), since the current span is the batch's."""
     order_id = envelope.subject or envelope.data.get("order_id")
     ids = {"event_id": envelope.id}
     if isinstance(order_id, str) and order_id:
         ids["order_id"] = order_id
+    if (span := event_span(envelope)) is not None:
+        ids["trace_id"] = trace.format_trace_id(span.trace_id)
+        ids["span_id"] = trace.format_span_id(span.span_id)
     return ids
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 
 from messaging.database import first_unlocked
 from messaging.envelope import Envelope, envelope_from_dict
+from messaging.tracing import current_traceparent
 
 NOTIFY_CHANNEL = "outbox"
 
@@ -32,7 +35,10 @@ class Outbox:
         self.table = table
 
     def add(self, connection: sa.Connection, envelope: Envelope) -> None:
-        """Call inside the transaction that makes the change the event announces."""
+        """Call inside the transaction that makes the change the event announces. An event
+        without a traceparent gets the current span's: the relay continues that trace."""
+        if envelope.traceparent is None and (traceparent := current_traceparent()):
+            envelope = replace(envelope, traceparent=traceparent)
         connection.execute(
             self.table.insert().values(
                 event_id=envelope.id, event_type=envelope.type, envelope=envelope.to_dict()

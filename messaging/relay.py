@@ -19,17 +19,20 @@ from typing import Any
 import pika.exceptions
 import psycopg2
 import sqlalchemy as sa
+from opentelemetry.trace import SpanKind
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import PoolProxiedConnection
 
 from messaging.backoff import backoff_seconds
 from messaging.broker import ConfirmedPublisher, RouteCheck
 from messaging.database import make_engine
-from messaging.logs import configure_logging, event_ids
+from messaging.envelope import Envelope
+from messaging.logs import configure_logging, event_ids, process_name
 from messaging.metrics import RELAY_CONFIRM_SECONDS, ScrapeTimeGauges, serve_metrics
 from messaging.outbox import NOTIFY_CHANNEL, Outbox, outbox_table
 from messaging.runloop import run_until_stopped, stop_on_signals
 from messaging.settings import Env, ProcessSettings, Role
+from messaging.tracing import configure_tracing, continued_span, current_traceparent
 
 log = logging.getLogger("relay")
 NOT_DELIVERED = (pika.exceptions.UnroutableError, pika.exceptions.NackError)
@@ -84,22 +87,33 @@ class OutboxRelay:
                     self.outbox.mark_failed(connection, row_id, problem)
                     unrouted.append(problem)
                     continue
-                try:
-                    with self._confirm_seconds.time():  # publish returns once the broker confirmed
-                        self._publisher.publish(envelope)
-                except NOT_DELIVERED as error:
+                if (failure := self._publish(envelope)) is not None:
                     # Stays unsent: retried on the next pass, never marked on a guess.
-                    log.warning("event %s not delivered: %r", envelope.id, error, extra=event_ids(envelope))
-                    self.outbox.mark_failed(connection, row_id, repr(error))
+                    self.outbox.mark_failed(connection, row_id, failure)
                     continue
                 if self.pause_before_mark_seconds:
                     time.sleep(self.pause_before_mark_seconds)
                 self.outbox.mark_sent(connection, row_id)
                 confirmed += 1
-                log.info("published %s %s", envelope.type, envelope.id, extra=event_ids(envelope))
         if unrouted:  # after the commit, which keeps the rows that did go out marked sent
             raise TopologyIncomplete("; ".join(sorted(set(unrouted))))
         return confirmed
+
+    def _publish(self, envelope: Envelope) -> str | None:
+        """Publishes in a PRODUCER span, child of the event's traceparent (its outbox row's),
+        whose own traceparent is the AMQP header: the consumers' spans are its children.
+        Returns why the broker did not take it, or None."""
+        assert self._publisher is not None
+        span_name = f"publish {envelope.type}"
+        with continued_span(span_name, traceparent=envelope.traceparent, kind=SpanKind.PRODUCER):
+            try:
+                with self._confirm_seconds.time():  # publish returns once the broker confirmed
+                    self._publisher.publish(envelope, traceparent=current_traceparent())
+            except NOT_DELIVERED as error:
+                log.warning("event %s not delivered: %r", envelope.id, error, extra=event_ids(envelope))
+                return repr(error)
+            log.info("published %s %s", envelope.type, envelope.id, extra=event_ids(envelope))
+            return None
 
     def run_forever(self, stop: threading.Event) -> None:
         """Until `stop` is set; SIGTERM lets the current pass (at most `idle_seconds` of
@@ -190,6 +204,7 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> RelaySettings
 
 def main() -> None:
     configure_logging()
+    configure_tracing(process_name())
     settings = settings_from_env()
     engine = make_engine(settings.database_url, pool_size=settings.pool_size(Role.DAEMON))
     outbox = Outbox(outbox_table(sa.MetaData()))

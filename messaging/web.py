@@ -16,6 +16,7 @@ from messaging.credentials import NOBODY, Callers
 from messaging.database import make_engine
 from messaging.http_input import MAX_BODY_BYTES, refuse_unstorable_parameters
 from messaging.http_metrics import install_request_metrics, metrics_blueprint
+from messaging.http_tracing import install_request_tracing
 from messaging.openapi import openapi_blueprint
 from messaging.problems import GUARD_PROBLEMS, Problem, ProblemTable, install_problems, problem_response
 from messaging.settings import ProcessSettings, Role
@@ -47,11 +48,13 @@ def create_api(
     wait for a healthy API) for an endpoint used by hand. Views reach `extension("settings")`,
     `extension("engine")` and whatever else the service put in `extensions`. `callers`: whose
     tokens the guarded views (`messaging.guard`) accept; nobody's when not given. GET /metrics
-    (messaging.http_metrics): the request metrics, and the service's scrape-time `collectors`."""
+    (messaging.http_metrics): the request metrics, and the service's scrape-time `collectors`.
+    Every request has a span continuing the caller's `traceparent` (messaging.http_tracing)."""
     engine = engine or make_engine(settings.database_url, pool_size=settings.pool_size(Role.API))
     app = Flask(import_name)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
-    install_request_metrics(app)  # first: a request the next hook refuses is counted too
+    install_request_tracing(app)  # first: a request a later hook refuses has its span too
+    install_request_metrics(app)  # before the rest: a request the next hook refuses is counted too
     app.before_request(refuse_unstorable_parameters)
     app.extensions.update(extensions or {}, settings=settings, engine=engine, callers=callers)
     install_error_handlers(app)

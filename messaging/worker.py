@@ -20,15 +20,16 @@ from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
 from celery import Celery, Task, bootsteps, shared_task
-from celery.signals import setup_logging, worker_process_shutdown
+from celery.signals import setup_logging, worker_init, worker_process_init, worker_process_shutdown
 from sqlalchemy.exc import OperationalError
 
 from messaging.celery_settings import hide_periodic_ticks, reliable_settings
 from messaging.consumer import BatchHandler, event_consumer_step
 from messaging.database import make_engine
-from messaging.logs import configure_logging
+from messaging.logs import configure_logging, process_name
 from messaging.metrics import mark_process_dead, serve_metrics
 from messaging.settings import ProcessSettings, Role
+from messaging.tracing import configure_tracing, flush_tracing
 
 T = TypeVar("T")
 S = TypeVar("S", bound=ProcessSettings)
@@ -122,10 +123,22 @@ def metrics_server_step(port: int) -> type[bootsteps.StartStopStep]:
     return MetricsServer
 
 
+@worker_init.connect
+@worker_process_init.connect
+def trace_worker(**_: Any) -> None:
+    """The main process (its consumer step handles the events) and each pool child (the
+    tasks: dispatch, send). A child forked after the main process configured it keeps the
+    provider, whose span processor the SDK restarts in the child (os.register_at_fork);
+    connected here, not in create_worker_app: tests build apps in-process."""
+    configure_tracing(process_name())
+
+
 @worker_process_shutdown.connect
 def forget_pool_child(**_: Any) -> None:
-    """A pool child on its way out: its live gauges (breaker states) stop counting."""
+    """A pool child on its way out: its live gauges (breaker states) stop counting, and its
+    queued spans are exported (it leaves by os._exit: no atexit)."""
     mark_process_dead(os.getpid())
+    flush_tracing()
 
 
 def worker_entry_point(build: Callable[[], Celery]) -> Callable[[str], Celery]:

@@ -38,6 +38,8 @@ notifications = sa.Table(
     # A sender may have got it to the SMTP server without recording it (it died, or timed out
     # waiting for the answer): the next sender asks the mail server before sending it again.
     sa.Column("in_doubt", sa.Boolean, nullable=False, server_default=sa.false()),
+    # The span that recorded it (W3C traceparent): the send continues the order's trace.
+    sa.Column("traceparent", sa.Text),
     # One email per order and kind, however many events (ids) say the same thing.
     sa.UniqueConstraint("order_id", "kind", name="notifications_order_id_kind_key"),
     sa.CheckConstraint(
@@ -61,9 +63,16 @@ PUBLIC_COLUMNS = (
 )
 
 
-def insert_notification(connection: sa.Connection, *, notification_id: str, draft: NotificationDraft) -> bool:
+def insert_notification(
+    connection: sa.Connection,
+    *,
+    notification_id: str,
+    draft: NotificationDraft,
+    traceparent: str | None = None,
+) -> bool:
     """False when this order already has a notification of this kind."""
     values = {
+        "traceparent": traceparent,
         "id": notification_id,
         "order_id": draft.order_id,
         "kind": draft.kind.value,
@@ -101,6 +110,7 @@ def claim_pending(
                 email=Email(subject=row.subject, body=row.body),
             ),
             in_doubt=row.in_doubt,
+            traceparent=row.traceparent,
         )
         for row in rows
     ]

@@ -84,6 +84,7 @@ class ClaimedNotification:
     notification_id: str
     draft: NotificationDraft
     in_doubt: bool = False  # an earlier sender may have got it to the SMTP server
+    traceparent: str | None = None  # the span that recorded it: the send continues its trace
 
 
 def kind_for(event_type: str) -> NotificationKind | None:

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from messaging.backoff import backoff_seconds
 from messaging.envelope import Envelope, PoisonEvent
 from messaging.metrics import EMAIL_SEND_FAILURES, EMAIL_SEND_SECONDS
+from messaging.tracing import continued_span, current_traceparent, event_traceparent
 from notification_service import db
 from notification_service.domain import (
     SUPERSEDED_BY,
@@ -31,7 +32,9 @@ log = logging.getLogger(__name__)
 
 
 class Mailer(Protocol):
-    def send(self, *, to: str, subject: str, body: str, message_id: str) -> None: ...
+    def send(
+        self, *, to: str, subject: str, body: str, message_id: str, traceparent: str | None = None
+    ) -> None: ...
 
     def has_delivered(self, message_id: str) -> bool | None:
         """Whether the mail server has an email with this Message-ID; None when it cannot be asked."""
@@ -80,17 +83,25 @@ def _record_all(connection: sa.Connection, drafts: list[tuple[Envelope, Notifica
     """The inbox for all the events in one statement, then each new one in turn (in order:
     a cancellation earlier in the batch supersedes a confirmation after it)."""
     first = db.inbox.first_deliveries(connection, [(envelope.id, envelope.type) for envelope, _ in drafts])
-    recorded = (_record(connection, draft) for envelope, draft in drafts if envelope.id in first)
+    recorded = (
+        _record(connection, draft, traceparent=event_traceparent(envelope))
+        for envelope, draft in drafts
+        if envelope.id in first
+    )
     return [notification_id for notification_id in recorded if notification_id is not None]
 
 
-def _record(connection: sa.Connection, draft: NotificationDraft) -> str | None:
+def _record(
+    connection: sa.Connection, draft: NotificationDraft, *, traceparent: str | None = None
+) -> str | None:
     later = SUPERSEDED_BY.get(draft.kind)
     if later is not None and db.has_notification(connection, order_id=draft.order_id, kind=later):
         log.info("not telling order %s is %s: it is already %s", draft.order_id, draft.kind, later)
         return None
     notification_id = str(uuid.uuid4())
-    created = db.insert_notification(connection, notification_id=notification_id, draft=draft)
+    created = db.insert_notification(
+        connection, notification_id=notification_id, draft=draft, traceparent=traceparent
+    )
     return notification_id if created else None
 
 
@@ -121,22 +132,24 @@ def send_notifications(*, engine: sa.Engine, mailer: Mailer, notification_ids: l
     with engine.connect() as pinned:
         recorder = pinned.execution_options(isolation_level="AUTOCOMMIT")
         for sent, each in enumerate(claimed):
-            try:
-                _send_once(mailer, each)
-            except Exception as error:
-                unsent = [other.notification_id for other in claimed[sent:]]
-                in_doubt = () if _surely_not_delivered(error) else (each.notification_id,)
-                with contextlib.suppress(sa.exc.SQLAlchemyError), engine.begin() as connection:
-                    db.release_claims(connection, notification_ids=unsent, in_doubt_ids=in_doubt)
-                raise
-            _record_sent(engine, recorder, [each.notification_id])
-            order_id = each.draft.order_id  # not the address: personal data stays out of logs
-            log.info(
-                "%s email sent: notification %s",
-                each.draft.kind,
-                each.notification_id,
-                extra={"order_id": order_id},
-            )
+            # A span per email, child of the one that recorded it (the order's trace).
+            with continued_span(f"send {each.draft.kind} email", traceparent=each.traceparent):
+                try:
+                    _send_once(mailer, each)
+                except Exception as error:
+                    unsent = [other.notification_id for other in claimed[sent:]]
+                    in_doubt = () if _surely_not_delivered(error) else (each.notification_id,)
+                    with contextlib.suppress(sa.exc.SQLAlchemyError), engine.begin() as connection:
+                        db.release_claims(connection, notification_ids=unsent, in_doubt_ids=in_doubt)
+                    raise
+                _record_sent(engine, recorder, [each.notification_id])
+                order_id = each.draft.order_id  # not the address: personal data stays out of logs
+                log.info(
+                    "%s email sent: notification %s",
+                    each.draft.kind,
+                    each.notification_id,
+                    extra={"order_id": order_id},
+                )
     return len(claimed)
 
 
@@ -157,7 +170,10 @@ def _send_once(mailer: Mailer, claimed: ClaimedNotification) -> None:
     email = draft.email
     try:
         with EMAIL_SEND_SECONDS.time():
-            mailer.send(to=draft.recipient, subject=email.subject, body=email.body, message_id=mail_id)
+            mailer.send(
+                to=draft.recipient, subject=email.subject, body=email.body, message_id=mail_id,
+                traceparent=current_traceparent(),
+            )  # fmt: skip
     except Exception:
         EMAIL_SEND_FAILURES.inc()
         raise

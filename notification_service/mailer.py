@@ -62,11 +62,17 @@ class SmtpMailer:
             sent_mail_api=settings.sent_mail_api,
         )
 
-    def send(self, *, to: str, subject: str, body: str, message_id: str) -> None:
-        """Raises smtplib.SMTPException or OSError (timeouts included) unless the server took it."""
+    def send(
+        self, *, to: str, subject: str, body: str, message_id: str, traceparent: str | None = None
+    ) -> None:
+        """Raises smtplib.SMTPException or OSError (timeouts included) unless the server took it.
+        `traceparent`: the sending span's, as a `Traceparent` header: the email names its
+        order's trace (messaging.tracing), for whoever follows it past the SMTP server."""
         message = _compose(sender=self.sender, to=to, subject=subject, body=body)
         message["Message-ID"] = message_id
         message["Date"] = format_datetime(datetime.now(UTC))
+        if traceparent:
+            message["Traceparent"] = traceparent
         smtp = self._connection()
         try:
             smtp.send_message(message)

@@ -13,11 +13,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import requests
+from opentelemetry.trace import SpanKind
 from urllib3.exceptions import NewConnectionError
 
 from messaging.backoff import backoff_seconds
 from messaging.envelope import Envelope
 from messaging.metrics import BREAKER_STATE, BREAKER_STATE_VALUES
+from messaging.tracing import TRACEPARENT, current_traceparent, tracer
 from order_service.breaker import CLOSED, CircuitBreaker, CircuitOpen
 
 
@@ -115,18 +117,26 @@ class ServiceClient:
         self, method: str, path: str, *, json: Any = None, key: str | None = None, retry_unknown: bool = True
     ) -> requests.Response:
         """`retry_unknown=False`: stop at the first answer-less attempt that may have reached
-        the server, so the caller can look the outcome up instead of repeating the write."""
-        try:
-            return self.breaker.call(self._call_with_retries, method, path, json, key, retry_unknown)
-        except CircuitOpen as error:
-            raise DownstreamUnavailable(
-                self.name, maybe_applied=False, detail="circuit open", retry_after=self.breaker.reset_seconds
-            ) from error
+        the server, so the caller can look the outcome up instead of repeating the write. One
+        CLIENT span per call (its retries included), whose traceparent every attempt sends: the
+        callee's SERVER span is its child (by hand: see messaging.tracing)."""
+        with tracer.start_as_current_span(f"{method} {self.name}", kind=SpanKind.CLIENT):
+            try:
+                return self.breaker.call(self._call_with_retries, method, path, json, key, retry_unknown)
+            except CircuitOpen as error:
+                raise DownstreamUnavailable(
+                    self.name,
+                    maybe_applied=False,
+                    detail="circuit open",
+                    retry_after=self.breaker.reset_seconds,
+                ) from error
 
     def _call_with_retries(
         self, method: str, path: str, json: Any, key: str | None, retry_unknown: bool
     ) -> requests.Response:
         headers = {"Idempotency-Key": key} if key else {}
+        if traceparent := current_traceparent():
+            headers[TRACEPARENT] = traceparent
         maybe_applied, detail = False, ""
         for attempt in range(self.attempts):
             if attempt:

@@ -36,6 +36,8 @@ shipments = sa.Table(
     sa.Column("dispatch_after", sa.DateTime(timezone=True), nullable=False),
     sa.Column("dispatched_at", sa.DateTime(timezone=True)),
     sa.Column("cancelled_at", sa.DateTime(timezone=True)),
+    # The span that created it (W3C traceparent): the dispatch continues the order's trace.
+    sa.Column("traceparent", sa.Text),
     sa.CheckConstraint("status IN ('PENDING', 'DISPATCHED', 'CANCELLED')", name="shipments_status_check"),
     sa.CheckConstraint(
         "(status = 'DISPATCHED') = (dispatched_at IS NOT NULL)", name="shipments_dispatched_at_check"
@@ -66,6 +68,7 @@ class NewShipment:
     shipment_id: str
     request: ShipmentRequest
     correlation_id: str | None
+    traceparent: str | None = None
 
 
 def insert_shipments(
@@ -82,6 +85,7 @@ def insert_shipments(
             "email": shipment.request.email,
             "items": [line.to_dict() for line in shipment.request.lines],
             "correlation_id": shipment.correlation_id,
+            "traceparent": shipment.traceparent,
             "dispatch_delay": dispatch_delay,
         }
         for shipment in new
@@ -161,6 +165,7 @@ def mark_due_shipments_dispatched(connection: sa.Connection, *, limit: int) -> l
             shipments.c.email,
             shipments.c.correlation_id,
             shipments.c.dispatched_at,
+            shipments.c.traceparent,
         )
     ).all()
     return [from_row(DispatchedShipment, row, shipment_id=row.id) for row in rows]

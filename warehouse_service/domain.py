@@ -84,6 +84,7 @@ class DispatchedShipment:
     email: str
     correlation_id: str | None
     dispatched_at: datetime
+    traceparent: str | None = None  # the span that created it (messaging.tracing)
 
 
 def shipment_request_from_event(data: dict[str, Any]) -> ShipmentRequest:

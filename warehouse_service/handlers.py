@@ -8,9 +8,12 @@ from datetime import timedelta
 from itertools import groupby
 
 import sqlalchemy as sa
+from opentelemetry import trace
+from opentelemetry.trace import Span
 
 from messaging.envelope import Envelope, PoisonEvent, new_event
 from messaging.logs import event_ids
+from messaging.tracing import event_traceparent, start_span, traceparent_of
 from warehouse_service import db
 from warehouse_service.domain import (
     ORDER_CANCELLED,
@@ -83,7 +86,10 @@ def _create_all(
     for envelope, request in confirmed:
         if envelope.id in first_time:
             first_time.discard(envelope.id)  # the same event twice in one batch: once
-            new.append((envelope, db.NewShipment(str(uuid.uuid4()), request, envelope.correlationid)))
+            shipment = db.NewShipment(
+                str(uuid.uuid4()), request, envelope.correlationid, traceparent=event_traceparent(envelope)
+            )
+            new.append((envelope, shipment))
     created = db.insert_shipments(
         connection,
         [shipment for _, shipment in new],
@@ -135,30 +141,39 @@ def _cancel(connection: sa.Connection, *, order: CancelledOrder, correlation_id:
 
 def dispatch_due_shipments(*, engine: sa.Engine, limit: int = 100) -> int:
     """Dispatches due shipments; each gets its shipment.dispatched event in the outbox,
-    in the same transaction. Returns how many were dispatched."""
-    with engine.begin() as connection:
-        dispatched = db.mark_due_shipments_dispatched(connection, limit=limit)
-        events = [shipment_dispatched_event(shipment) for shipment in dispatched]
-        for event in events:
-            db.outbox.add(connection, event)
-    for shipment, event in zip(dispatched, events, strict=True):  # once committed
-        log.info(
-            "shipment %s dispatched: %s %s",
-            shipment.shipment_id,
-            event.type,
-            event.id,
-            extra=event_ids(event),
-        )
+    in the same transaction. Returns how many were dispatched. Each dispatch has a span, child
+    of the one that created the shipment (its order's trace), which its event continues."""
+    spans: list[Span] = []
+    try:
+        with engine.begin() as connection:
+            dispatched = db.mark_due_shipments_dispatched(connection, limit=limit)
+            spans = [start_span("dispatch shipment", traceparent=each.traceparent) for each in dispatched]
+            events = [
+                shipment_dispatched_event(shipment, traceparent=traceparent_of(span.get_span_context()))
+                for shipment, span in zip(dispatched, spans, strict=True)
+            ]
+            for event in events:
+                db.outbox.add(connection, event)
+        for shipment, event, span in zip(dispatched, events, spans, strict=True):  # once committed
+            with trace.use_span(span):
+                log.info(
+                    "shipment %s dispatched: %s %s", shipment.shipment_id, event.type, event.id,
+                    extra=event_ids(event),
+                )  # fmt: skip
+    finally:
+        for span in spans:
+            span.end()
     return len(dispatched)
 
 
-def shipment_dispatched_event(shipment: DispatchedShipment) -> Envelope:
+def shipment_dispatched_event(shipment: DispatchedShipment, *, traceparent: str | None = None) -> Envelope:
     return new_event(
         type=SHIPMENT_DISPATCHED,
         source=SOURCE,
         subject=shipment.order_id,
         correlationid=shipment.correlation_id,
         data=dispatched_event_data(shipment),
+        traceparent=traceparent,
     )
 
 

@@ -33,7 +33,9 @@ class RecordingMailer:
         self.asked.append(message_id)
         return None if self.delivered is None else message_id in self.delivered
 
-    def send(self, *, to: str, subject: str, body: str, message_id: str) -> None:
+    def send(
+        self, *, to: str, subject: str, body: str, message_id: str, traceparent: str | None = None
+    ) -> None:
         self.entered.set()
         if self.wait_for is not None:
             self.wait_for.wait(timeout=10)

@@ -16,7 +16,9 @@ class RecordingMailer:
     def __init__(self) -> None:
         self.sent: list[str] = []
 
-    def send(self, *, to: str, subject: str, body: str, message_id: str) -> None:
+    def send(
+        self, *, to: str, subject: str, body: str, message_id: str, traceparent: str | None = None
+    ) -> None:
         self.sent.append(to)
 
 

@@ -65,7 +65,9 @@ def test_the_consumer_dead_letters_poison():
 
 
 class RefusingMailer:
-    def send(self, *, to: str, subject: str, body: str, message_id: str) -> None:
+    def send(
+        self, *, to: str, subject: str, body: str, message_id: str, traceparent: str | None = None
+    ) -> None:
         raise OSError("connection refused")
 
     def has_delivered(self, message_id: str) -> bool | None:
