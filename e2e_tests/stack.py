@@ -41,6 +41,7 @@ class Urls:
     warehouse: str = _url("WAREHOUSE_API_PORT", 8004)
     notification: str = _url("NOTIFICATION_API_PORT", 8005)
     maildev: str = _url("MAILDEV_UI_HOST_PORT", 1080)
+    prometheus: str = _url("PROMETHEUS_HOST_PORT", 9090)
 
 
 URLS = Urls()

@@ -34,6 +34,17 @@ QUEUE = "warehouse.orders"
 DEAD = "warehouse.orders.dead-letter"
 # 10 deliveries with the consumer's backoff (0.5 s doubling to 15 s): about 90 s, and slack.
 DELIVERY_LIMIT_SECONDS = 240
+# Prometheus scrapes RabbitMQ's per-queue figures and evaluates the rules every 15 s.
+ALERT_SECONDS = 90
+
+
+def dead_letters_alert() -> str | None:
+    """DeadLettersWaiting's state for the warehouse's dead letters (None: not active)."""
+    alerts = requests.get(f"{URLS.prometheus}/api/v1/alerts", timeout=10).json()["data"]["alerts"]
+    for alert in alerts:
+        if alert["labels"].get("alertname") == "DeadLettersWaiting" and alert["labels"].get("queue") == DEAD:
+            return alert["state"]
+    return None
 
 
 def warehouse_db() -> sa.Engine:
@@ -124,6 +135,9 @@ def test_an_event_dead_from_a_lasting_failure_is_replayed_and_handled_exactly_on
         )
         assert letter["death_count"] >= 1 and letter["first_death_at"]
         assert shipments(order_id) == [] and handled_times(letter["event_id"]) == 0
+        wait_until(
+            lambda: dead_letters_alert() == "firing", timeout=ALERT_SECONDS, what="DeadLettersWaiting to fire"
+        )
     # The reason is gone: the trigger is dropped.
 
     done = replay({"queue": DEAD, "event_id": letter["event_id"]})
@@ -135,6 +149,9 @@ def test_an_event_dead_from_a_lasting_failure_is_replayed_and_handled_exactly_on
     assert handled_times(letter["event_id"]) == 1
     assert dead_letter_of(order_id) is None  # gone from the dead letters
     assert replay({"queue": DEAD, "event_id": letter["event_id"]}).status_code == 404
+    wait_until(
+        lambda: dead_letters_alert() is None, timeout=ALERT_SECONDS, what="DeadLettersWaiting to resolve"
+    )
     wait_until(lambda: len(notifications(order_id)) == 2, timeout=60, what="confirmed and shipped emails")
     assert sorted(n["kind"] for n in notifications(order_id)) == ["order_confirmed", "order_shipped"]
 

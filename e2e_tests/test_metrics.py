@@ -3,15 +3,13 @@ and confirmed shows in pipeline_orders_total (the order API's /metrics, then Pro
 
 from __future__ import annotations
 
-import os
-
 import requests
 
 from e2e_tests.stack import URLS, new_sku, order_body, post_order
 from testsupport.polling import wait_until
 from testsupport.scrape import scraped_value
 
-PROMETHEUS = f"http://127.0.0.1:{os.environ.get('PROMETHEUS_HOST_PORT', 9090)}"
+PROMETHEUS = URLS.prometheus
 JOBS = {"prometheus", "api", "worker", "relay", "expirer", "rabbitmq", "rabbitmq-queues"}
 SCRAPES = 60  # seconds: the targets come up with the stack, then one 15 s scrape interval or two
 

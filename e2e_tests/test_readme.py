@@ -173,6 +173,15 @@ def problem_json(docs: list[Any], seen: Seen) -> None:
     assert invalid["code"] == "validation-error" and invalid["errors"], invalid
 
 
+def one_trace(docs: list[Any], seen: Seen) -> None:
+    *lines, dead_letters = docs
+    traces = {line.get("trace_id") for line in lines}
+    processes = {line.get("process") for line in lines}
+    assert len(traces) == 1 and None not in traces, traces  # grep found only that trace's lines
+    assert {"order-api", "inventory-api", "payment-api", "order-relay"} <= processes, processes
+    assert isinstance(dead_letters, list) and all("queue" in letter for letter in dead_letters), dead_letters
+
+
 CHECKS: dict[str, Check] = {
     "PUT 127.0.0.1:8002/products/SKU-DEMO": product_created,
     "ORDER=$(echo": order_confirmed,
@@ -181,6 +190,7 @@ CHECKS: dict[str, Check] = {
     "tok_chargeDeclined": declined,
     "/cancel": cancelled,
     "missing-idempotency-key": problem_json,
+    'grep "$TRACE"': one_trace,
 }
 
 
