@@ -28,6 +28,18 @@ SERVICES_WITHOUT_PORTS = (
     "notification-worker",
 )
 
+# Every process one order goes through, from POST /orders to its last email.
+ORDER_PROCESSES = (
+    "order-api",
+    "inventory-api",
+    "payment-api",
+    "order-relay",
+    "warehouse-worker",
+    "warehouse-relay",
+    "order-worker",
+    "notification-worker",
+)
+
 
 def _url(variable: str, port: int) -> str:
     return f"http://127.0.0.1:{os.environ.get(variable, port)}"

@@ -11,21 +11,12 @@ import uuid
 import requests
 
 from e2e_tests.chaos.faults import recreate_with_env
-from e2e_tests.stack import URLS, containers, new_sku, order, order_body, sent_kinds
+from e2e_tests.stack import ORDER_PROCESSES, URLS, containers, new_sku, order, order_body, sent_kinds
 from testsupport.otlp import OtlpReceiver, ReceivedSpan
 from testsupport.polling import wait_until
 
 EVENTUAL = 60
-EXPORTING = (
-    "order-api",
-    "inventory-api",
-    "payment-api",
-    "order-relay",
-    "warehouse-worker",
-    "warehouse-relay",
-    "order-worker",
-    "notification-worker",
-)
+EXPORTING = ORDER_PROCESSES
 CLIENT_SPAN = "1" * 16
 SERVER, CLIENT, PRODUCER, CONSUMER = 2, 3, 4, 5  # the proto's span kinds
 

@@ -10,20 +10,11 @@ from datetime import UTC, datetime, timedelta
 
 import requests
 
+from e2e_tests.stack import ORDER_PROCESSES as PROCESSES
 from e2e_tests.stack import URLS, containers, emails_to, get_json, new_sku, order, order_body, sent_kinds
 from testsupport.polling import wait_until
 
 EVENTUAL = 60  # seconds: dispatch after 2 s, two hops of events, the index, the emails
-PROCESSES = (
-    "order-api",
-    "inventory-api",
-    "payment-api",
-    "order-relay",
-    "warehouse-worker",
-    "warehouse-relay",
-    "order-worker",
-    "notification-worker",
-)
 
 
 def trace_ids_in_logs(service: str, *, since: datetime) -> set[str]:
