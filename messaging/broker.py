@@ -10,6 +10,7 @@ import pika.exceptions
 
 from messaging.envelope import CONTENT_TYPE, Envelope
 from messaging.topology import EVENT_QUEUES, EVENTS_EXCHANGE
+from messaging.tracing import TRACEPARENT
 
 PERSISTENT = pika.DeliveryMode.Persistent
 
@@ -35,7 +36,7 @@ def amqp_properties(envelope: Envelope, *, traceparent: str | None = None) -> pi
         correlation_id=envelope.correlationid,
         app_id=envelope.source,
         delivery_mode=PERSISTENT,
-        headers={"traceparent": traceparent} if traceparent else None,
+        headers={TRACEPARENT: traceparent} if traceparent else None,
     )
 
 

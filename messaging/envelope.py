@@ -14,7 +14,7 @@ CONTENT_TYPE = "application/json"
 REQUIRED_ATTRIBUTES = ("specversion", "id", "type", "source", "time", "dataversion", "data")
 # CloudEvents' distributed tracing extension: the W3C traceparent of the work that made the
 # event (contracts/README.md). Kept with the event, so its outbox row has it with no column.
-TRACEPARENT = re.compile(r"[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
+TRACEPARENT_FORMAT = re.compile(r"[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}")  # group 1: trace id
 
 
 class MalformedEvent(ValueError):
@@ -39,6 +39,13 @@ class Envelope:
     subject: str | None = None
     specversion: str = field(default=SPEC_VERSION)
     traceparent: str | None = None
+
+    @property
+    def order_id(self) -> str | None:
+        """The order the event is about: its subject, which every event of an order carries,
+        or else `data.order_id`; None when neither is a non-empty string."""
+        order_id = self.subject or self.data.get("order_id")
+        return order_id if isinstance(order_id, str) and order_id else None
 
     def to_dict(self) -> dict[str, Any]:
         attributes = {
@@ -112,9 +119,15 @@ def envelope_from_dict(attributes: Any) -> Envelope:
     )
 
 
+def trace_id_of(traceparent: Any) -> str | None:
+    """The trace id a W3C traceparent names (None: not one)."""
+    found = TRACEPARENT_FORMAT.fullmatch(traceparent) if isinstance(traceparent, str) else None
+    return found[1] if found else None
+
+
 def _traceparent(value: Any) -> str | None:
     """Tolerant: a traceparent we cannot read only loses the event its trace (a new one starts)."""
-    return value if isinstance(value, str) and TRACEPARENT.fullmatch(value) else None
+    return value if isinstance(value, str) and TRACEPARENT_FORMAT.fullmatch(value) else None
 
 
 def _dataversion(value: Any) -> int:

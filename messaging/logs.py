@@ -51,10 +51,9 @@ def event_ids(envelope: Envelope) -> dict[str, str]:
     of an order carries, or else `data.order_id`). For `log_context(**...)` or `extra=`. In
     a batch the consumer handles in one transaction, also the trace and span of the event's
     own span (messaging.tracing.event_span), since the current span is the batch's."""
-    order_id = envelope.subject or envelope.data.get("order_id")
     ids = {"event_id": envelope.id}
-    if isinstance(order_id, str) and order_id:
-        ids["order_id"] = order_id
+    if envelope.order_id:
+        ids["order_id"] = envelope.order_id
     if (span := event_span(envelope)) is not None:
         ids["trace_id"] = trace.format_trace_id(span.trace_id)
         ids["span_id"] = trace.format_span_id(span.span_id)

@@ -26,7 +26,6 @@ service's clients, the relay, the consumer, the warehouse's dispatch, the notifi
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -43,8 +42,6 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from messaging.envelope import Envelope
 
 TRACEPARENT = "traceparent"
-# Version 00, as we write it; the propagator itself accepts later versions too.
-TRACEPARENT_FORMAT = re.compile(r"00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
 ENDPOINT_VARIABLE = "OTEL_EXPORTER_OTLP_ENDPOINT"
 _propagator = TraceContextTextMapPropagator()
 tracer = trace.get_tracer("pipeline")  # a proxy: the process's provider once it is configured

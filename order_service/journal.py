@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import re
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -30,18 +29,18 @@ import sqlalchemy as sa
 from messaging.backoff import backoff_seconds
 from messaging.broker import connection_parameters
 from messaging.database import make_engine
-from messaging.envelope import MalformedEvent, envelope_from_json
+from messaging.envelope import MalformedEvent, envelope_from_json, trace_id_of
 from messaging.http_input import UNSTORABLE
 from messaging.logs import configure_logging
 from messaging.relay import BROKER_DOWN, DATABASE_DOWN
 from messaging.runloop import run_until_stopped, stop_on_signals
 from messaging.settings import Env, ProcessSettings, Role
 from messaging.topology import JOURNAL_STREAM
+from messaging.tracing import TRACEPARENT
 from order_service import db
 from order_service.domain import JournalEntry
 
 log = logging.getLogger("journal")
-TRACEPARENT = re.compile(r"[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}")  # W3C trace context
 WIDTH = 100  # the index's text columns (order_service/db.py journal)
 
 
@@ -52,20 +51,17 @@ def journal_entry(offset: int, properties: Any, body: bytes) -> JournalEntry | N
         occurred_at = datetime.fromisoformat(envelope.time)
     except (MalformedEvent, ValueError):
         return None
-    order_id = envelope.subject or envelope.data.get("order_id")
-    texts = [envelope.id, envelope.type, envelope.source, order_id if isinstance(order_id, str) else ""]
+    texts = [envelope.id, envelope.type, envelope.source, envelope.order_id or ""]
     if occurred_at.tzinfo is None or any(len(t) > WIDTH or UNSTORABLE.search(t) for t in texts):
         return None
-    traceparent = ((properties.headers if properties else None) or {}).get("traceparent")
-    trace = TRACEPARENT.fullmatch(traceparent) if isinstance(traceparent, str) else None
     return JournalEntry(
         event_id=envelope.id,
         stream_offset=offset,
-        order_id=order_id if isinstance(order_id, str) else None,
+        order_id=envelope.order_id,
         event_type=envelope.type,
         producer=envelope.source,
         occurred_at=occurred_at,
-        trace_id=trace[1] if trace else None,
+        trace_id=trace_id_of(((properties.headers if properties else None) or {}).get(TRACEPARENT)),
     )
 
 
