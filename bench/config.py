@@ -22,6 +22,10 @@ class Settings:
     stats_interval: float
     skus: int  # fresh SKUs per run, spread over the threads so no single row lock serialises orders
     stock_per_sku: int
+    live_connections: int  # idle WebSockets held on one order-web process (bench/live.py)
+    live_rate: float  # orders/s placed while they are held, each watched live
+    live_seconds: float
+    live_idle_seconds: float  # each CPU window: without, then with the idle connections
 
 
 def load_settings() -> Settings:
@@ -42,4 +46,8 @@ def load_settings() -> Settings:
         stats_interval=2.0,
         skus=32,
         stock_per_sku=1_000_000,
+        live_connections=1000,
+        live_rate=20.0,
+        live_seconds=30.0 if quick else 60.0,
+        live_idle_seconds=10.0 if quick else 20.0,
     )

@@ -223,6 +223,7 @@ def render(results: dict[str, Any]) -> str:
                 ],
             )
         )
+    parts.extend(_live(results.get("live")))
     if results.get("errors"):
         parts.append("\nphase errors: " + json.dumps(results["errors"]))
     return "\n".join(parts)
@@ -256,6 +257,27 @@ def _flows(flows: dict[str, Any] | None) -> list[str]:
         f"hybrid/sync throughput: {flows['throughput_ratio']}x; "
         f"sync/hybrid p99 at the same rate: {flows['p99_ratio_sync_over_hybrid']}x",
     ]
+
+
+def _live(live: dict[str, Any] | None) -> list[str]:
+    if not live:
+        return []
+    idle, push = live["idle"], live["push"]
+    p99 = f"{push['p99_ms']} ms" if push["p99_ms"] is not None else "not shown (under 1,000 samples)"
+    connections = (
+        f"\nstorefront push (one order-web process): {idle['held']} of {live['connections']} WebSockets "
+        f"held idle; order-web CPU {idle['cpu_ms_per_s_without']} ms/s without them, "
+        f"{idle['cpu_ms_per_s_with']} with ({idle['cpu_us_per_s_per_connection']} us/s per connection); "
+        f"memory {idle['memory_mib_before']} -> {idle['memory_mib_after']} MiB "
+        f"({idle['memory_kib_per_connection']} KiB per connection)"
+    )
+    latency = (
+        f"push latency, publish -> watcher, orders at {live['rate']}/s for {live['seconds']:.0f} s "
+        f"({push['orders']} orders): {push['samples']} steps, p50 {push['p50_ms']} ms, p99 {p99}, "
+        f"max {push['max_ms']} ms; idle sockets still open after: {push['idle_sockets_still_open']}; "
+        f"errors: {live['errors'] or 'none'}"
+    )
+    return [connections, latency]
 
 
 def write(results: dict[str, Any], path: Path) -> None:

@@ -7,7 +7,9 @@ Phases, each bounded in count and time:
 3. hybrid against all-synchronous (ORDER_FLOW=sync): throughput, p99 at the same rate, and
    p99 with the warehouse stopped, for both flows (bench/flows.py);
 4. backlog drain with the consumers stopped, with one and then two warehouse workers;
-5. docker stats of every container during phase 1.
+5. the storefront's push: 1,000 idle WebSockets on one order-web, then push latency while
+   orders flow (bench/live.py);
+6. docker stats of every container during phase 1.
 A phase that fails is recorded and the next one still runs; results are written whatever happens.
 """
 
@@ -20,7 +22,7 @@ import traceback
 import uuid
 from typing import Any
 
-from bench import backlog, flows, measure, report
+from bench import backlog, flows, live, measure, report
 from bench.config import Settings, load_settings
 from bench.load import LoadProcess, create_skus
 from e2e_tests.stack import ROOT, URLS, admin_headers, wait_for_stack
@@ -152,6 +154,18 @@ def main() -> int:
                     concurrency=settings.backlog_concurrency,
                     timeout=settings.drain_timeout,
                 )
+            ),
+        ),
+        (
+            "live",
+            lambda: results.__setitem__(
+                "live",
+                live.live_phase(
+                    connections=settings.live_connections,
+                    rate=settings.live_rate,
+                    seconds=settings.live_seconds,
+                    idle_seconds=settings.live_idle_seconds,
+                ),
             ),
         ),
     )

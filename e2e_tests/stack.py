@@ -54,6 +54,7 @@ class Urls:
     notification: str = _url("NOTIFICATION_API_PORT", 8005)
     maildev: str = _url("MAILDEV_UI_HOST_PORT", 1080)
     prometheus: str = _url("PROMETHEUS_HOST_PORT", 9090)
+    web: str = _url("ORDER_WEB_PORT", 8080)  # the storefront (order-web)
 
 
 URLS = Urls()

@@ -9,7 +9,7 @@ import pika
 import pika.exceptions
 
 from messaging.envelope import CONTENT_TYPE, Envelope
-from messaging.topology import EVENT_QUEUES, EVENTS_EXCHANGE
+from messaging.topology import EVENT_QUEUES, EVENTS_EXCHANGE, JOURNAL_STREAM, LIVE_EVENTS
 from messaging.tracing import TRACEPARENT
 
 PERSISTENT = pika.DeliveryMode.Persistent
@@ -91,10 +91,10 @@ class RouteCheck:
     The journal stream is bound to every routing key of `events` (messaging.topology), so the
     broker routes any event and a publish with `mandatory` no longer comes back when a
     consumer's queue is missing. What it told us is asked of the topology instead: an event
-    type must be taken by some queue of EVENT_QUEUES, and each of those queues must exist
-    (a passive declare, asked again at most every `every_seconds`: broker-setup declares
-    them at boot, and a queue deleted since is noticed within that time). `missing` names
-    what is wrong, or None."""
+    type must be taken by some queue of EVENT_QUEUES (a live event, LIVE_EVENTS: by the
+    journal), and each of those queues must exist (a passive declare, asked again at most
+    every `every_seconds`: broker-setup declares them at boot, and a queue deleted since is
+    noticed within that time). `missing` names what is wrong, or None."""
 
     def __init__(self, *, every_seconds: float = 30.0, clock: Callable[[], float] = time.monotonic) -> None:
         self.every_seconds = every_seconds
@@ -103,6 +103,8 @@ class RouteCheck:
 
     def missing(self, publisher: ConfirmedPublisher, event_type: str) -> str | None:
         queues = [name for name, spec in EVENT_QUEUES.items() if event_type in spec.routing_keys]
+        if event_type in LIVE_EVENTS:  # no durable queue but the journal: it must be there
+            queues = [JOURNAL_STREAM]
         if not queues:
             return f"no queue of the topology takes {event_type}"
         now = self.clock()

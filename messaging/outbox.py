@@ -34,16 +34,21 @@ class Outbox:
     def __init__(self, table: sa.Table) -> None:
         self.table = table
 
-    def add(self, connection: sa.Connection, envelope: Envelope) -> None:
-        """Call inside the transaction that makes the change the event announces. An event
-        without a traceparent gets the current span's: the relay continues that trace."""
-        if envelope.traceparent is None and (traceparent := current_traceparent()):
-            envelope = replace(envelope, traceparent=traceparent)
-        connection.execute(
-            self.table.insert().values(
-                event_id=envelope.id, event_type=envelope.type, envelope=envelope.to_dict()
+    def add(self, connection: sa.Connection, *envelopes: Envelope) -> None:
+        """Call inside the transaction that makes the change the events announce (one
+        statement for all of them). An event without a traceparent gets the current span's:
+        the relay continues that trace."""
+        traceparent = current_traceparent()
+        rows = [
+            {"event_id": envelope.id, "event_type": envelope.type, "envelope": envelope.to_dict()}
+            for envelope in (
+                replace(envelope, traceparent=traceparent)
+                if envelope.traceparent is None and traceparent
+                else envelope
+                for envelope in envelopes
             )
-        )
+        ]
+        connection.execute(self.table.insert().values(rows))
         # Wakes the relay at commit time (NOTIFY is transactional); polling is the fallback.
         connection.execute(sa.text("SELECT pg_notify(:channel, '')"), {"channel": NOTIFY_CHANNEL})
 

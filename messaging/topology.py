@@ -34,6 +34,12 @@ JOURNAL_ARGUMENTS = {
 }
 
 
+# Events for whoever follows them live (the storefront's order-web processes, each with an
+# exclusive queue of its own while it runs), not for a service's durable queue: the journal
+# keeps them, and a follower that was away reads what it missed from the producer's data.
+LIVE_EVENTS = frozenset({"order.step"})
+
+
 @dataclass(frozen=True)
 class QueueSpec:
     name: str

@@ -4,6 +4,7 @@ comes back as a domain `Order`."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -15,14 +16,17 @@ from messaging.outbox import Outbox, outbox_table
 from order_service.domain import (
     FINAL_STATUSES,
     IN_FLIGHT_STATUSES,
+    STEP_KINDS,
     IllegalTransition,
     JournalEntry,
     Order,
     OrderNotFound,
     OrderStatus,
+    Step,
     Transition,
     check_transition,
     sources_of,
+    step_reason,
 )
 
 metadata = sa.MetaData()
@@ -50,6 +54,22 @@ orders = sa.Table(
     sa.Column("next_attempt_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
+    # The seq of the last step of its timeline (order_steps): bumped under the row's lock, so
+    # two steps recorded at once still get 1, 2, 3 ... with no gap and no repeat.
+    sa.Column("last_step", sa.Integer, nullable=False, server_default="0"),
+    sa.Index("orders_email", "email"),  # the storefront's "my orders"
+)
+
+# The order's steps (domain.Step): every transition and every email sent, numbered per order.
+order_steps = sa.Table(
+    "order_steps",
+    metadata,
+    sa.Column("order_id", sa.String(36), sa.ForeignKey("orders.id"), primary_key=True),
+    sa.Column("seq", sa.Integer, primary_key=True),
+    sa.Column("kind", sa.String(40), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("reason", sa.String(50)),
 )
 
 order_transitions = sa.Table(
@@ -121,14 +141,19 @@ def record_response(
 INSERT_ORDER_SQL = f"""
     WITH new_order AS (
         -- The order; the sweeper leaves it to the live request for :hold_seconds.
-        INSERT INTO orders (id, customer_id, email, status, items, currency, payment_token, next_attempt_at)
+        INSERT INTO orders (id, customer_id, email, status, items, currency, payment_token, next_attempt_at,
+                            last_step)
         VALUES (:id, :customer_id, :email, :status, :items, :currency, :payment_token,
-                now() + make_interval(secs => :hold_seconds))
+                now() + make_interval(secs => :hold_seconds), 1)
         RETURNING *
     ), first_transition AS (
         -- Its timeline starts with the status it was created in.
         INSERT INTO order_transitions (order_id, to_status, cause)
         SELECT id, status, :cause FROM new_order
+    ), first_step AS (
+        -- And so do its steps: seq 1, placed.
+        INSERT INTO order_steps (order_id, seq, kind, status, at)
+        SELECT id, last_step, :kind, status, updated_at FROM new_order
     ), claim AS (
         -- Claim the idempotency key for it. Held by a transaction still running: wait for its
         -- end. Taken (then or before): insert nothing, and key_claimed says so.
@@ -174,6 +199,7 @@ def insert_order(
             "currency": currency,
             "payment_token": payment_token,
             "cause": cause[:200],
+            "kind": STEP_KINDS[status],
             "hold_seconds": hold_seconds,
             "key": idempotency_key,
             "fingerprint": fingerprint,
@@ -207,6 +233,7 @@ TRANSITION_SQL = f"""
             stock_settled = COALESCE(:stock_settled, orders.stock_settled),
             payment_settled = COALESCE(:payment_settled, orders.payment_settled),
             updated_at = now(),
+            last_step = orders.last_step + 1,
             -- the sweeper leaves the order to the live request for :hold_seconds
             next_attempt_at = now() + make_interval(secs => :hold_seconds)
         FROM locked
@@ -216,6 +243,10 @@ TRANSITION_SQL = f"""
         -- Record the transition in the timeline, with the attempt it was made in.
         INSERT INTO order_transitions (order_id, from_status, to_status, cause, attempt)
         SELECT id, from_status, status, :cause, from_attempts FROM moved
+    ), stepped AS (
+        -- And as the order's next step, numbered by the row it just bumped.
+        INSERT INTO order_steps (order_id, seq, kind, status, at, reason)
+        SELECT id, last_step, :kind, status, updated_at, :reason FROM moved
     )
     SELECT {ORDER_COLUMNS} FROM moved
 """
@@ -253,6 +284,8 @@ def transition(
             "target": target,
             "sources": sources_of(target),
             "cause": cause[:200],
+            "kind": STEP_KINDS[target],
+            "reason": step_reason(target, failure_reason),
             "hold_seconds": hold_seconds,
             "items": items,
             "total_cents": total_cents,
@@ -349,6 +382,48 @@ def transitions_of(connection: sa.Connection, *, order_id: str) -> list[Transiti
         .order_by(order_transitions.c.id)
     )
     return [from_row(Transition, row) for row in rows]
+
+
+def step_of(order: Order) -> Step:
+    """The step the order's last transition recorded (from the row it returned)."""
+    return Step(
+        order_id=order.id, seq=order.last_step, kind=STEP_KINDS[order.status], status=order.status,
+        at=order.updated_at, reason=step_reason(order.status, order.failure_reason),
+    )  # fmt: skip
+
+
+# An email sent, as the order's next step: the order's row numbers it (under its lock), at
+# the time the notification service sent it. None when the order is unknown.
+RECORD_EMAIL_STEP = sa.text("""
+    WITH bumped AS (
+        UPDATE orders SET last_step = last_step + 1 WHERE id = :order_id
+        RETURNING id, last_step, status
+    )
+    INSERT INTO order_steps (order_id, seq, kind, status, at)
+    SELECT id, last_step, :kind, status, :at FROM bumped
+    RETURNING order_id, seq, kind, status, at, reason
+""")
+
+
+def record_email_step(connection: sa.Connection, *, order_id: str, kind: str, at: datetime) -> Step | None:
+    row = connection.execute(RECORD_EMAIL_STEP, {"order_id": order_id, "kind": kind, "at": at}).first()
+    return None if row is None else from_row(Step, row)
+
+
+def steps_of(connection: sa.Connection, *, order_id: str, after: int = 0) -> list[Step]:
+    """The order's steps after seq `after`, oldest first (empty for an unknown order)."""
+    rows = connection.execute(
+        sa.select(order_steps)
+        .where(order_steps.c.order_id == order_id, order_steps.c.seq > after)
+        .order_by(order_steps.c.seq)
+    )
+    return [from_row(Step, row) for row in rows]
+
+
+def orders_of_email(connection: sa.Connection, *, email: str, limit: int = 50) -> list[Order]:
+    """The orders placed with this email address, newest first."""
+    query = sa.select(orders).where(orders.c.email == email).order_by(orders.c.seq.desc()).limit(limit)
+    return [to_order(row) for row in connection.execute(query)]
 
 
 # The journal's index: an event of the stream per row, by its id (published twice, recorded

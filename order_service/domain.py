@@ -81,7 +81,8 @@ class Order:
     attempts: int
     next_attempt_at: datetime  # the sweeper resumes an unfinished order once this has passed
     created_at: datetime
-    updated_at: datetime
+    updated_at: datetime  # when it last moved: the time of its last transition's step
+    last_step: int  # the seq of its timeline's last step (see Step)
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,71 @@ class Transition:
     to_status: str
     cause: str
     attempt: int
+
+
+# The order service is the one sequencer of an order's steps (its timeline, what the storefront
+# shows live): each transition and each email sent is a Step with the next per-order `seq`,
+# recorded with the change and announced by an `order.step` event (contracts/README.md).
+STEP_KINDS = {
+    OrderStatus.PENDING: "placed",
+    OrderStatus.RESERVED: "reserved",
+    OrderStatus.PAYMENT_PENDING: "payment_pending",
+    OrderStatus.CONFIRMED: "confirmed",
+    OrderStatus.SHIPPED: "shipped",
+    OrderStatus.REJECTED: "rejected",
+    OrderStatus.FAILED: "failed",
+    OrderStatus.CANCELLED: "cancelled",
+}
+EMAIL_STEP_PREFIX = "email."  # an email's step: "email." + the notification's kind
+CANCELLED_REASON = "customer_request"
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of an order's timeline: a transition (kind from STEP_KINDS) or an email sent
+    (kind `email.<notification kind>`); `status` is the order's status once it was taken."""
+
+    order_id: str
+    seq: int  # 1, 2, 3 ... per order, in the order the steps were recorded
+    kind: str
+    status: str
+    at: datetime
+    reason: str | None  # why a REJECTED / FAILED / CANCELLED step happened
+
+    def message(self) -> dict[str, Any]:
+        """As the storefront's WebSocket sends it, and as the `order.step` event carries it."""
+        message: dict[str, Any] = {
+            "seq": self.seq, "status": self.status, "kind": self.kind, "at": self.at.isoformat()
+        }  # fmt: skip
+        if self.reason is not None:
+            message["reason"] = self.reason
+        return message
+
+
+def step_reason(target: OrderStatus, failure_reason: str | None) -> str | None:
+    """The reason a transition's step carries: the failure's, or the cancellation's."""
+    if target == OrderStatus.CANCELLED:
+        return CANCELLED_REASON
+    return failure_reason if target in (OrderStatus.REJECTED, OrderStatus.FAILED) else None
+
+
+def email_step_kind(notification_kind: str) -> str:
+    return f"{EMAIL_STEP_PREFIX}{notification_kind}"
+
+
+def step_from_event(data: Any) -> Step:
+    """An `order.step` event's data as a Step; ValueError when it is not one."""
+    try:
+        order_id, seq, kind, status = data["order_id"], data["seq"], data["kind"], data["status"]
+        at = datetime.fromisoformat(data["at"])
+        reason = data.get("reason")
+    except (KeyError, TypeError, ValueError) as error:
+        raise ValueError(f"not an order step: {error!r}") from error
+    if not (isinstance(order_id, str) and _is_int(seq) and seq >= 1 and isinstance(kind, str)):
+        raise ValueError("not an order step: order_id, seq or kind")
+    if not isinstance(status, str) or not (reason is None or isinstance(reason, str)):
+        raise ValueError("not an order step: status or reason")
+    return Step(order_id=order_id, seq=seq, kind=kind, status=status, at=at, reason=reason)
 
 
 @dataclass(frozen=True)

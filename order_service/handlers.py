@@ -78,6 +78,7 @@ def place_order(*, deps: Dependencies, idempotency_key: str, body: dict[str, Any
         if order is None:  # the key is taken: drop our order, answer as the first request did
             connection.rollback()
             return _replay(connection, key=idempotency_key, fingerprint=fingerprint)
+        saga.announce(connection, order)
         connection.commit()
     log.info("order %s placed: %d line(s)", order_id, len(order.items), extra={"order_id": order_id})
     return Placed(order=saga.advance(deps=deps, order_id=order_id, order=order), replayed=False)
@@ -193,7 +194,7 @@ def _ship(connection: sa.Connection, envelope: Envelope) -> bool:
     if not db.inbox.first_delivery(connection, message_id=envelope.id, event_type=envelope.type):
         return False
     try:
-        db.transition(
+        shipped = db.transition(
             connection, order_id=order_id, target=OrderStatus.SHIPPED, cause=f"event {envelope.id}",
             hold_seconds=0,
         )  # fmt: skip
@@ -205,6 +206,7 @@ def _ship(connection: sa.Connection, envelope: Envelope) -> bool:
                 "order %s: ignoring shipment.dispatched: %s", order_id, error, extra=event_ids(envelope)
             )
         return False
+    saga.announce(connection, shipped)
     return True
 
 

@@ -17,6 +17,8 @@ import random
 import time
 from typing import Any
 
+import sqlalchemy as sa
+
 from messaging.envelope import Envelope, new_event
 from messaging.logs import log_context
 from messaging.metrics import ORDERS, SAGA_STEP_SECONDS
@@ -28,6 +30,7 @@ from order_service.domain import (
     IllegalTransition,
     Order,
     OrderStatus,
+    Step,
     chargeable,
     retry_delay_seconds,
     stock_action,
@@ -220,13 +223,14 @@ def _move(
     items: list[dict[str, Any]] | None = None,
     total_cents: int | None = None,
 ) -> Order:
-    """A step of the saga that announces nothing (no event)."""
+    """A step of the saga that announces nothing but the step itself (`order.step`)."""
     with deps.engine.begin() as connection:
         moved = db.transition(
             connection, order_id=order.id, target=target, cause=cause,
             hold_seconds=deps.hold_seconds if hold_seconds is None else hold_seconds,
             items=items, total_cents=total_cents,
         )  # fmt: skip
+        announce(connection, moved)
     _log_moved(order, moved, cause)
     return moved
 
@@ -273,8 +277,7 @@ def finish(
             stock_settled=stock_settled, payment_settled=payment_settled,
         )  # fmt: skip
         envelope = order_event(event_type=event, order=moved)
-        if not deps.event_receivers:
-            db.outbox.add(connection, envelope)
+        announce(connection, moved, *([] if deps.event_receivers else [envelope]))
     _log_moved(order, moved, f"{cause}; {event} {envelope.id}")
     ORDERS.labels(status=moved.status).inc()  # committed: a transition that lost a race raised
     if deps.event_receivers:
@@ -297,6 +300,19 @@ def deliver_inline(*, deps: Dependencies, envelope: Envelope) -> None:
             with deps.engine.begin() as connection:
                 db.outbox.add(connection, envelope)
             return
+
+
+def announce(connection: sa.Connection, order: Order, *envelopes: Envelope) -> None:
+    """Into the outbox, in the transaction that moved the order: the step its transition
+    recorded (`order.step`, for whoever follows the order live) and the events given."""
+    db.outbox.add(connection, step_event(db.step_of(order)), *envelopes)
+
+
+def step_event(step: Step) -> Envelope:
+    data = {"order_id": step.order_id, **step.message()}
+    return new_event(
+        type="order.step", source=SOURCE, subject=step.order_id, correlationid=step.order_id, data=data
+    )
 
 
 def order_event(*, event_type: str, order: Order) -> Envelope:

@@ -29,9 +29,21 @@ def order_body(**changes):
     } | changes
 
 
-def outbox_events(engine):
+def outbox_events(engine, *, steps=False):
+    """The outbox's events, oldest first; without the `order.step` of every transition unless
+    `steps` (step_events reads those)."""
     with engine.connect() as connection:
-        return [row.envelope for row in connection.execute(sa.select(db.outbox.table).order_by("id"))]
+        rows = connection.execute(sa.select(db.outbox.table).order_by("id"))
+        return [row.envelope for row in rows if steps or row.event_type != "order.step"]
+
+
+def step_events(engine):
+    """The `order.step` events in the outbox, oldest first, as (seq, kind, status, reason)."""
+    return [
+        (event["data"]["seq"], event["data"]["kind"], event["data"]["status"], event["data"].get("reason"))
+        for event in outbox_events(engine, steps=True)
+        if event["type"] == "order.step"
+    ]
 
 
 def transitions(engine, order_id):

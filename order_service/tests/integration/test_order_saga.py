@@ -14,7 +14,13 @@ from order_service.api import answer_place_order
 from order_service.clients import Reserved
 from order_service.domain import IdempotencyKeyReused, InvalidOrder
 from order_service.tests.integration.fakes import FakeInventory, FakePayment
-from order_service.tests.integration.support import make_deps, order_body, outbox_events, transitions
+from order_service.tests.integration.support import (
+    make_deps,
+    order_body,
+    outbox_events,
+    step_events,
+    transitions,
+)
 
 
 def place(engine, key="k", body=None, **fakes):
@@ -32,6 +38,9 @@ def test_a_paid_order_is_confirmed_with_its_event_in_the_outbox(engine):
     ]
     assert inventory.calls == [("reserve", reply.order_id), ("commit", reply.order_id)]
     assert transitions(engine, reply.order_id) == ["PENDING", "RESERVED", "CONFIRMED"]
+    assert step_events(engine) == [
+        (1, "placed", "PENDING", None), (2, "reserved", "RESERVED", None), (3, "confirmed", "CONFIRMED", None)
+    ]  # fmt: skip
     [event] = outbox_events(engine)
     validate_event(event)
     assert (event["type"], event["data"]["order_id"], event["data"]["total_cents"]) == (
@@ -61,6 +70,7 @@ def test_a_decline_releases_the_reservation_and_fails_the_order(engine):
     assert (reply.body["status"], reply.body["failure_reason"]) == ("FAILED", "payment_declined")
     assert inventory.calls[-1] == ("release", reply.order_id)
     assert [e["type"] for e in outbox_events(engine)] == ["order.failed"]
+    assert step_events(engine)[-1] == (3, "failed", "FAILED", "payment_declined")
     assert handlers.order_timeline(engine=engine, order_id=reply.order_id).order.stock_settled is True
 
 

@@ -28,7 +28,7 @@ def order(status: OrderStatus, failure_reason: str | None = None) -> Order:
         id="o-1", seq=1, customer_id="c-1", email="ada@example.test", status=status,
         items=({"sku": "SKU-1", "quantity": 1, "unit_price_cents": 700},), total_cents=700, currency="EUR",
         payment_token="tok", failure_reason=failure_reason, failed_step=None, stock_settled=True,
-        payment_settled=True, attempts=0, next_attempt_at=NOW, created_at=NOW, updated_at=NOW,
+        payment_settled=True, attempts=0, next_attempt_at=NOW, created_at=NOW, updated_at=NOW, last_step=1,
     )  # fmt: skip
 
 
