@@ -38,6 +38,7 @@ Server model: one gunicorn gevent worker (measured against gthread: CONTRIBUTING
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import socket
@@ -319,10 +320,8 @@ class Session:
         """The mailbox is full. A session stuck in a send cannot say 1013 (the client does not
         read): end the connection under it; a session between sends says it itself."""
         if self.sending:
-            try:
+            with contextlib.suppress(OSError):
                 self.ws.sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
     def _close(self, code: int, reason: str) -> None:
         if not self.ws.connected:
@@ -370,10 +369,8 @@ def watch_order(order_id: str):
         ws = Server.accept(
             request.environ, max_message_size=MAX_CLIENT_MESSAGE_BYTES, event_class=lambda: watcher.wake
         )
-        try:
+        with contextlib.suppress(OSError):  # not a TCP socket (a test's socketpair): its default
             ws.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
-        except OSError:
-            pass  # not a TCP socket (a test's socketpair): its default buffer
         Session(
             ws=ws,
             watcher=watcher,

@@ -113,7 +113,9 @@ class ShopClient:
     API (the catalog), over HTTP with timeouts. No retries here: the browser retries a
     checkout with the same Idempotency-Key, which is what makes a retry safe."""
 
-    def __init__(self, *, order_api_url: str, inventory_url: str, connect_timeout: float, read_timeout: float):
+    def __init__(
+        self, *, order_api_url: str, inventory_url: str, connect_timeout: float, read_timeout: float
+    ):
         self.order_api_url = order_api_url.rstrip("/")
         self.inventory_url = inventory_url.rstrip("/")
         self.timeout = (connect_timeout, read_timeout)
@@ -129,7 +131,9 @@ class ShopClient:
             body = response.json()
         except ValueError:
             body = {}
-        return ApiAnswer(status=response.status_code, body=body if isinstance(body, dict) else {"items": body})
+        return ApiAnswer(
+            status=response.status_code, body=body if isinstance(body, dict) else {"items": body}
+        )
 
     def products(self) -> list[dict[str, Any]]:
         answer = self._call("inventory", "GET", f"{self.inventory_url}/products")
@@ -139,7 +143,11 @@ class ShopClient:
 
     def place_order(self, *, idempotency_key: str, body: dict[str, Any]) -> ApiAnswer:
         return self._call(
-            "order", "POST", f"{self.order_api_url}/orders", json=body, headers={"Idempotency-Key": idempotency_key}
+            "order",
+            "POST",
+            f"{self.order_api_url}/orders",
+            json=body,
+            headers={"Idempotency-Key": idempotency_key},
         )
 
     def cancel_order(self, *, order_id: str) -> ApiAnswer:
@@ -191,12 +199,17 @@ def checkout():
         raise Problem(
             status=503,
             code="order-service-unreachable",
-            title="The shop did not get an answer. Press Place order again: the same order is never placed twice.",
+            title="The shop did not get an answer. Press Place order again: "
+            "the same order is never placed twice.",
         ) from error
     order = answer.body.get("order") if answer.status == 503 else answer.body
     if isinstance(order, dict) and order.get("id"):
-        placed = {"order_id": order["id"], "status": order.get("status"), "url": url_for("pages.order_page", order_id=order["id"])}
-        return jsonify(placed), 201 if answer.status == 201 else answer.status
+        placed = {
+            "order_id": order["id"],
+            "status": order.get("status"),
+            "url": url_for("pages.order_page", order_id=order["id"]),
+        }
+        return jsonify(placed), answer.status  # 201, 202 (in flight), 503 (failed: a dependency down)
     return _readable_problem(answer)
 
 
@@ -204,18 +217,28 @@ def _readable_problem(answer: ApiAnswer) -> Any:
     """The order API's problem+json, with a title a customer can act on."""
     code = str(answer.body.get("code", "error"))
     errors = [
-        {"field": str(each.get("field", "")), "message": f"{_field_label(str(each.get('field', '')))}: {each.get('message', '')}"}
+        {
+            "field": str(each.get("field", "")),
+            "message": f"{_field_label(str(each.get('field', '')))}: {each.get('message', '')}",
+        }
         for each in answer.body.get("errors", []) or []
         if isinstance(each, dict)
     ]
     titles = {
         "validation-error": "Please check the order: " + "; ".join(error["message"] for error in errors),
-        "idempotency-key-reused": "This checkout was already sent with other details. Press Place order to send it as a new order.",
-        "inventory-unavailable": "The shop cannot reserve stock right now; nothing was charged. Try again in a moment.",
-        "payment-unavailable": "The shop cannot take payments right now; nothing was charged. Try again in a moment.",
+        "idempotency-key-reused": "This checkout was already sent with other details. "
+        "Press Place order to send it as a new order.",
+        "inventory-unavailable": "The shop cannot reserve stock right now; nothing was charged. "
+        "Try again in a moment.",
+        "payment-unavailable": "The shop cannot take payments right now; nothing was charged. "
+        "Try again in a moment.",
     }
-    title = titles.get(code, "The order could not be placed. Try again: the same order is never placed twice.")
-    problem = Problem(status=answer.status if answer.status >= 400 else 502, code=code, title=title, errors=errors)
+    title = titles.get(
+        code, "The order could not be placed. Try again: the same order is never placed twice."
+    )
+    problem = Problem(
+        status=answer.status if answer.status >= 400 else 502, code=code, title=title, errors=errors
+    )
     response = jsonify(problem.to_dict())
     response.status_code = problem.status
     response.content_type = PROBLEM_CONTENT_TYPE
@@ -278,7 +301,9 @@ def cancel(order_id: str):
         return redirect(url_for("pages.order_page", order_id=order_id), code=303)
     if answer.status == 404:
         return render_template("not_found.html", what="No order has this number."), 404
-    message = CANCEL_REFUSALS.get(str(answer.body.get("code")), "The order could not be cancelled now: try again.")
+    message = CANCEL_REFUSALS.get(
+        str(answer.body.get("code")), "The order could not be cancelled now: try again."
+    )
     return _render_order(order_id, error=message, status=answer.status if answer.status >= 400 else 502)
 
 
@@ -306,7 +331,9 @@ def ask_for_sign_in_link():
         extension("sign_in_mailer").send(to=email, link=link, minutes=int(links.max_age_seconds // 60))
     except (smtplib.SMTPException, OSError) as error:
         log.warning("sign-in link not sent: %s", error)
-        return render_template("sign_in.html", email=email, error="The email could not be sent now: try again."), 503
+        return render_template(
+            "sign_in.html", email=email, error="The email could not be sent now: try again."
+        ), 503
     return render_template("sign_in_sent.html", email=email)
 
 
@@ -316,7 +343,11 @@ def sign_in():
     try:
         email = links.email_of(request.args.get("token", ""))
     except InvalidSignInLink as invalid:
-        error = "This link has expired: ask for a new one." if invalid.expired else "This link is not valid: ask for a new one."
+        error = (
+            "This link has expired: ask for a new one."
+            if invalid.expired
+            else "This link is not valid: ask for a new one."
+        )
         return render_template("sign_in.html", error=error), 400
     session.clear()
     session["email"] = email
@@ -379,7 +410,9 @@ def create_app(
                 connect_timeout=settings.connect_timeout,
                 read_timeout=settings.read_timeout,
             ),
-            "sign_in_links": SignInLinks(secret=settings.secret_key, max_age_seconds=settings.sign_in_max_age_seconds),
+            "sign_in_links": SignInLinks(
+                secret=settings.secret_key, max_age_seconds=settings.sign_in_max_age_seconds
+            ),
             "sign_in_mailer": mailer
             or SignInMailer(host=settings.smtp_host, port=settings.smtp_port, sender=settings.mail_from),
         },
