@@ -59,7 +59,6 @@ from messaging.backoff import backoff_seconds
 from messaging.broker import connection_parameters
 from messaging.envelope import MalformedEvent, envelope_from_json
 from messaging.http_input import query_int
-from messaging.problems import Problem
 from messaging.topology import EVENTS_EXCHANGE
 from messaging.web import current_engine, extension
 from order_service import db
@@ -84,6 +83,7 @@ class StepStream:
 
     def __init__(self, *, after: int) -> None:
         self.last = after
+        self.ahead = after  # the highest seq heard of: above `last`, steps are still owed
 
     def first(self, snapshot: Sequence[Step]) -> list[Step]:
         """The steps read on connect (seq > after, oldest first)."""
@@ -94,14 +94,13 @@ class StepStream:
         whether the socket must read what it missed (`refill`, after the listener rebound)."""
         out = self._contiguous(read_after(self.last)) if refill else []
         for step in sorted(arrived, key=lambda each: each.seq):
-            if step.seq <= self.last:
-                continue  # sent already: a redelivery, or read with a gap before it
-            if step.seq > self.last + 1:  # a gap: the steps between are in the database
-                out += self._contiguous(read_after(self.last))
-                if step.seq != self.last + 1:
-                    continue  # sent by that read, or still not there: never send past a gap
-            out.append(step)
-            self.last = step.seq
+            self.ahead = max(self.ahead, step.seq)
+            if step.seq == self.last + 1:
+                out.append(step)
+                self.last = step.seq
+            # else: sent already (a redelivery), or past a gap, which the read below fills
+        if self.ahead > self.last:  # a gap: the steps between are in the database, and maybe more
+            out += self._contiguous(read_after(self.last))
         return out
 
     def _contiguous(self, steps: Sequence[Step]) -> list[Step]:
@@ -113,6 +112,7 @@ class StepStream:
                 break  # a hole (a step not committed yet): its event brings it, and what follows
             taken.append(step)
             self.last = step.seq
+        self.ahead = max(self.ahead, self.last)
         return taken
 
 
@@ -349,15 +349,15 @@ class WebSocketEnded(Response):
 live = Blueprint("live", __name__)
 
 
-@live.get("/ws/orders/<order_id>")
+# websocket=True: Werkzeug's router matches it for an upgrade request only (and, on a path of
+# the storefront's, tells a plain request it is one: WebsocketMismatch, answered 426 there).
+@live.route("/ws/orders/<order_id>", websocket=True)
 def watch_order(order_id: str):
     """The steps of the order as a WebSocket: every step with seq > `after` (default 0) from
     the timeline, then each new one. Refused before the upgrade: a bad `after` (400
     `invalid-query`), a request that is not an upgrade (426 `websocket-required`), an unknown
     order (404 `order-not-found`)."""
     after = query_int("after", default=0, minimum=0, maximum=2_147_483_647)
-    if request.headers.get("Upgrade", "").lower() != "websocket":
-        raise Problem(status=426, code="websocket-required", title="This is a WebSocket: upgrade to it")
     fanout: Fanout = extension("fanout")
     engine = current_engine()
     watcher = Watcher(order_id=order_id, limit=extension("settings").socket_queue_limit)

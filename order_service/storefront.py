@@ -35,10 +35,11 @@ import requests
 import sqlalchemy as sa
 from flask import Blueprint, Flask, jsonify, redirect, render_template, request, session, url_for
 from werkzeug.exceptions import NotFound
+from werkzeug.routing import WebsocketMismatch
 
 from messaging.database import make_engine
 from messaging.http_input import json_body
-from messaging.problems import PROBLEM_CONTENT_TYPE, Problem, ProblemTable, ProblemType
+from messaging.problems import PROBLEM_CONTENT_TYPE, Problem, ProblemTable, ProblemType, problem_response
 from messaging.settings import Role
 from messaging.web import create_api, current_engine, extension
 from order_service import db
@@ -419,6 +420,13 @@ def create_app(
     )
     app.secret_key = settings.secret_key
     app.config.update(SESSION_COOKIE_SAMESITE="Lax", SESSION_COOKIE_HTTPONLY=True)
+
+    @app.errorhandler(WebsocketMismatch)
+    def not_an_upgrade(error: WebsocketMismatch):  # a plain GET of /ws/orders/{id}
+        return problem_response(
+            Problem(status=426, code="websocket-required", title="This is a WebSocket: upgrade to it"),
+            {"Upgrade": "websocket"},
+        )
 
     @app.errorhandler(NotFound)
     def page_not_found(error: NotFound):  # a page, not problem+json: people type these URLs
