@@ -25,7 +25,7 @@ from messaging.topology import EVENTS_EXCHANGE
 from order_service import db
 from testsupport.containers import free_port
 from testsupport.polling import wait_until
-from testsupport.processes import ROOT, running
+from testsupport.processes import running
 
 PING_SECONDS = 2.0
 QUEUE_LIMIT = 32
@@ -99,7 +99,8 @@ def publish(broker, order_id: str, seqs) -> None:
     connection = pika.BlockingConnection(pika.URLParameters(broker.url))
     channel = connection.channel()
     for seq in seqs:
-        event = new_event(type="order.step", source="order_service", subject=order_id, data=step_data(order_id, seq))
+        data = step_data(order_id, seq)
+        event = new_event(type="order.step", source="order_service", subject=order_id, data=data)
         channel.basic_publish(EVENTS_EXCHANGE, "order.step", event.to_json())
     connection.close()
 
