@@ -179,7 +179,7 @@ def set_flow(flow: str, timeout: float = 180) -> None:
 
 
 def wait_for_stack(timeout: float = 240) -> None:
-    for url in (URLS.order, URLS.inventory, URLS.payment, URLS.warehouse, URLS.notification):
+    for url in (URLS.order, URLS.inventory, URLS.payment, URLS.warehouse, URLS.notification, URLS.web):
         wait_until(
             lambda url=url: requests.get(f"{url}/readyz", timeout=2).ok, timeout=timeout, what=f"{url}/readyz"
         )

@@ -42,7 +42,8 @@ def test_prometheus_scrapes_every_process_of_the_stack():
         lambda: requests.get(f"{PROMETHEUS}/-/ready", timeout=5).ok, timeout=SCRAPES, what="prometheus"
     )
     assert {t["labels"]["job"] for t in targets()} == JOBS
-    assert len(targets()) == 1 + 5 + 3 + 2 + 1 + 2  # itself, APIs, workers, relays, expirer, RabbitMQ twice
+    # itself, the APIs and order-web, the workers, the relays, the expirer, RabbitMQ twice
+    assert len(targets()) == 1 + 6 + 3 + 2 + 1 + 2
     wait_until(lambda: not down(), timeout=SCRAPES, what="every target up")
 
 

@@ -36,6 +36,11 @@ from messaging.topology import (
 # Celery's native delayed delivery (retries with a countdown) declares these at every
 # worker start, for all services alike: the one shared thing each worker configures.
 CELERY_DELAYED = r"celery_delayed_.*"
+# Server-named queues (queue.declare with no name): RabbitMQ names them amq.gen-<random>, and no
+# client may declare a name starting with "amq.", so these rights reach only queues the broker
+# named. order-web declares one per process, exclusive (no other connection may touch it) and
+# auto-delete, for the `order.step` fan-out to its WebSockets (order_service/live.py).
+SERVER_NAMED = r"amq\.gen-.*"
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,7 @@ class BrokerUser:
     service: str  # the user's name, and the prefix of the queues it owns
     publishes: str  # routing keys it may publish to `events` (a regex; "^$": none)
     reads: tuple[str, ...] = ()  # queues it does not own that it may read (consume from)
+    server_named_queues: bool = False  # may declare, bind and read amq.gen-* queues (SERVER_NAMED)
 
     @property
     def queues(self) -> tuple[str, ...]:
@@ -67,10 +73,11 @@ class BrokerUser:
             re.escape(name) for name in (EVENTS_EXCHANGE, TASKS_EXCHANGE, DEAD_LETTER_EXCHANGE)
         )
         read_too = "".join(f"|{re.escape(name)}" for name in self.reads)
+        private = f"|{SERVER_NAMED}" if self.server_named_queues else ""
         return {
-            "configure": f"^({self.own}|{CELERY_DELAYED})$",
-            "write": f"^({exchanges}|{re.escape(REPLAY_EXCHANGE)}|{self.own}|{CELERY_DELAYED})$",
-            "read": f"^({exchanges}|{self.own}|{CELERY_DELAYED}{read_too})$",
+            "configure": f"^({self.own}|{CELERY_DELAYED}{private})$",
+            "write": f"^({exchanges}|{re.escape(REPLAY_EXCHANGE)}|{self.own}|{CELERY_DELAYED}{private})$",
+            "read": f"^({exchanges}|{self.own}|{CELERY_DELAYED}{read_too}{private})$",
         }
 
     def topic_permissions(self) -> dict[str, dict[str, str]]:
@@ -86,8 +93,9 @@ class BrokerUser:
 BROKER_USERS = {
     user.service: user
     for user in (
-        # The order service indexes the journal (order_service/journal.py): it reads the stream.
-        BrokerUser("order", publishes=r"^order\.", reads=(JOURNAL_STREAM,)),
+        # The order service indexes the journal (order_service/journal.py): it reads the stream;
+        # order-web binds a server-named queue of its own to order.step (order_service/live.py).
+        BrokerUser("order", publishes=r"^order\.", reads=(JOURNAL_STREAM,), server_named_queues=True),
         BrokerUser("warehouse", publishes=r"^shipment\."),
         BrokerUser("notification", publishes="^$"),
     )

@@ -30,13 +30,17 @@ class Role(StrEnum):
     API = "api"  # gunicorn threads, each may hold a connection
     WORKER = "worker"  # a Celery process: the consumer step or one task at a time
     DAEMON = "daemon"  # a single loop (relay, expirer)
+    WEB = "web"  # one gevent worker (order-web): many greenlets, each query short
 
 
 def pool_size(role: Role, *, web_threads: int) -> int:
     """An API keeps at least a connection per thread (else the overflow connections are opened
     and closed on every request: a Postgres fork and a SCRAM handshake each, profiled at ~15 %
     of Postgres' CPU under load); a worker process or a daemon uses one at a time."""
-    return {Role.API: web_threads + 2, Role.WORKER: 2, Role.DAEMON: 1}[role]
+    # A gevent process (order-web) holds a thousand WebSockets on one thread; each reads the
+    # database once on connect and again only to fill a gap, so a few connections serve them
+    # all (waiting greenlets queue on the pool, which gevent makes cooperative).
+    return {Role.API: web_threads + 2, Role.WORKER: 2, Role.DAEMON: 1, Role.WEB: 8}[role]
 
 
 INTEGER = re.compile(r"-?[0-9]+")  # not str.isdigit(), which takes "²"
@@ -63,6 +67,7 @@ DEVELOPMENT_CREDENTIALS: tuple[tuple[str, str], ...] = (
     ("DATABASE_URL", "notification_service"),  # compose: NOTIFICATION_DB_PASSWORD
     ("ADMIN_TOKEN", "dev-admin-token"),  # messaging.credentials
     ("ORDER_SERVICE_TOKEN", "dev-order-service-token"),
+    ("ORDER_WEB_SECRET", "dev-order-web-secret"),  # signs order-web's cookies and sign-in links
 )
 
 

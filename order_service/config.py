@@ -88,3 +88,58 @@ def settings_from_env(environ: Mapping[str, str] | None = None, *, api: bool = F
             "ORDER_SAGA_STEP_PAUSE_SECONDS", Settings.step_pause_seconds, maximum=60
         ),
     )
+
+
+@dataclass(frozen=True, kw_only=True)
+class WebSettings(ProcessSettings):
+    """order-web (order_service/storefront.py): the storefront and the live order pages. It
+    reads the order database, places and cancels orders through the order API (routes open to
+    customers: no token), reads the catalog from the inventory API, listens to `order.step` as
+    the order service's broker user, and sends sign-in links over SMTP."""
+
+    # ORDER_WEB_SECRET signs the session cookie and the sign-in links (no default: compose's
+    # development value is refused with APP_ENV=production, messaging.settings).
+    secret_key: str
+    order_api_url: str = "http://order-api:8000"
+    inventory_url: str = "http://inventory-api:8000"
+    # Where customers reach the storefront: the sign-in link in the email starts with it (never
+    # the request's Host header, which a caller chooses: a link to their host would hand them
+    # the token).
+    public_url: str = "http://127.0.0.1:8080"
+    smtp_host: str = "maildev"
+    smtp_port: int = 1025
+    mail_from: str = "shop@order-pipeline.local"
+    sign_in_max_age_seconds: float = 900.0
+    connect_timeout: float = 1.0
+    # POST /orders answers after the saga's synchronous part: a timed-out charge takes the
+    # order API's own read timeout (3 s) and more before its 202.
+    read_timeout: float = 15.0
+    # WebSocket heartbeat: a ping this often keeps an idle socket open through proxies (nginx's
+    # proxy_read_timeout is 60 s) and finds a peer that went away (no pong by the next ping).
+    ping_seconds: float = 20.0
+    # Steps queued for one socket before it counts as a reader that stopped reading and is
+    # closed (order_service/live.py); an order has about ten steps.
+    socket_queue_limit: int = 256
+
+
+def web_settings_from_env(environ: Mapping[str, str] | None = None) -> WebSettings:
+    env = Env(environ)
+    return WebSettings(
+        **env.process(),
+        secret_key=env.text("ORDER_WEB_SECRET"),
+        order_api_url=env.text("ORDER_API_URL", WebSettings.order_api_url),
+        inventory_url=env.text("INVENTORY_URL", WebSettings.inventory_url),
+        public_url=env.text("ORDER_WEB_PUBLIC_URL", WebSettings.public_url).rstrip("/"),
+        smtp_host=env.text("SMTP_HOST", WebSettings.smtp_host),
+        smtp_port=env.integer("SMTP_PORT", WebSettings.smtp_port, minimum=1, maximum=65_535),
+        mail_from=env.text("MAIL_FROM", WebSettings.mail_from),
+        sign_in_max_age_seconds=env.seconds(
+            "SIGN_IN_MAX_AGE_SECONDS", WebSettings.sign_in_max_age_seconds, minimum=1
+        ),
+        connect_timeout=env.seconds("CONNECT_TIMEOUT_SECONDS", WebSettings.connect_timeout, maximum=600),
+        read_timeout=env.seconds("ORDER_WEB_READ_TIMEOUT_SECONDS", WebSettings.read_timeout, maximum=600),
+        ping_seconds=env.seconds("WS_PING_SECONDS", WebSettings.ping_seconds, minimum=0.1, maximum=3_600),
+        socket_queue_limit=env.integer(
+            "WS_QUEUE_LIMIT", WebSettings.socket_queue_limit, minimum=1, maximum=100_000
+        ),
+    )

@@ -73,8 +73,8 @@ def test_a_url_is_judged_by_its_password_decoded_and_a_token_whole():
 def test_every_password_and_token_compose_defaults_to_is_a_development_credential():
     """compose.yaml is where the development values are written; the list must know each."""
     compose = (ROOT / "compose.yaml").read_text()
-    defaults = set(re.findall(r"\$\{\w*(?:PASSWORD|TOKEN):-([^}]*)\}", compose))
-    assert {"dev-admin-token", "dev-order-service-token"} <= defaults
+    defaults = set(re.findall(r"\$\{\w*(?:PASSWORD|TOKEN|SECRET):-([^}]*)\}", compose))
+    assert {"dev-admin-token", "dev-order-service-token", "dev-order-web-secret"} <= defaults
     assert defaults and defaults <= {secret for _, secret in DEVELOPMENT_CREDENTIALS}
 
 
