@@ -42,7 +42,7 @@ def test_prometheus_scrapes_every_process_of_the_stack():
         lambda: requests.get(f"{PROMETHEUS}/-/ready", timeout=5).ok, timeout=SCRAPES, what="prometheus"
     )
     assert {t["labels"]["job"] for t in targets()} == JOBS
-    assert len(targets()) == 1 + 5 + 3 + 2 + 1 + 2  # itself, APIs, workers, relays, expirer, RabbitMQ twice
+    assert len(targets()) == 1 + 5 + 3 + 3 + 1 + 2  # itself, APIs, workers, relays, expirer, RabbitMQ twice
     wait_until(lambda: not down(), timeout=SCRAPES, what="every target up")
 
 

@@ -3,7 +3,7 @@
 One RabbitMQ user per service that uses the broker, with rights on its own queues only
 (`<service>.*`: its event and task queues and their dead-letter queues), and topic
 permissions so that it may publish only the events it owns to `events` (the design's single
-writer: order publishes `order.*`, warehouse `shipment.*`, notification `notification.*`) and only its own tasks to
+writer: order `order.*`, warehouse `shipment.*`, notification `notification.*`) and only its own tasks to
 `tasks`. Its API may put its own dead letters back into the queue they died in (GET and POST
 /dead-letters, messaging.dead_letters): read on its dead-letter queues it has already, and it
 may publish to `replay` only with routing keys that name its own queues (the API connects
