@@ -308,11 +308,13 @@ def announce(connection: sa.Connection, order: Order, *envelopes: Envelope) -> N
     db.outbox.add(connection, step_event(db.step_of(order)), *envelopes)
 
 
-def step_event(step: Step) -> Envelope:
+def step_event(step: Step, *, traceparent: str | None = None) -> Envelope:
+    """`traceparent`: the trace it continues (None: the outbox gives it the current span's)."""
     data = {"order_id": step.order_id, **step.message()}
     return new_event(
-        type="order.step", source=SOURCE, subject=step.order_id, correlationid=step.order_id, data=data
-    )
+        type="order.step", source=SOURCE, subject=step.order_id, correlationid=step.order_id, data=data,
+        traceparent=traceparent,
+    )  # fmt: skip
 
 
 def order_event(*, event_type: str, order: Order) -> Envelope:
