@@ -210,7 +210,7 @@ def _ship(connection: sa.Connection, envelope: Envelope) -> bool:
                 "order %s: ignoring shipment.dispatched: %s", order_id, error, extra=event_ids(envelope)
             )
         return False
-    saga.announce(connection, shipped)
+    saga.announce(connection, shipped, traceparent=event_traceparent(envelope))  # its own, in a batch too
     return True
 
 

@@ -302,10 +302,13 @@ def deliver_inline(*, deps: Dependencies, envelope: Envelope) -> None:
             return
 
 
-def announce(connection: sa.Connection, order: Order, *envelopes: Envelope) -> None:
+def announce(
+    connection: sa.Connection, order: Order, *envelopes: Envelope, traceparent: str | None = None
+) -> None:
     """Into the outbox, in the transaction that moved the order: the step its transition
-    recorded (`order.step`, for whoever follows the order live) and the events given."""
-    db.outbox.add(connection, step_event(db.step_of(order)), *envelopes)
+    recorded (`order.step`, for whoever follows the order live) and the events given.
+    `traceparent`: the step's trace (None: the current span's)."""
+    db.outbox.add(connection, step_event(db.step_of(order), traceparent=traceparent), *envelopes)
 
 
 def step_event(step: Step, *, traceparent: str | None = None) -> Envelope:
