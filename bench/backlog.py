@@ -16,7 +16,7 @@ from bench.measure import rows, wait_queues_empty
 from e2e_tests.stack import ROOT, containers, is_healthy, queue_state
 
 WATCHED = ("warehouse.orders", "notification.events")
-ALSO_SHOWN = ("order.shipments",)  # the order worker's queue: shown, not waited on
+ALSO_SHOWN = ("order.shipments", "order.notifications")  # the order worker's queues: shown, not waited on
 CONSUMERS = ("warehouse-worker", "notification-worker")
 
 

@@ -216,7 +216,8 @@ def wait_queues_empty(
     queues: tuple[str, ...], *, timeout: float, interval: float = 1.0, emails: bool = False
 ) -> float | None:
     """Seconds until every queue shows 0 ready messages and the order outbox is sent (and with
-    `emails`, no notification is still PENDING); None on timeout."""
+    `emails`, no notification is still PENDING and the notification outbox, their
+    `notification.sent`, is sent too); None on timeout."""
     start = time.monotonic()
     while time.monotonic() - start < timeout:
         try:
@@ -226,6 +227,10 @@ def wait_queues_empty(
             # notification.events queue does not mean the emails went out.
             pending_sql = "SELECT count(*) AS n FROM notifications WHERE status = 'PENDING'"
             pending = rows("notification_service", pending_sql)[0]["n"] if emails else 0
+            if emails:
+                unsent += rows(
+                    "notification_service", "SELECT count(*) AS n FROM outbox WHERE sent_at IS NULL"
+                )[0]["n"]
             if unsent == 0 and pending == 0 and all(ready == 0 for ready, _ in depths.values()):
                 return time.monotonic() - start
         except Exception:  # noqa: BLE001 - the broker may be busy for a moment; keep polling

@@ -26,9 +26,10 @@ SERVICES_WITHOUT_PORTS = (
     "warehouse-worker",
     "warehouse-relay",
     "notification-worker",
+    "notification-relay",
 )
 
-# Every process one order goes through, from POST /orders to its last email.
+# Every process one order goes through, from POST /orders to its last email's step.
 ORDER_PROCESSES = (
     "order-api",
     "inventory-api",
@@ -38,6 +39,7 @@ ORDER_PROCESSES = (
     "warehouse-relay",
     "order-worker",
     "notification-worker",
+    "notification-relay",
 )
 
 

@@ -101,6 +101,7 @@ def test_the_services_connect_to_the_broker_as_their_own_users():
             "warehouse": "warehouse-relay",
             "warehouse-worker": "warehouse-worker",
             "notification": "notification-worker",
+            "notification-relay": "notification-relay",
         }.items()
     }
     assert users == {
@@ -110,6 +111,7 @@ def test_the_services_connect_to_the_broker_as_their_own_users():
         "warehouse": "warehouse",
         "warehouse-worker": "warehouse",
         "notification": "notification",
+        "notification-relay": "notification",
     }
     connected = {each["user"] for each in management("connections")}
     assert {"order", "warehouse", "notification"} <= connected

@@ -149,7 +149,9 @@ def shipped(docs: list[Any], seen: Seen) -> None:
     assert [s["status"] for s in shipments] == ["DISPATCHED"], shipments
     assert {"order_confirmed", "order_shipped"} <= {n["kind"] for n in notifications}, notifications
     assert [p["status"] for p in payments] == ["CAPTURED"], payments
-    assert [e["type"] for e in journal["events"]] == ["order.confirmed", "shipment.dispatched"], journal
+    # Its steps and emails sent are there too, or on their way: the confirmation, then the dispatch.
+    told = [e["type"] for e in journal["events"] if e["type"] in ("order.confirmed", "shipment.dispatched")]
+    assert told == ["order.confirmed", "shipment.dispatched"], journal
 
 
 def declined(docs: list[Any], seen: Seen) -> None:

@@ -1,8 +1,8 @@
 """One order, one exported trace: the stack's processes recreated with
 OTEL_EXPORTER_OTLP_ENDPOINT pointing at a test OTLP/HTTP receiver on the host (reached at the
 compose network's gateway), then an order; its trace holds spans from order, inventory and
-payment, both relays and the three consumers, each parented to a span of the same trace (the
-root to the client's). The processes are recreated without the exporter afterwards."""
+payment, the three relays and the three consumers, each parented to a span of the same trace
+(the root to the client's). The processes are recreated without the exporter afterwards."""
 
 from __future__ import annotations
 
@@ -32,6 +32,10 @@ def exporting_to(endpoint: str) -> None:
         recreate_with_env(service, {"OTEL_EXPORTER_OTLP_ENDPOINT": endpoint})
 
 
+def count(spans: list[ReceivedSpan], service: str, kind: int) -> int:
+    return sum(span.service == service and span.kind == kind for span in spans)
+
+
 def kinds_by_service(spans: list[ReceivedSpan]) -> dict[str, set[int]]:
     found: dict[str, set[int]] = {}
     for span in spans:
@@ -58,9 +62,15 @@ def test_one_order_is_one_exported_trace_from_every_process_correctly_parented()
             order_id = response.json()["id"]
             wait_until(lambda: order(order_id)["status"] == "SHIPPED", timeout=EVENTUAL, what="SHIPPED")
             wait_until(lambda: sent_kinds(order_id) == ["order_confirmed", "order_shipped"], timeout=EVENTUAL)
-            # The exporters send in batches, every 5 s at most.
+            # The exporters send in batches, every 5 s at most. The last spans are the two
+            # emails' notification.sent, published, then consumed by the order worker (after
+            # its shipment.dispatched): every parent must be in before the check of orphans.
             wait_until(
-                lambda: set(EXPORTING) <= set(kinds_by_service(receiver.trace(trace_id))),
+                lambda: (
+                    set(EXPORTING) <= set(kinds_by_service(spans := receiver.trace(trace_id)))
+                    and count(spans, "notification-relay", PRODUCER) >= 2
+                    and count(spans, "order-worker", CONSUMER) >= 3
+                ),
                 timeout=EVENTUAL,
                 what="spans of every process exported",
             )
@@ -71,7 +81,7 @@ def test_one_order_is_one_exported_trace_from_every_process_correctly_parented()
     kinds = kinds_by_service(spans)
     assert SERVER in kinds["order-api"] and CLIENT in kinds["order-api"]
     assert SERVER in kinds["inventory-api"] and SERVER in kinds["payment-api"]
-    assert PRODUCER in kinds["order-relay"] and PRODUCER in kinds["warehouse-relay"]
+    assert all(PRODUCER in kinds[relay] for relay in ("order-relay", "warehouse-relay", "notification-relay"))
     assert all(
         CONSUMER in kinds[consumer]
         for consumer in ("warehouse-worker", "order-worker", "notification-worker")
@@ -89,4 +99,8 @@ def test_one_order_is_one_exported_trace_from_every_process_correctly_parented()
     )
     consumed = [s for s in spans if s.kind == CONSUMER and s.parent_span_id in by_id]
     assert {by_id[s.parent_span_id].kind for s in consumed} == {PRODUCER}
-    assert {by_id[s.parent_span_id].service for s in consumed} == {"order-relay", "warehouse-relay"}
+    assert {by_id[s.parent_span_id].service for s in consumed} == {
+        "order-relay",
+        "warehouse-relay",
+        "notification-relay",
+    }

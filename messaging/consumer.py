@@ -183,6 +183,9 @@ def event_consumer_step(
     prefetch_count = 2 * batch_size  # keeps the next batch arriving while the last one commits
 
     class EventConsumerStep(bootsteps.ConsumerStep):
+        # Celery keeps a blueprint's steps by name: one per queue, so a worker may have several.
+        name = f"{__name__}.EventConsumerStep[{queue_name}]"
+
         def start(self, c):
             self._timer = c.timer
             self._pending: list[tuple[Any, Any]] = []

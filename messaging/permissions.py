@@ -3,7 +3,7 @@
 One RabbitMQ user per service that uses the broker, with rights on its own queues only
 (`<service>.*`: its event and task queues and their dead-letter queues), and topic
 permissions so that it may publish only the events it owns to `events` (the design's single
-writer: order publishes `order.*`, warehouse `shipment.*`) and only its own tasks to
+writer: order `order.*`, warehouse `shipment.*`, notification `notification.*`) and only its own tasks to
 `tasks`. Its API may put its own dead letters back into the queue they died in (GET and POST
 /dead-letters, messaging.dead_letters): read on its dead-letter queues it has already, and it
 may publish to `replay` only with routing keys that name its own queues (the API connects
@@ -97,7 +97,7 @@ BROKER_USERS = {
         # order-web binds a server-named queue of its own to order.step (order_service/live.py).
         BrokerUser("order", publishes=r"^order\.", reads=(JOURNAL_STREAM,), server_named_queues=True),
         BrokerUser("warehouse", publishes=r"^shipment\."),
-        BrokerUser("notification", publishes="^$"),
+        BrokerUser("notification", publishes=r"^notification\."),
     )
 }
 # Each service's password comes from the environment (compose: its development default).

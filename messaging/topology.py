@@ -61,6 +61,7 @@ EVENT_QUEUES = {
             ("order.confirmed", "order.rejected", "order.failed", "order.cancelled", "shipment.dispatched"),
         ),
         QueueSpec("order.shipments", EVENTS_EXCHANGE, ("shipment.dispatched",)),
+        QueueSpec("order.notifications", EVENTS_EXCHANGE, ("notification.sent",)),
     )
 }
 TASK_QUEUES = {

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, Generic, TypeVar
@@ -82,11 +82,11 @@ def create_worker_app(
     task_queue: str,
     include: list[str],
     beat_schedule: dict[str, dict[str, Any]],
-    event_queue: str | None = None,
-    handle_batch: BatchHandler | None = None,
+    event_queues: Mapping[str, BatchHandler] | None = None,
     service: Any = None,
 ) -> Celery:
-    """`service`: what the tasks need (engine, mailer...), as `task.app.service`."""
+    """`event_queues`: the event queues it consumes, each with its batch handler (a consumer
+    step per queue); `service`: what the tasks need (engine, mailer...), as `task.app.service`."""
     app = Celery(name, include=include)
     app.conf.update(reliable_settings(broker_url=settings.required_broker_url(), task_queue=task_queue))
     app.conf.beat_schedule = beat_schedule
@@ -94,10 +94,10 @@ def create_worker_app(
     # With a receiver Celery leaves logging to us (no handler of its own, no stdout capture):
     # the worker, its pool children and embedded beat write JSON lines (messaging/logs.py).
     setup_logging.connect(json_logs, weak=False)
-    if event_queue and handle_batch:
+    for queue_name, handle_batch in (event_queues or {}).items():
         app.steps["consumer"].add(
             event_consumer_step(
-                queue_name=event_queue, handle_batch=handle_batch, liveness_file=settings.liveness_file
+                queue_name=queue_name, handle_batch=handle_batch, liveness_file=settings.liveness_file
             )
         )
     if settings.metrics_port:

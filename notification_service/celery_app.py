@@ -53,8 +53,7 @@ def create_worker(settings: Settings) -> Celery:
         beat_schedule={
             "resend-pending-notifications": {"task": RESEND_TASK, "schedule": settings.resend_every_seconds}
         },
-        event_queue=EVENT_QUEUE,
-        handle_batch=on_events,
+        event_queues={EVENT_QUEUE: on_events},
         service=worker,
     )
     return app

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 
 from messaging.database import from_row
+from messaging.envelope import Envelope
 from messaging.inbox import Inbox, inbox_table
+from messaging.outbox import NOTIFY_CHANNEL, Outbox, outbox_table
 from notification_service.domain import (
     ClaimedNotification,
     Email,
@@ -51,6 +54,8 @@ notifications = sa.Table(
     sa.Index("notifications_pending", "created_at", postgresql_where=sa.text("status = 'PENDING'")),
 )
 inbox = Inbox(inbox_table(metadata), consumer="notification.events")  # the queue (metrics label)
+# notification.sent, one per email recorded SENT (mark_sent), published by notification-relay.
+outbox = Outbox(outbox_table(metadata))
 
 PUBLIC_COLUMNS = (
     notifications.c.id,
@@ -128,8 +133,16 @@ def release_claims(
     )
 
 
-def mark_sent(connection: sa.Connection, *, notification_ids: list[str]) -> None:
-    connection.execute(_MARK_SENT, {"ids": notification_ids})
+def mark_sent(connection: sa.Connection, *, events: list[Envelope]) -> list[str]:
+    """Records SENT the notification each `notification.sent` event names (`data.notification_id`,
+    at `data.sent_at`), and puts that event in the outbox, in one statement; returns the ids of
+    the events put there. A notification no longer PENDING (another sender recorded it, or this
+    record is a retry of one whose commit went through unseen) is left as it is, without event:
+    one event per email."""
+    found = connection.execute(
+        _MARK_SENT, {"events": json.dumps([event.to_dict() for event in events]), "channel": NOTIFY_CHANNEL}
+    )
+    return list(found.scalars())
 
 
 # The senders' statements, built once like the consumer's.
@@ -153,13 +166,28 @@ _CLAIM = (
     )
     .returning(*notifications.c)
 )
-_MARK_SENT = (
-    notifications.update()
-    .where(notifications.c.id.in_(_IDS))
-    .values(
-        status=NotificationStatus.SENT.value, sent_at=sa.func.now(), attempts=notifications.c.attempts + 1
+# One statement, so atomic without a transaction: the sender's pinned autocommit connection
+# records an email and its event in one round trip (a transaction: BEGIN, UPDATE, INSERT,
+# NOTIFY, COMMIT). pg_notify wakes the relay at commit, as Outbox.add does.
+_MARK_SENT = sa.text("""
+    WITH sent_event AS (
+        SELECT envelope, envelope -> 'data' ->> 'notification_id' AS notification_id
+        FROM jsonb_array_elements(CAST(:events AS jsonb)) AS each_event (envelope)
+    ), sent AS (
+        UPDATE notifications
+        SET status = 'SENT', attempts = attempts + 1,
+            sent_at = CAST(sent_event.envelope -> 'data' ->> 'sent_at' AS timestamptz)
+        FROM sent_event
+        WHERE id = sent_event.notification_id AND status = 'PENDING'
+        RETURNING id
+    ), announced AS (
+        INSERT INTO outbox (event_id, event_type, envelope)
+        SELECT envelope ->> 'id', envelope ->> 'type', envelope
+        FROM sent_event JOIN sent ON sent.id = sent_event.notification_id
+        RETURNING event_id
     )
-)
+    SELECT event_id, pg_notify(:channel, '') FROM announced
+""")
 
 
 def select_pending_ids(connection: sa.Connection, *, older_than: timedelta, limit: int) -> list[str]:

@@ -87,6 +87,19 @@ class ClaimedNotification:
     traceparent: str | None = None  # the span that recorded it: the send continues its trace
 
 
+SENT_EVENT = "notification.sent"  # what the service publishes: an email went out (contracts/)
+
+
+def sent_event_data(claimed: ClaimedNotification, *, sent_at: datetime) -> dict[str, Any]:
+    """The data of the `notification.sent` event of an email recorded SENT at `sent_at`."""
+    return {
+        "notification_id": claimed.notification_id,
+        "order_id": claimed.draft.order_id,
+        "kind": claimed.draft.kind.value,
+        "sent_at": sent_at.isoformat(),
+    }
+
+
 def kind_for(event_type: str) -> NotificationKind | None:
     return KIND_BY_EVENT_TYPE.get(event_type)
 

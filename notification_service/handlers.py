@@ -8,17 +8,18 @@ import smtplib
 import time
 import uuid
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 import sqlalchemy as sa
 
 from messaging.backoff import backoff_seconds
-from messaging.envelope import Envelope, PoisonEvent
+from messaging.envelope import Envelope, PoisonEvent, new_event
 from messaging.metrics import EMAIL_SEND_FAILURES, EMAIL_SEND_SECONDS
 from messaging.tracing import continued_span, current_traceparent, event_traceparent
 from notification_service import db
 from notification_service.domain import (
+    SENT_EVENT,
     SUPERSEDED_BY,
     ClaimedNotification,
     InvalidEvent,
@@ -26,9 +27,11 @@ from notification_service.domain import (
     NotificationDraft,
     draft_notification,
     message_id,
+    sent_event_data,
 )
 
 log = logging.getLogger(__name__)
+SOURCE = "notification_service"
 
 
 class Mailer(Protocol):
@@ -111,7 +114,8 @@ RECORD_SENT_ATTEMPTS = 8
 
 
 def send_notifications(*, engine: sa.Engine, mailer: Mailer, notification_ids: list[str]) -> int:
-    """Sends each PENDING one of them once and records it SENT; returns how many it sent.
+    """Sends each PENDING one of them once and records it SENT, with its `notification.sent`
+    event in the outbox (the same statement); returns how many it sent.
 
     Two phases, so a database restart can never make us send twice: claim (committed), send,
     then record SENT, retried until the database answers. A sender that dies between the SMTP
@@ -142,15 +146,27 @@ def send_notifications(*, engine: sa.Engine, mailer: Mailer, notification_ids: l
                     with contextlib.suppress(sa.exc.SQLAlchemyError), engine.begin() as connection:
                         db.release_claims(connection, notification_ids=unsent, in_doubt_ids=in_doubt)
                     raise
-                _record_sent(engine, recorder, [each.notification_id])
+                # The send's span (child of the notification's) is the event's parent: the
+                # order's trace goes on through notification-relay to the order service.
+                event = sent_event(each, sent_at=datetime.now(UTC), traceparent=current_traceparent())
+                _record_sent(engine, recorder, [event])
                 order_id = each.draft.order_id  # not the address: personal data stays out of logs
                 log.info(
-                    "%s email sent: notification %s",
-                    each.draft.kind,
-                    each.notification_id,
+                    "%s email sent: notification %s, %s %s",
+                    each.draft.kind, each.notification_id, event.type, event.id,
                     extra={"order_id": order_id},
-                )
+                )  # fmt: skip
     return len(claimed)
+
+
+def sent_event(claimed: ClaimedNotification, *, sent_at: datetime, traceparent: str | None) -> Envelope:
+    """The `notification.sent` event of an email recorded SENT: about its order (subject,
+    correlationid), in the trace of `traceparent`, else of the notification's own."""
+    order_id = claimed.draft.order_id
+    return new_event(
+        type=SENT_EVENT, source=SOURCE, subject=order_id, correlationid=order_id,
+        data=sent_event_data(claimed, sent_at=sent_at), traceparent=traceparent or claimed.traceparent,
+    )  # fmt: skip
 
 
 def _send_once(mailer: Mailer, claimed: ClaimedNotification) -> None:
@@ -187,17 +203,19 @@ def _surely_not_delivered(error: Exception) -> bool:
     )
 
 
-def _record_sent(engine: sa.Engine, recorder: sa.Connection, notification_ids: list[str]) -> None:
-    """On the pinned connection first; if the database went away, on fresh ones until it is back."""
+def _record_sent(engine: sa.Engine, recorder: sa.Connection, events: list[Envelope]) -> None:
+    """SENT and the events (db.mark_sent): on the pinned connection first; if the database went
+    away, on fresh ones until it is back (a retry of a record that did commit changes nothing)."""
+    notification_ids = [event.data["notification_id"] for event in events]
     try:
-        db.mark_sent(recorder, notification_ids=notification_ids)
+        db.mark_sent(recorder, events=events)
         return
     except sa.exc.SQLAlchemyError as error:  # the database restarting, or this connection spoilt by it
         log.warning("notifications %s sent; recording it failed (%r), again", notification_ids, error)
     for attempt in range(RECORD_SENT_ATTEMPTS):
         try:
             with engine.begin() as connection:
-                db.mark_sent(connection, notification_ids=notification_ids)
+                db.mark_sent(connection, events=events)
             return
         except sa.exc.OperationalError as error:
             if attempt == RECORD_SENT_ATTEMPTS - 1:

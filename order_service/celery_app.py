@@ -1,5 +1,6 @@
 """The order service's worker (composition root): listens for shipment events (order ->
-SHIPPED) and runs the sweeper that resumes or compensates orders whose saga stopped moving.
+SHIPPED) and emails sent (the order's next step), and runs the sweeper that resumes or
+compensates orders whose saga stopped moving.
 
 Run: celery -A order_service.celery_app worker -B -s /tmp/celerybeat-schedule
      --without-gossip --without-mingle --without-heartbeat
@@ -19,7 +20,8 @@ from order_service import handlers
 from order_service.bootstrap import Dependencies, build_dependencies
 from order_service.config import Settings, settings_from_env
 
-EVENT_QUEUE = "order.shipments"
+SHIPMENTS_QUEUE = "order.shipments"
+NOTIFICATIONS_QUEUE = "order.notifications"
 TASK_QUEUE = "order.tasks"
 SWEEP_TASK = "order_service.tasks.recover_orders"
 
@@ -44,14 +46,16 @@ def create_worker(settings: Settings) -> Celery:
     def on_shipment_events(envelopes: list[Envelope]) -> None:
         handlers.record_shipments_dispatched(engine=worker.deps().engine, envelopes=envelopes)
 
+    def on_notification_events(envelopes: list[Envelope]) -> None:
+        handlers.record_emails_sent(engine=worker.deps().engine, envelopes=envelopes)
+
     return create_worker_app(
         "order_service",
         settings=settings,
         task_queue=TASK_QUEUE,
         include=["order_service.tasks"],
         beat_schedule={"recover-orders": {"task": SWEEP_TASK, "schedule": settings.sweep_every_seconds}},
-        event_queue=EVENT_QUEUE,
-        handle_batch=on_shipment_events,
+        event_queues={SHIPMENTS_QUEUE: on_shipment_events, NOTIFICATIONS_QUEUE: on_notification_events},
         service=worker,
     )
 

@@ -16,6 +16,7 @@ from messaging.outbox import Outbox, outbox_table
 from order_service.domain import (
     FINAL_STATUSES,
     IN_FLIGHT_STATUSES,
+    STEP_KIND_LENGTH,
     STEP_KINDS,
     IllegalTransition,
     JournalEntry,
@@ -66,7 +67,7 @@ order_steps = sa.Table(
     metadata,
     sa.Column("order_id", sa.String(36), sa.ForeignKey("orders.id"), primary_key=True),
     sa.Column("seq", sa.Integer, primary_key=True),
-    sa.Column("kind", sa.String(40), nullable=False),
+    sa.Column("kind", sa.String(STEP_KIND_LENGTH), nullable=False),
     sa.Column("status", sa.String(20), nullable=False),
     sa.Column("at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("reason", sa.String(50)),
@@ -96,7 +97,10 @@ idempotency_keys = sa.Table(
 )
 
 outbox = Outbox(outbox_table(metadata))
-inbox = Inbox(inbox_table(metadata), consumer="order.shipments")  # the queue (metrics label)
+# One inbox table; an Inbox per queue, each counting its duplicates under the queue's name.
+_inbox = inbox_table(metadata)
+shipments_inbox = Inbox(_inbox, consumer="order.shipments")
+notifications_inbox = Inbox(_inbox, consumer="order.notifications")
 
 # What the two statements below return, named in full: declared with .columns(), their result
 # layout is worked out once and cached, not read from the cursor on every call. Measured with

@@ -146,6 +146,34 @@ def email_step_kind(notification_kind: str) -> str:
     return f"{EMAIL_STEP_PREFIX}{notification_kind}"
 
 
+STEP_KIND_LENGTH = 40  # the longest kind order_steps takes
+
+
+@dataclass(frozen=True)
+class EmailSent:
+    """A `notification.sent` event, as the order's timeline takes it: the step to record."""
+
+    order_id: str
+    kind: str  # the step's: email.<notification kind>
+    at: datetime  # when the notification service sent it
+
+
+def email_sent_from_event(data: Any) -> EmailSent:
+    """A `notification.sent` event's data as the step it makes; ValueError when it is not one
+    (a kind too long to record, a time without its offset)."""
+    try:
+        order_id, kind, at = data["order_id"], data["kind"], datetime.fromisoformat(data["sent_at"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise ValueError(f"not an email sent: {error!r}") from error
+    if not _short_string(order_id, maximum=100):
+        raise ValueError("not an email sent: order_id")
+    if not _short_string(kind, maximum=STEP_KIND_LENGTH - len(EMAIL_STEP_PREFIX)):
+        raise ValueError("not an email sent: kind")
+    if at.utcoffset() is None:
+        raise ValueError("not an email sent: sent_at without an offset")
+    return EmailSent(order_id=order_id, kind=email_step_kind(kind), at=at)
+
+
 def step_from_event(data: Any) -> Step:
     """An `order.step` event's data as a Step; ValueError when it is not one."""
     try:

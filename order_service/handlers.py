@@ -13,11 +13,13 @@ import sqlalchemy as sa
 from messaging.envelope import Envelope, PoisonEvent
 from messaging.logs import event_ids, log_context
 from messaging.metrics import ORDERS
+from messaging.tracing import event_traceparent
 from order_service import db, saga
 from order_service.bootstrap import Dependencies
 from order_service.clients import DownstreamUnavailable
 from order_service.domain import (
     IN_FLIGHT_STATUSES,
+    EmailSent,
     IdempotencyKeyReused,
     IllegalTransition,
     JournalEntry,
@@ -26,7 +28,9 @@ from order_service.domain import (
     OrderNotCancellable,
     OrderNotFound,
     OrderStatus,
+    Step,
     Transition,
+    email_sent_from_event,
     parse_place_order,
     request_fingerprint,
 )
@@ -191,7 +195,7 @@ def _ship(connection: sa.Connection, envelope: Envelope) -> bool:
     if envelope.type != "shipment.dispatched":
         return False
     order_id = envelope.data["order_id"]
-    if not db.inbox.first_delivery(connection, message_id=envelope.id, event_type=envelope.type):
+    if not db.shipments_inbox.first_delivery(connection, message_id=envelope.id, event_type=envelope.type):
         return False
     try:
         shipped = db.transition(
@@ -206,8 +210,46 @@ def _ship(connection: sa.Connection, envelope: Envelope) -> bool:
                 "order %s: ignoring shipment.dispatched: %s", order_id, error, extra=event_ids(envelope)
             )
         return False
-    saga.announce(connection, shipped)
+    saga.announce(connection, shipped, traceparent=event_traceparent(envelope))  # its own, in a batch too
     return True
+
+
+def record_emails_sent(*, engine: sa.Engine, envelopes: list[Envelope]) -> None:
+    """notification.sent -> the order's next step (`email.<kind>`), announced as an `order.step`
+    (continuing the event's trace), once per event (inbox). The consumer step's batch handler:
+    one transaction for the batch, taking its orders' rows in the order of their ids (as any
+    other batch of emails does, so two never deadlock), each order's emails numbered as they
+    came. Every event is read first: one it cannot read, like one for an unknown order, raises
+    PoisonEvent (the step retries the batch one by one); other types are ignored."""
+    emails = sorted(
+        ((envelope, _email_sent(envelope)) for envelope in envelopes if envelope.type == "notification.sent"),
+        key=lambda each: each[1].order_id,
+    )
+    if not emails:
+        return
+    recorded: list[tuple[Envelope, Step]] = []
+    with engine.begin() as connection:
+        new = db.notifications_inbox.first_deliveries(connection, [(e.id, e.type) for e, _ in emails])
+        for envelope, email in emails:
+            if envelope.id not in new:
+                continue  # seen before, or earlier in this batch
+            new.discard(envelope.id)
+            step = db.record_email_step(connection, order_id=email.order_id, kind=email.kind, at=email.at)
+            if step is None:
+                raise PoisonEvent(f"email sent for unknown order {email.order_id}")
+            recorded.append((envelope, step))
+        if recorded:
+            steps = [saga.step_event(step, traceparent=event_traceparent(e)) for e, step in recorded]
+            db.outbox.add(connection, *steps)
+    for envelope, step in recorded:  # once committed
+        log.info("order %s: step %d %s", step.order_id, step.seq, step.kind, extra=event_ids(envelope))
+
+
+def _email_sent(envelope: Envelope) -> EmailSent:
+    try:
+        return email_sent_from_event(envelope.data)
+    except ValueError as error:
+        raise PoisonEvent(str(error)) from error
 
 
 def recover_orders(*, deps: Dependencies, limit: int = 20) -> int:

@@ -302,17 +302,22 @@ def deliver_inline(*, deps: Dependencies, envelope: Envelope) -> None:
             return
 
 
-def announce(connection: sa.Connection, order: Order, *envelopes: Envelope) -> None:
+def announce(
+    connection: sa.Connection, order: Order, *envelopes: Envelope, traceparent: str | None = None
+) -> None:
     """Into the outbox, in the transaction that moved the order: the step its transition
-    recorded (`order.step`, for whoever follows the order live) and the events given."""
-    db.outbox.add(connection, step_event(db.step_of(order)), *envelopes)
+    recorded (`order.step`, for whoever follows the order live) and the events given.
+    `traceparent`: the step's trace (None: the current span's)."""
+    db.outbox.add(connection, step_event(db.step_of(order), traceparent=traceparent), *envelopes)
 
 
-def step_event(step: Step) -> Envelope:
+def step_event(step: Step, *, traceparent: str | None = None) -> Envelope:
+    """`traceparent`: the trace it continues (None: the outbox gives it the current span's)."""
     data = {"order_id": step.order_id, **step.message()}
     return new_event(
-        type="order.step", source=SOURCE, subject=step.order_id, correlationid=step.order_id, data=data
-    )
+        type="order.step", source=SOURCE, subject=step.order_id, correlationid=step.order_id, data=data,
+        traceparent=traceparent,
+    )  # fmt: skip
 
 
 def order_event(*, event_type: str, order: Order) -> Envelope:

@@ -37,8 +37,7 @@ def create_worker(settings: Settings) -> Celery:
         beat_schedule={
             "dispatch-due-shipments": {"task": DISPATCH_TASK, "schedule": settings.dispatch_every_seconds}
         },
-        event_queue=EVENT_QUEUE,
-        handle_batch=on_events,
+        event_queues={EVENT_QUEUE: on_events},
         service=worker,
     )
 

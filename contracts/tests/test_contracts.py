@@ -31,6 +31,7 @@ def test_the_catalog_covers_the_events_of_the_pipeline():
         "order.cancelled",
         "order.step",
         "shipment.dispatched",
+        "notification.sent",
     }
 
 
@@ -158,6 +159,7 @@ def test_each_event_reaches_the_queues_of_its_consumers():
         "order.cancelled": ["notification.events", "warehouse.orders"],
         "order.step": [],  # live: the storefront's order-web processes, each with a queue of its own
         "shipment.dispatched": ["notification.events", "order.shipments"],
+        "notification.sent": ["order.notifications"],
     }
 
 

@@ -45,6 +45,7 @@ KNOWN_SERVICES = (
     "warehouse-worker",
     "warehouse-relay",
     "notification-worker",
+    "notification-relay",
 )
 API_URLS = {
     "order-api": URLS.order,
@@ -57,7 +58,7 @@ API_URLS = {
 WORKER_QUEUES = {
     "warehouse-worker": ("warehouse.orders", "warehouse.tasks"),
     "notification-worker": ("notification.events", "notification.tasks"),
-    "order-worker": ("order.shipments", "order.tasks"),
+    "order-worker": ("order.shipments", "order.notifications", "order.tasks"),
 }
 EVENT_QUEUES = tuple(topology.EVENT_QUEUES)
 RECOVERY_SECONDS = 120
@@ -118,7 +119,7 @@ def wait_ready(service: str, *, timeout: float = RECOVERY_SECONDS) -> float:
         wait_until(
             lambda: queue_state(EVENT_QUEUES), timeout=timeout, interval=0.5, what="rabbitmq accepts AMQP"
         )
-    elif service in ("order-relay", "warehouse-relay"):
+    elif service in ("order-relay", "warehouse-relay", "notification-relay"):
         pass  # running is all there is to see (its liveness file may still be old)
     elif service == "postgres":
         wait_until(postgres_answers, timeout=timeout, interval=0.3, what="postgres answers")

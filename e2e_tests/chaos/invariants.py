@@ -1,6 +1,7 @@
 """What the pipeline promises, checked against one chaos run's snapshot of every service's
 data (snapshot.py): no order lost, one shipment and one email of each kind per order, no
-duplicate or orphan charge, no oversold unit, no leaked reservation."""
+duplicate or orphan charge, no oversold unit, no leaked reservation, and each order's
+timeline: every transition and every email sent a step, numbered 1, 2, 3 ... once each."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from e2e_tests.chaos.driver import Catalog, OrderRecord
-from e2e_tests.chaos.snapshot import ALLOWED_KINDS, EXPECTED_KINDS, FINAL, PAID, Snapshot
+from e2e_tests.chaos.snapshot import ALLOWED_KINDS, EXPECTED_KINDS, FINAL, PAID, Snapshot, email_steps_missing
 
 # Table columns of the report; a violation counts in one of them (or in "other").
 COLUMNS = (
@@ -50,6 +51,7 @@ def check(snapshot: Snapshot, *, records: list[OrderRecord], catalog: Catalog) -
         _check_money(found, snapshot, order_id, order)
         _check_shipments(found, snapshot, order_id, order)
         _check_notifications(found, snapshot, order_id, order)
+        _check_steps(found, snapshot, order_id)
     _check_stock(found, snapshot, catalog)
     statuses = Counter(o["status"] for o in orders.values())
     keys = {r.key for r in records}
@@ -240,6 +242,32 @@ def _check_notifications(found: Findings, snapshot: Snapshot, order_id: str, ord
             )
         elif not snapshot.emails.get((order_id, kind)):
             found.add("other", "missing-email", f"{kind} SENT but not in MailDev", order_id=order_id)
+
+
+def _check_steps(found: Findings, snapshot: Snapshot, order_id: str) -> None:
+    if not snapshot.steps:  # a stack from before the order's steps
+        return
+    steps = snapshot.steps.get(order_id, [])
+    seqs = [seq for seq, _ in steps]
+    if seqs != list(range(1, len(steps) + 1)):
+        found.add("other", "step-gap", f"steps numbered {seqs}", order_id=order_id)
+    emails = Counter(kind for _, kind in steps if kind.startswith("email."))
+    for kind, count in emails.items():
+        if count > 1:
+            found.add("other", "duplicate-email-step", f"{kind}: {count} steps", order_id=order_id)
+    sent = {n["kind"] for n in snapshot.notifications.get(order_id, []) if n["status"] == "SENT"}
+    for kind in sorted(set(emails) - {f"email.{kind}" for kind in sent}):
+        found.add("other", "step-without-email", f"{kind} but no such email SENT", order_id=order_id)
+    if missing := email_steps_missing(snapshot, order_id):
+        found.add("other", "email-without-step", f"SENT {missing} without their steps", order_id=order_id)
+    transitions = snapshot.transitions.get(order_id, [])
+    if len(steps) - sum(emails.values()) != len(transitions):
+        found.add(
+            "other",
+            "transition-without-step",
+            f"{len(transitions)} transitions, steps {[kind for _, kind in steps]}",
+            order_id=order_id,
+        )
 
 
 def _check_stock(found: Findings, snapshot: Snapshot, catalog: Catalog) -> None:

@@ -93,10 +93,18 @@ class Snapshot:
     emails: dict[tuple[str, str], int] = field(default_factory=dict)
     email_times: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     stray_emails: list[str] = field(default_factory=list)
+    steps: dict[str, list[tuple[int, str]]] = field(default_factory=dict)  # (seq, kind), by seq
+
+
+def email_steps_missing(snapshot: Snapshot, order_id: str) -> list[str]:
+    """The kinds of the order's SENT emails its timeline has no step for (yet)."""
+    sent = {n["kind"] for n in snapshot.notifications.get(order_id, []) if n["status"] == "SENT"}
+    stepped = {kind.removeprefix("email.") for _, kind in snapshot.steps.get(order_id, [])}
+    return sorted(sent - stepped)
 
 
 def read_light(stores: Stores, *, customer_id: str) -> Snapshot:
-    """What convergence needs: the run's orders, their notifications, outboxes, event queues."""
+    """What convergence needs: the run's orders, their notifications and steps, outboxes, event queues."""
     flags = [flag for flag in SETTLED_FLAGS if flag in stores.columns("order_service", "orders")]
     columns = ", ".join(["id", "status", "email", "items", "total_cents", "failure_reason", *flags])
     orders = {
@@ -115,10 +123,22 @@ def read_light(stores: Stores, *, customer_id: str) -> Snapshot:
             notifications[row["order_id"]].append(row)
     unsent = {
         database: stores.rows(database, "SELECT count(*) AS n FROM outbox WHERE sent_at IS NULL")[0]["n"]
-        for database in ("order_service", "warehouse_service")
+        for database in ("order_service", "warehouse_service", "notification_service")
     }
+    steps: dict[str, list[tuple[int, str]]] = defaultdict(list)
+    if orders and stores.columns("order_service", "order_steps"):  # (a stack from before issue 14: none)
+        for row in stores.rows(
+            "order_service",
+            "SELECT order_id, seq, kind FROM order_steps WHERE order_id = ANY(:ids) ORDER BY order_id, seq",
+            ids=list(orders),
+        ):
+            steps[row["order_id"]].append((row["seq"], row["kind"]))
     return Snapshot(
-        orders=orders, notifications=dict(notifications), unsent=unsent, queues=queue_state(EVENT_QUEUES)
+        orders=orders,
+        notifications=dict(notifications),
+        unsent=unsent,
+        queues=queue_state(EVENT_QUEUES),
+        steps=dict(steps),
     )
 
 
@@ -233,6 +253,11 @@ def convergence_gaps(snapshot: Snapshot) -> list[str]:
             unsent_mail.append((order_id, sorted(missing)))
     if unsent_mail:
         gaps.append(f"{len(unsent_mail)} orders without all their emails SENT e.g. {unsent_mail[:3]}")
+    # An email SENT reaches its order's timeline through the notification outbox and the order
+    # worker (ready 0 in its queue may still be a batch in hand): wait for its step too.
+    unstepped = [(i, missing) for i in snapshot.orders if (missing := email_steps_missing(snapshot, i))]
+    if snapshot.steps and unstepped:
+        gaps.append(f"{len(unstepped)} orders without a step for each email SENT e.g. {unstepped[:3]}")
     for database, count in snapshot.unsent.items():
         if count:
             gaps.append(f"{database} outbox: {count} unsent")

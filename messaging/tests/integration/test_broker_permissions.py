@@ -42,6 +42,8 @@ def refused(action) -> int | None:
         ("warehouse", "order.confirmed", False),  # the single-writer rule, enforced by the broker
         ("order", "shipment.dispatched", False),
         ("notification", "order.confirmed", False),
+        ("notification", "notification.sent", True),
+        ("order", "notification.sent", False),
     ],
 )
 def test_a_service_publishes_only_the_events_it_owns(rabbitmq_server, service, event_type, allowed):

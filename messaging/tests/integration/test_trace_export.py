@@ -49,7 +49,7 @@ def hop(step: str, traceparent: str) -> None:
         settings = ProcessSettings(database_url="postgresql+psycopg2://u@127.0.0.1:1/d")
         app = create_api(__name__, settings=settings, problems={}, blueprints=[views])
         app.test_client().post("/orders", headers={"traceparent": traceparent})
-        print(json.dumps(rows[0].compile().params["envelope"]))
+        print(json.dumps(rows[0].compile().params["envelope_m0"]))  # the first (only) row of the insert
     elif step == "relay":  # the outbox row's envelope is on stdin; the AMQP header goes out
         sent = []
         relay = OutboxRelay(engine=None, outbox=None, broker_url="amqp://unused")

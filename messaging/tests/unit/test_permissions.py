@@ -29,7 +29,12 @@ def test_a_user_may_configure_and_read_its_own_queues_and_no_others():
 
 
 def test_only_the_owner_of_an_event_may_publish_it():
-    samples = {"order.confirmed": "order", "order.cancelled": "order", "shipment.dispatched": "warehouse"}
+    samples = {
+        "order.confirmed": "order",
+        "order.cancelled": "order",
+        "shipment.dispatched": "warehouse",
+        "notification.sent": "notification",
+    }
     for event_type, owner in samples.items():
         publishers = {
             user.service

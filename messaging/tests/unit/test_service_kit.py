@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import pytest
 import sqlalchemy as sa
 from celery import Celery
+from celery.worker.consumer import Consumer
 from flask import Blueprint
 from sqlalchemy.dialects import postgresql
 
@@ -19,7 +20,13 @@ from messaging.problems import ProblemType, field_errors
 from messaging.runloop import run_until_stopped
 from messaging.settings import ConfigurationError, Env, ProcessSettings, Role
 from messaging.web import create_api
-from messaging.worker import PerProcess, WorkerResources, periodic_task, skip_tick_when_database_down
+from messaging.worker import (
+    PerProcess,
+    WorkerResources,
+    create_worker_app,
+    periodic_task,
+    skip_tick_when_database_down,
+)
 
 
 def test_settings_name_the_variable_that_is_wrong():
@@ -228,3 +235,18 @@ def test_worker_resources_are_the_settings_and_an_engine_made_per_process():
     made = []
     resources = WorkerResources(settings=settings, engine=PerProcess(lambda: made.append(1) or len(made)))
     assert (resources.settings, resources.engine(), resources.engine(), made) == (settings, 1, 1, [1])
+
+
+def test_a_worker_consumes_each_of_its_event_queues_with_a_step_of_its_own():
+    settings = ProcessSettings(database_url="sqlite://", broker_url="amqp://nobody:secret@127.0.0.1:1/%2F")
+    queues = {"order.shipments": lambda envelopes: None, "order.notifications": lambda envelopes: None}
+    app = create_worker_app(
+        "two-queues", settings=settings, task_queue="order.tasks", include=[], beat_schedule={},
+        event_queues=queues,
+    )  # fmt: skip
+    # Celery's blueprint keeps its steps by name: a name shared by two steps would keep one.
+    claimed = Consumer.Blueprint(steps=app.steps["consumer"]).claim_steps()
+    assert sorted(name for name in claimed if "EventConsumerStep" in name) == [
+        "messaging.consumer.EventConsumerStep[order.notifications]",
+        "messaging.consumer.EventConsumerStep[order.shipments]",
+    ]

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import smtplib
 import threading
+from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
+from contracts import validate_event
 from messaging.credentials import ADMIN
-from messaging.envelope import Envelope
+from messaging.envelope import Envelope, trace_id_of
 from notification_service import db, handlers
 from notification_service.api import create_app
 from notification_service.config import Settings
+from notification_service.domain import draft_notification
 from testsupport.callers import TEST_CALLERS, bearer
 from testsupport.events import example_envelope
 
@@ -78,6 +81,15 @@ def send(engine: sa.Engine, mailer, notification_id: str | None) -> bool:
 def rows(engine: sa.Engine, *where) -> list[sa.Row]:
     with engine.connect() as connection:
         return connection.execute(sa.select(db.notifications).where(*where)).all()
+
+
+def sent_events(engine: sa.Engine) -> list[dict]:
+    """The outbox's events, oldest first, each checked against its contract."""
+    with engine.connect() as connection:
+        events = list(connection.execute(sa.select(db.outbox.table.c.envelope).order_by("id")).scalars())
+    for event in events:
+        validate_event(event)
+    return events
 
 
 def test_the_migration_creates_exactly_the_tables_db_py_declares(engine):
@@ -160,6 +172,37 @@ def test_send_sends_once_and_marks_sent(engine):
     assert row.sent_at is not None
 
 
+def test_an_email_recorded_sent_puts_its_notification_sent_event_in_the_outbox(engine):
+    traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    envelope = example_envelope("order.confirmed")
+    draft = draft_notification(event_type=envelope.type, data=envelope.data)
+    with engine.begin() as connection:  # recorded by the handling of an event of that trace
+        db.insert_notification(connection, notification_id="n-1", draft=draft, traceparent=traceparent)
+    assert send(engine, RecordingMailer(), "n-1") is True
+
+    [event] = sent_events(engine)
+    [row] = rows(engine)
+    order_id = envelope.data["order_id"]
+    assert (event["type"], event["source"], event["subject"], event["correlationid"]) == (
+        "notification.sent", "notification_service", order_id, order_id
+    )  # fmt: skip
+    assert event["data"] == {
+        "notification_id": "n-1", "order_id": order_id, "kind": "order_confirmed",
+        "sent_at": row.sent_at.isoformat(),
+    }  # fmt: skip
+    assert trace_id_of(event.get("traceparent")) == trace_id_of(traceparent)  # the order's trace goes on
+    assert send(engine, RecordingMailer(), "n-1") is False
+    assert len(sent_events(engine)) == 1  # one event per email
+
+
+def test_an_email_not_sent_puts_no_event_in_the_outbox(engine):
+    notification_id = record(engine, example_envelope("order.failed"))
+    with pytest.raises(ConnectionRefusedError):
+        send(engine, BrokenMailer(), notification_id)
+    record(engine, example_envelope("order.rejected"))  # recorded, not yet sent
+    assert sent_events(engine) == []
+
+
 def test_a_failing_mailer_leaves_the_notification_pending(engine):
     notification_id = record(engine, example_envelope("order.failed"))
     with pytest.raises(ConnectionRefusedError):
@@ -222,6 +265,21 @@ def test_a_database_outage_after_the_mail_left_never_sends_it_twice(engine, monk
     assert len(mailer.sent) == 1 and len(failures) == 2
     [row] = rows(engine)
     assert row.status == "SENT"
+    assert [event["data"]["notification_id"] for event in sent_events(engine)] == [notification_id]
+
+
+def test_recording_again_a_record_that_did_commit_changes_nothing(engine):
+    """The database took the record but its answer was lost: the retry finds it SENT already."""
+    notification_id = record(engine, example_envelope("order.failed"))
+    with engine.begin() as connection:
+        [claimed] = db.claim_pending(connection, notification_ids=[notification_id], lease_seconds=60)
+    event = handlers.sent_event(claimed, sent_at=datetime.now(UTC), traceparent=None)
+    with engine.begin() as connection:
+        assert db.mark_sent(connection, events=[event]) == [event.id]
+    with engine.begin() as connection:
+        assert db.mark_sent(connection, events=[event]) == []
+    assert [(row.status, row.attempts) for row in rows(engine)] == [("SENT", 1)]
+    assert len(sent_events(engine)) == 1
 
 
 def test_a_claimed_notification_is_not_sent_by_a_second_sender(engine):
@@ -258,6 +316,8 @@ def test_an_email_a_dead_sender_got_to_the_mail_server_is_recorded_not_sent_agai
     assert (mailer.asked, mailer.sent) == ([expected_id], [])
     [row] = rows(engine)
     assert (row.status, row.attempts, row.in_doubt) == ("SENT", 1, True)
+    [event] = sent_events(engine)  # found delivered: announced like any email sent
+    assert (event["data"]["notification_id"], event["data"]["kind"]) == (notification_id, "order_shipped")
 
 
 def test_an_email_a_dead_sender_never_got_out_is_sent_once_after_asking(engine):
@@ -339,6 +399,7 @@ def test_two_concurrent_senders_send_one_email(engine):
         first.join(timeout=30)
     assert results == {"slow": True, "fast": False}
     assert len(slow.sent) + len(fast.sent) == 1
+    assert len(sent_events(engine)) == 1
 
 
 def test_the_sweeper_sees_only_old_pending_notifications(engine):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
+from contracts import validate_event
 from messaging.credentials import ORDER_SERVICE
 from notification_service import db, handlers
 from notification_service.api import create_app
@@ -32,6 +33,11 @@ def rows(engine: sa.Engine) -> list[sa.Row]:
         return connection.execute(sa.select(db.notifications)).all()
 
 
+def outbox_events(engine: sa.Engine) -> list[dict]:
+    with engine.connect() as connection:
+        return list(connection.execute(sa.select(db.outbox.table.c.envelope)).scalars())
+
+
 def test_an_event_posted_twice_is_recorded_and_mailed_once(engine):
     envelope = example_envelope("order.confirmed")
     with FakeSmtpServer() as smtp:
@@ -45,6 +51,10 @@ def test_an_event_posted_twice_is_recorded_and_mailed_once(engine):
     assert again.status_code == 200
     assert again.json == {"event_id": envelope.id, "notification_id": None, "sent": False}
     assert (row.kind, row.status, row.attempts) == ("order_confirmed", "SENT", 1)
+    # Sent inline, recorded as the worker's sends are: with its notification.sent in the outbox.
+    [event] = outbox_events(engine)
+    validate_event(event)
+    assert (event["type"], event["data"]["notification_id"]) == ("notification.sent", row.id)
     [email] = smtp.received
     assert email["To"] == "ada@example.com"
     assert email["Subject"] == f"Your order {envelope.data['order_id']} is confirmed"
@@ -64,12 +74,14 @@ def test_with_smtp_down_it_is_503_and_the_notification_waits_for_the_sweep(engin
     assert response.json["code"] == "mail-unavailable"
     assert (response.json["event_id"], response.json["notification_id"]) == (envelope.id, row.id)
     assert (row.status, row.attempts) == ("PENDING", 0)
+    assert outbox_events(engine) == []  # nothing sent, nothing announced
     # The worker's resend sweep takes it from here, once SMTP is back.
     assert handlers.pending_notification_ids(engine=engine, older_than_seconds=0) == [row.id]
     with FakeSmtpServer() as smtp:
         handlers.send_notifications(engine=engine, mailer=mailer_on(smtp.port), notification_ids=[row.id])
     assert len(smtp.received) == 1
     assert rows(engine)[0].status == "SENT"
+    assert [event["data"]["notification_id"] for event in outbox_events(engine)] == [row.id]
 
 
 def test_a_value_postgres_cannot_store_is_invalid_and_records_nothing(engine):

@@ -89,3 +89,28 @@ def test_a_failed_send_is_timed_and_counted_as_a_failure():
         handlers._send_once(RefusingMailer(), ClaimedNotification(notification_id="n-1", draft=draft))
 
     assert (sends(), failures()) == (before[0] + 1, before[1] + 1)
+
+
+def test_the_event_of_an_email_sent_keeps_to_its_contract_and_its_orders_trace():
+    from datetime import UTC, datetime
+
+    from contracts import validate_event
+    from notification_service.domain import ClaimedNotification, draft_notification
+
+    data = example_event("shipment.dispatched")["data"]
+    draft = draft_notification(event_type="shipment.dispatched", data=data)
+    assert draft is not None
+    recorded_in = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    claimed = ClaimedNotification(notification_id="n-1", draft=draft, traceparent=recorded_in)
+    sent_at = datetime(2025, 1, 15, 10, 30, 2, 700000, tzinfo=UTC)
+
+    event = handlers.sent_event(claimed, sent_at=sent_at, traceparent=None).to_dict()
+
+    validate_event(event)
+    assert (event["type"], event["source"], event["subject"], event["traceparent"]) == (
+        "notification.sent", "notification_service", data["order_id"], recorded_in
+    )  # fmt: skip
+    assert event["data"] == {
+        "notification_id": "n-1", "order_id": data["order_id"], "kind": "order_shipped",
+        "sent_at": "2025-01-15T10:30:02.700000+00:00",
+    }  # fmt: skip

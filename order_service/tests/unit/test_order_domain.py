@@ -1,11 +1,16 @@
+from datetime import datetime
+
 import pytest
 
+from contracts import example_event
 from order_service.domain import (
     FINAL_STATUSES,
+    EmailSent,
     IllegalTransition,
     InvalidOrder,
     OrderStatus,
     check_transition,
+    email_sent_from_event,
     parse_place_order,
     request_fingerprint,
     retry_delay_seconds,
@@ -103,3 +108,26 @@ def test_lookup_backoff_grows_is_capped_and_jittered():
         [1, 2, 4, 60], rel=1e-5
     )
     assert retry_delay_seconds(3, jitter=0.0) == 4.0  # half of 8: jitter spreads over [50%, 100%)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"kind": None},
+        {"kind": " "},
+        {"kind": "k" * 35},  # "email." and it: longer than a step's kind may be
+        {"sent_at": "yesterday"},
+        {"sent_at": "2025-01-15T10:30:00"},  # no offset: which 10:30?
+        {"order_id": 42},
+    ],
+)
+def test_a_notification_sent_that_cannot_be_a_step_is_a_value_error(changes):
+    with pytest.raises(ValueError, match="not an email sent"):
+        email_sent_from_event(example_event("notification.sent")["data"] | changes)
+
+
+def test_a_notification_sent_is_the_step_of_its_email():
+    data = example_event("notification.sent")["data"]
+    assert email_sent_from_event(data) == EmailSent(
+        order_id=data["order_id"], kind="email.order_confirmed", at=datetime.fromisoformat(data["sent_at"])
+    )

@@ -11,14 +11,17 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from order_service.domain import (
+    EMAIL_STEP_PREFIX,
     MAX_LINES,
     MAX_QUANTITY,
+    STEP_KIND_LENGTH,
     TRANSITIONS,
     IllegalTransition,
     InvalidOrder,
     OrderStatus,
     PlaceOrder,
     check_transition,
+    email_sent_from_event,
     parse_place_order,
     request_fingerprint,
     retry_delay_seconds,
@@ -114,3 +117,24 @@ def test_the_retry_delay_is_within_its_bounds_for_any_attempt(attempt, jitter):
     delay = retry_delay_seconds(attempt, jitter=jitter)
 
     assert 0 < delay <= 60.0
+
+
+emails_sent = st.fixed_dictionaries(
+    {
+        "notification_id": short_texts,
+        "order_id": short_texts,
+        "kind": st.sampled_from(["order_confirmed", "order_shipped"]) | short_texts,
+        "sent_at": st.datetimes(timezones=st.timezones() | st.none()).map(lambda at: at.isoformat()),
+    }
+)
+
+
+@given(bodies(emails_sent))
+@example({"order_id": "o-1", "kind": "k" * 35, "sent_at": "2025-01-15T10:30:00+00:00"})
+def test_a_notification_sent_is_a_step_that_fits_or_a_value_error(data):
+    try:
+        email = email_sent_from_event(data)
+    except ValueError:
+        return
+    assert email.kind.startswith(EMAIL_STEP_PREFIX) and len(email.kind) <= STEP_KIND_LENGTH
+    assert email.order_id.strip() and email.at.utcoffset() is not None

@@ -29,7 +29,7 @@ def test_the_worker_wires_queues_schedule_and_consumer_from_its_settings():
         "broker_url": "amqp://nobody:secret@127.0.0.1:1/%2F",
         "task_default_queue": "order.tasks",
         "beat": {"recover-orders": ["order_service.tasks.recover_orders", 2.0]},
-        "consumer_steps": ["EventConsumerStep[order.shipments]"],
+        "consumer_steps": ["EventConsumerStep[order.notifications]", "EventConsumerStep[order.shipments]"],
         "sweeper_registered": True,
         "wired": False,
     }
