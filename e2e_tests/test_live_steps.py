@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from e2e_tests.stack import ROOT, URLS, containers, database_url, new_sku, order_body, post_order
+from e2e_tests.stack import ROOT, URLS, containers, database_url, is_healthy, new_sku, order_body, post_order
 from testsupport.polling import wait_until
 
 # Every step of an order paid with tok_visa, in the order they can come (emails may swap).
@@ -107,6 +107,9 @@ def two_replicas():
         yield PROXY
     finally:
         subprocess.run([*REPLICAS, "rm", "-sf", "order-web-2", "web-proxy"], cwd=ROOT, check=True)
+        # order-web as compose.yaml has it again (the override gave it the proxy's address for links).
+        subprocess.run(["docker", "compose", "up", "-d", "order-web"], cwd=ROOT, check=True)
+        wait_until(lambda: is_healthy("order-web"), timeout=120, what="order-web as compose.yaml has it")
 
 
 def _answers(url: str) -> bool:
