@@ -49,7 +49,7 @@ notifications = sa.Table(
         "kind IN ('order_confirmed', 'order_rejected', 'order_failed', 'order_cancelled', 'order_shipped')",
         name="notifications_kind_check",
     ),
-    sa.CheckConstraint("status IN ('PENDING', 'SENT')", name="notifications_status_check"),
+    sa.CheckConstraint("status IN ('PENDING', 'SENT', 'UNDELIVERABLE')", name="notifications_status_check"),
     # The sweeper's scan: only what is still to send.
     sa.Index("notifications_pending", "created_at", postgresql_where=sa.text("status = 'PENDING'")),
 )
@@ -130,6 +130,17 @@ def release_claims(
         notifications.update()
         .where(notifications.c.id.in_(notification_ids))
         .values(claimed_at=None, in_doubt=notifications.c.in_doubt | notifications.c.id.in_(in_doubt_ids))
+    )
+
+
+def mark_undeliverable(connection: sa.Connection, *, notification_id: str) -> None:
+    """The claimed one, whose recipient the mail server refused for good."""
+    connection.execute(
+        notifications.update()
+        .where(
+            notifications.c.id == notification_id, notifications.c.status == NotificationStatus.PENDING.value
+        )
+        .values(status=NotificationStatus.UNDELIVERABLE.value, claimed_at=None)
     )
 
 

@@ -23,6 +23,9 @@ class NotificationKind(StrEnum):
 class NotificationStatus(StrEnum):
     PENDING = "PENDING"
     SENT = "SENT"
+    # The mail server refused its recipient for good (5xx to every RCPT): no retry can send
+    # it, so no sweep tries again (nor waits behind it). No notification.sent: it never went.
+    UNDELIVERABLE = "UNDELIVERABLE"
 
 
 KIND_BY_EVENT_TYPE = {

@@ -124,7 +124,8 @@ def send_notifications(*, engine: sa.Engine, mailer: Mailer, notification_ids: l
     sending it again, so the customer still gets one. Each email is recorded as soon as it is
     out, so a crash puts at most one email of a chunk in doubt. A failed send releases the
     claims it did not use (marking the failed one in doubt unless the server refused it),
-    then raises for the task to retry."""
+    then raises for the task to retry; but an email whose recipient the server refuses for
+    good is recorded UNDELIVERABLE and the others go on (it would block every sweep)."""
     with engine.begin() as connection:
         claimed = db.claim_pending(
             connection, notification_ids=notification_ids, lease_seconds=SEND_LEASE_SECONDS
@@ -133,6 +134,7 @@ def send_notifications(*, engine: sa.Engine, mailer: Mailer, notification_ids: l
         return 0
     # Checked out (and pinged) before the first email goes out, in autocommit: recording an
     # email is then one round trip, not four (checkout ping, BEGIN, UPDATE, COMMIT).
+    went = 0
     with engine.connect() as pinned:
         recorder = pinned.execution_options(isolation_level="AUTOCOMMIT")
         for sent, each in enumerate(claimed):
@@ -140,23 +142,51 @@ def send_notifications(*, engine: sa.Engine, mailer: Mailer, notification_ids: l
             with continued_span(f"send {each.draft.kind} email", traceparent=each.traceparent):
                 try:
                     _send_once(mailer, each)
+                except smtplib.SMTPRecipientsRefused as error:
+                    if not _refused_for_good(error):
+                        _release(engine, claimed[sent:], failed=each, error=error)
+                        raise
+                    # Its address, not the server: the rest of the chunk still goes out.
+                    log.error(
+                        "notification %s undeliverable: its recipient refused (%s)",
+                        each.notification_id, sorted({code for code, _ in error.recipients.values()}),
+                        extra={"order_id": each.draft.order_id},
+                    )  # fmt: skip
+                    with engine.begin() as connection:
+                        db.mark_undeliverable(connection, notification_id=each.notification_id)
+                    continue
                 except Exception as error:
-                    unsent = [other.notification_id for other in claimed[sent:]]
-                    in_doubt = () if _surely_not_delivered(error) else (each.notification_id,)
-                    with contextlib.suppress(sa.exc.SQLAlchemyError), engine.begin() as connection:
-                        db.release_claims(connection, notification_ids=unsent, in_doubt_ids=in_doubt)
+                    _release(engine, claimed[sent:], failed=each, error=error)
                     raise
                 # The send's span (child of the notification's) is the event's parent: the
                 # order's trace goes on through notification-relay to the order service.
                 event = sent_event(each, sent_at=datetime.now(UTC), traceparent=current_traceparent())
                 _record_sent(engine, recorder, [event])
+                went += 1
                 order_id = each.draft.order_id  # not the address: personal data stays out of logs
                 log.info(
                     "%s email sent: notification %s, %s %s",
                     each.draft.kind, each.notification_id, event.type, event.id,
                     extra={"order_id": order_id},
                 )  # fmt: skip
-    return len(claimed)
+    return went
+
+
+def _release(
+    engine: sa.Engine, unsent: list[ClaimedNotification], *, failed: ClaimedNotification, error: Exception
+) -> None:
+    """Frees the claims a failed send leaves unused, the failed one in doubt unless the server
+    surely did not take it."""
+    in_doubt = () if _surely_not_delivered(error) else (failed.notification_id,)
+    with contextlib.suppress(sa.exc.SQLAlchemyError), engine.begin() as connection:
+        db.release_claims(
+            connection, notification_ids=[each.notification_id for each in unsent], in_doubt_ids=in_doubt
+        )
+
+
+def _refused_for_good(error: smtplib.SMTPRecipientsRefused) -> bool:
+    """Every recipient refused with a permanent (5xx) code; a 4xx may pass later."""
+    return bool(error.recipients) and all(code >= 500 for code, _ in error.recipients.values())
 
 
 def sent_event(claimed: ClaimedNotification, *, sent_at: datetime, traceparent: str | None) -> Envelope:

@@ -17,7 +17,12 @@ from e2e_tests.chaos import faults
 INJECTIONS = 5
 PAUSE_SECONDS = "2"
 HOOK = "RELAY_PAUSE_BEFORE_MARK_SECONDS"
-ORDER_EVENTS = ("order.confirmed", "order.rejected", "order.failed")
+ORDER_EVENTS = (
+    "order.confirmed",
+    "order.rejected",
+    "order.failed",
+    "order.step",
+)  # every event of the order outbox
 
 
 def _published_not_marked(run, spy, baseline: dict[str, int]) -> list[str]:

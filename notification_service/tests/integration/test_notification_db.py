@@ -474,3 +474,49 @@ def test_the_api_lists_notifications_by_order(engine):
     assert len(client.get("/notifications", headers=bearer(ADMIN)).json) == 2  # every address: admin
     assert client.get("/notifications?order_id=nobody").json == []
     assert client.get("/readyz").status_code == 200
+
+
+class MailerRefusing(RecordingMailer):
+    """A mail server that refuses one recipient, with `code` (5xx for good, 4xx for now)."""
+
+    def __init__(self, refused: str, code: int = 501) -> None:
+        super().__init__()
+        self.refused, self.code = refused, code
+
+    def send(self, **email: str) -> None:
+        if email["to"] == self.refused:
+            raise smtplib.SMTPRecipientsRefused({self.refused: (self.code, b"Bad recipient address syntax")})
+        super().send(**email)
+
+
+def _with_recipient(engine: sa.Engine, notification_id: str, recipient: str) -> None:
+    with engine.begin() as connection:
+        connection.execute(
+            db.notifications.update()
+            .where(db.notifications.c.id == notification_id)
+            .values(recipient=recipient)
+        )
+
+
+def test_a_recipient_refused_for_good_is_undeliverable_and_the_rest_of_the_chunk_goes_out(engine):
+    ids = [record(engine, example_envelope("order.confirmed")) for _ in range(3)]
+    _with_recipient(engine, ids[0], "not,an@address.example")
+    mailer = MailerRefusing("not,an@address.example")
+
+    assert handlers.send_notifications(engine=engine, mailer=mailer, notification_ids=ids) == 2
+
+    state = {row.id: row.status for row in rows(engine)}
+    assert state == {ids[0]: "UNDELIVERABLE", ids[1]: "SENT", ids[2]: "SENT"}
+    assert handlers.pending_notification_ids(engine=engine, older_than_seconds=0) == []  # no sweep retries it
+    assert sorted(event["data"]["notification_id"] for event in sent_events(engine)) == sorted(ids[1:])
+
+
+def test_a_recipient_refused_for_now_stays_pending_for_a_later_try(engine):
+    notification_id = record(engine, example_envelope("order.confirmed"))
+    _with_recipient(engine, notification_id, "busy@example.test")
+
+    with pytest.raises(smtplib.SMTPRecipientsRefused):
+        send(engine, MailerRefusing("busy@example.test", code=450), notification_id)
+
+    [row] = rows(engine)
+    assert (row.status, row.claimed_at, row.in_doubt) == ("PENDING", None, False)
