@@ -254,5 +254,18 @@ def emails_to(address: str) -> list[dict[str, Any]]:
     ]
 
 
+def order_steps(order_id: str) -> list[tuple[int, str, str]]:
+    """The order's timeline as the order service numbered it: (seq, kind, status), oldest first."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(database_url("order_service"), poolclass=sa.pool.NullPool)
+    with engine.connect() as connection:
+        rows = connection.execute(
+            sa.text("SELECT seq, kind, status FROM order_steps WHERE order_id = :id ORDER BY seq"),
+            {"id": order_id},
+        )
+        return [(row.seq, row.kind, row.status) for row in rows]
+
+
 def sent_kinds(order_id: str) -> list[str]:
     return sorted(n["kind"] for n in notifications(order_id) if n["status"] == "SENT")

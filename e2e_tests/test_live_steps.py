@@ -11,11 +11,19 @@ import time
 
 import pytest
 import requests
-import sqlalchemy as sa
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from e2e_tests.stack import ROOT, URLS, containers, database_url, is_healthy, new_sku, order_body, post_order
+from e2e_tests.stack import (
+    ROOT,
+    URLS,
+    containers,
+    is_healthy,
+    new_sku,
+    order_body,
+    order_steps,
+    post_order,
+)
 from testsupport.polling import wait_until
 
 # Every step of an order paid with tok_visa, in the order they can come (emails may swap).
@@ -23,16 +31,6 @@ VISA_STEPS = {"placed", "reserved", "confirmed", "shipped", "email.order_confirm
 REPLICAS = ("docker", "compose", "-f", "compose.yaml", "-f", "compose.web-replicas.yaml")
 PROXY = "http://127.0.0.1:8088"
 SERVICES = ("order-web", "order-web-2")
-
-
-def steps_in_database(order_id: str) -> list[tuple[int, str, str]]:
-    engine = sa.create_engine(database_url("order_service"), poolclass=sa.pool.NullPool)
-    with engine.connect() as connection:
-        rows = connection.execute(
-            sa.text("SELECT seq, kind, status FROM order_steps WHERE order_id = :id ORDER BY seq"),
-            {"id": order_id},
-        )
-        return [tuple(row) for row in rows]
 
 
 async def receive_steps(base: str, order_id: str, *, until: int, after: int | None = None) -> list[dict]:
@@ -61,13 +59,13 @@ def test_a_new_watcher_gets_the_steps_so_far_then_the_live_ones_each_once():
     assert [message["seq"] for message in messages] == list(range(1, len(VISA_STEPS) + 1))
     assert {message["kind"] for message in messages} == VISA_STEPS
     assert messages[0]["kind"] == "placed" and messages[0]["status"] == "PENDING"
-    assert [(m["seq"], m["kind"], m["status"]) for m in messages] == steps_in_database(order_id)
+    assert [(m["seq"], m["kind"], m["status"]) for m in messages] == order_steps(order_id)
     assert all(message["at"] for message in messages)
 
 
 def test_after_resumes_past_the_steps_already_seen():
     order_id = placed_order()
-    wait_until(lambda: len(steps_in_database(order_id)) == len(VISA_STEPS), timeout=30, what="every step")
+    wait_until(lambda: len(order_steps(order_id)) == len(VISA_STEPS), timeout=30, what="every step")
 
     rest = asyncio.run(receive_steps(URLS.web, order_id, until=2, after=4))
     assert [message["seq"] for message in rest] == [5, 6]
@@ -152,5 +150,5 @@ def test_two_replicas_behind_nginx_each_push_the_steps_of_the_sockets_they_hold(
 
     assert sum(held.values()) >= len(orders) and all(held.values()), held  # nginx spread them over both
     for order_id, messages in zip(orders, results, strict=True):
-        assert [(m["seq"], m["kind"], m["status"]) for m in messages] == steps_in_database(order_id)
+        assert [(m["seq"], m["kind"], m["status"]) for m in messages] == order_steps(order_id)
         assert {m["kind"] for m in messages} == VISA_STEPS

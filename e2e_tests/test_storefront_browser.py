@@ -18,7 +18,16 @@ import pytest
 import sqlalchemy as sa
 from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
 
-from e2e_tests.stack import URLS, containers, database_url, emails_to, is_healthy, new_sku, product
+from e2e_tests.stack import (
+    URLS,
+    containers,
+    database_url,
+    emails_to,
+    is_healthy,
+    new_sku,
+    order_steps,
+    product,
+)
 from testsupport.polling import wait_until
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's package (.ci/run installs it): no browser download here
@@ -80,16 +89,6 @@ def timeline(page: Page) -> list[tuple[int, str, str]]:
     ]
 
 
-def steps_in_database(order_id: str) -> list[tuple[int, str, str]]:
-    engine = sa.create_engine(database_url("order_service"), poolclass=sa.pool.NullPool)
-    with engine.connect() as connection:
-        rows = connection.execute(
-            sa.text("SELECT seq, kind, status FROM order_steps WHERE order_id = :id ORDER BY seq"),
-            {"id": order_id},
-        )
-        return [tuple(row) for row in rows]
-
-
 def orders_of(email: str) -> list[str]:
     engine = sa.create_engine(database_url("order_service"), poolclass=sa.pool.NullPool)
     with engine.connect() as connection:
@@ -120,7 +119,7 @@ def test_a_shopper_checks_out_and_sees_the_order_confirmed_then_shipped_without_
     expect(page.locator("#live-status")).to_have_attribute("data-state", "live")
 
     assert page.evaluate("window.loadedOnce") is True
-    assert timeline(page) == steps_in_database(order_id)
+    assert timeline(page) == order_steps(order_id)
     kinds = [kind for _, kind, _ in timeline(page)]
     assert kinds[:3] == ["placed", "reserved", "confirmed"]
     assert set(kinds) == {
@@ -167,7 +166,7 @@ def test_the_page_outlives_a_restart_of_order_web_and_shows_each_step_once(page:
     expect(page.locator("#live-status")).to_have_attribute("data-state", "live")
     steps = timeline(page)
     assert [seq for seq, _, _ in steps] == list(range(1, len(steps) + 1))
-    assert steps == steps_in_database(order_id)
+    assert steps == order_steps(order_id)
     wait_until(lambda: is_healthy("order-web"), timeout=60, what="order-web healthy again")
 
 
