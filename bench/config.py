@@ -47,7 +47,7 @@ def load_settings() -> Settings:
         skus=32,
         stock_per_sku=1_000_000,
         live_connections=1000,
-        live_rate=20.0,
+        live_rate=float(os.environ.get("BENCH_LIVE_RATE", 20.0)),
         live_seconds=30.0 if quick else 60.0,
         live_idle_seconds=10.0 if quick else 20.0,
     )

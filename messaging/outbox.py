@@ -48,9 +48,10 @@ class Outbox:
                 for envelope in envelopes
             )
         ]
-        connection.execute(self.table.insert().values(rows))
-        # Wakes the relay at commit time (NOTIFY is transactional); polling is the fallback.
-        connection.execute(sa.text("SELECT pg_notify(:channel, '')"), {"channel": NOTIFY_CHANNEL})
+        # The rows, and a NOTIFY that wakes the relay at commit time (NOTIFY is transactional;
+        # polling is the fallback): one statement, one round trip.
+        added = self.table.insert().values(rows).returning(self.table.c.id).cte("added")
+        connection.execute(sa.select(sa.func.pg_notify(NOTIFY_CHANNEL, "")).add_cte(added))
 
     def claim_unsent(self, connection: sa.Connection, *, limit: int) -> list[tuple[int, Envelope]]:
         # SKIP LOCKED lets several relays share one outbox without publishing a row twice.

@@ -49,7 +49,8 @@ def hop(step: str, traceparent: str) -> None:
         settings = ProcessSettings(database_url="postgresql+psycopg2://u@127.0.0.1:1/d")
         app = create_api(__name__, settings=settings, problems={}, blueprints=[views])
         app.test_client().post("/orders", headers={"traceparent": traceparent})
-        print(json.dumps(rows[0].compile().params["envelope_m0"]))  # the first (only) row of the insert
+        # The insert's one row: its envelope is the statement's one dict parameter.
+        print(json.dumps(next(v for v in rows[0].compile().params.values() if isinstance(v, dict))))
     elif step == "relay":  # the outbox row's envelope is on stdin; the AMQP header goes out
         sent = []
         relay = OutboxRelay(engine=None, outbox=None, broker_url="amqp://unused")
