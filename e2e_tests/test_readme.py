@@ -28,6 +28,7 @@ EXEMPT = frozenset(
         "../shared/docker-offline/prepare",
         "docker compose up --build -d",
         "docker compose down -v",
+        "docker compose -f compose.yaml -f compose.web-replicas.yaml up --build -d",  # test_live_steps does
         "docker compose stop warehouse-worker notification-worker",
         "docker compose start warehouse-worker notification-worker",
         "make test",
