@@ -5,12 +5,10 @@ published to by the service that owns its events, as in compose."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pika
 import pytest
@@ -23,8 +21,8 @@ from order_service.api import answer_place_order
 from order_service.tests.integration.support import make_deps, order_body
 from testsupport.events import example_envelope
 from testsupport.polling import wait_until
+from testsupport.processes import running
 
-ROOT = Path(__file__).resolve().parents[3]
 QUEUES = ("order.shipments", "order.notifications")
 
 
@@ -46,7 +44,6 @@ def worker(order_db, rabbitmq_server, tmp_path) -> Iterator[subprocess.Popen]:
         channel = connection.channel()
         for queue in QUEUES:  # other tests of the session may have left events there
             channel.queue_purge(queue)
-    log = (tmp_path / "worker.log").open("w")
     env = {
         **os.environ,
         "DATABASE_URL": order_db,
@@ -58,18 +55,8 @@ def worker(order_db, rabbitmq_server, tmp_path) -> Iterator[subprocess.Popen]:
         sys.executable, "-m", "celery", "-A", "order_service.celery_app", "worker",
         "--without-gossip", "--without-mingle", "--without-heartbeat", "-c", "1", "--loglevel", "INFO",
     ]  # fmt: skip
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
+    with running(command, env=env, log_path=tmp_path / "worker.log") as process:
         yield process
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-        log.close()
-        print((tmp_path / "worker.log").read_text()[-20000:])  # shown by pytest when the test fails
 
 
 def publish_as(broker, service: str, envelope) -> None:
