@@ -9,7 +9,14 @@ import pika
 import pika.exceptions
 
 from messaging.envelope import CONTENT_TYPE, Envelope
-from messaging.topology import EVENT_QUEUES, EVENTS_EXCHANGE, JOURNAL_STREAM, LIVE_EVENTS
+from messaging.topology import (
+    CATALOG_EVENTS,
+    CATALOG_STREAM,
+    EVENT_QUEUES,
+    EVENTS_EXCHANGE,
+    JOURNAL_STREAM,
+    LIVE_EVENTS,
+)
 from messaging.tracing import TRACEPARENT
 
 PERSISTENT = pika.DeliveryMode.Persistent
@@ -105,6 +112,8 @@ class RouteCheck:
         queues = [name for name, spec in EVENT_QUEUES.items() if event_type in spec.routing_keys]
         if event_type in LIVE_EVENTS:  # no durable queue but the journal: it must be there
             queues = [JOURNAL_STREAM]
+        if event_type in CATALOG_EVENTS:  # read from the catalog stream, by offset
+            queues = [CATALOG_STREAM]
         if not queues:
             return f"no queue of the topology takes {event_type}"
         now = self.clock()

@@ -8,9 +8,11 @@ from sqlalchemy.dialects.postgresql import insert
 from messaging.metrics import CONSUMER_DUPLICATES
 
 
-def inbox_table(metadata: sa.MetaData) -> sa.Table:
+def inbox_table(metadata: sa.MetaData, name: str = "inbox") -> sa.Table:
+    """`name`: another inbox than the service's one, for messages whose memory is dropped
+    together with what they built (order_service/catalog.py: a rebuilt copy reads them again)."""
     return sa.Table(
-        "inbox",
+        name,
         metadata,
         sa.Column("message_id", sa.String(100), primary_key=True),
         sa.Column("event_type", sa.String(100), nullable=False),

@@ -34,6 +34,21 @@ JOURNAL_ARGUMENTS = {
 }
 
 
+# The catalog: the inventory's product events (each carries a product's whole state and version),
+# kept in a stream of their own, so that a new copy (order_service/catalog.py) is built by
+# reading it from its start, then follows it: history and live feed from one offset, no gap.
+# Retention is safe because the inventory publishes a `product.snapshot` of every product at
+# least every CATALOG_SNAPSHOT_SECONDS (a day), well within x-max-age: whatever was dropped, the
+# retained part holds every product's latest state.
+CATALOG_STREAM = "catalog"
+CATALOG_EVENTS = frozenset({"product.created", "product.changed", "product.removed", "product.snapshot"})
+CATALOG_ARGUMENTS = {
+    "x-queue-type": "stream",
+    "x-max-age": "7D",
+    "x-max-length-bytes": 1_000_000_000,
+    "x-stream-max-segment-size-bytes": 10_000_000,
+}
+
 # Events for whoever follows them live (the storefront's order-web processes, each with an
 # exclusive queue of its own while it runs), not for a service's durable queue: the journal
 # keeps them, and a follower that was away reads what it missed from the producer's data.
@@ -121,6 +136,9 @@ def declare_with_pika(channel) -> None:
         channel.queue_bind(spec.name, REPLAY_EXCHANGE, spec.name)
     channel.queue_declare(JOURNAL_STREAM, durable=True, arguments=JOURNAL_ARGUMENTS)
     channel.queue_bind(JOURNAL_STREAM, EVENTS_EXCHANGE, "#")
+    channel.queue_declare(CATALOG_STREAM, durable=True, arguments=CATALOG_ARGUMENTS)
+    for event_type in sorted(CATALOG_EVENTS):
+        channel.queue_bind(CATALOG_STREAM, EVENTS_EXCHANGE, event_type)
 
 
 def _exchange(name: str) -> Exchange:

@@ -333,3 +333,28 @@ def retry_delay_seconds(attempt: int, *, jitter: float) -> float:
     """Backoff for resolving an unknown outcome: 1 s, 2 s, 4 s ... capped at 60 s; `jitter`
     in [0, 1) spreads retries of many orders apart."""
     return backoff_seconds(attempt, first=1.0, cap=60.0, spread=0.5, draw=lambda: 1.0 - jitter)
+
+
+# --- the catalog copy (order_service/catalog.py) ------------------------------------------
+
+
+class Availability(StrEnum):
+    """The inventory's coarse word for its stock, carried by its product events."""
+
+    IN_STOCK = "in_stock"
+    LOW = "low"
+    OUT_OF_STOCK = "out_of_stock"
+
+
+@dataclass(frozen=True)
+class CatalogItem:
+    """A product as the inventory's events last described it (the inventory is its only writer)."""
+
+    sku: str
+    name: str
+    price_cents: int
+    availability: str  # an Availability, kept as text: a newer inventory may add a word
+    removed: bool
+    version: int  # the inventory's, per product: a higher one is a later state
+    changed_at: datetime  # when the inventory made that change
+    copied_at: datetime  # when this copy took it
