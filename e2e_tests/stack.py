@@ -201,6 +201,16 @@ def new_sku(*, available: int, price_cents: int = 1500) -> str:
     return sku
 
 
+def in_catalog_copy(sku: str, *, timeout: float = 30) -> None:
+    """Waits until the order service's copy of the catalog has the product (the inventory's
+    product event, copied by the order service): the storefront shows only what the copy has."""
+    wait_until(
+        lambda: requests.get(f"{URLS.order}/catalog/{sku}", timeout=TIMEOUT).status_code == 200,
+        timeout=timeout,
+        what=f"{sku} in the order service's catalog copy",
+    )
+
+
 def new_customer() -> tuple[str, str]:
     customer = f"cust-{uuid.uuid4().hex[:10]}"
     return customer, f"{customer}@example.test"

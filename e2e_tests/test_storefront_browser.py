@@ -23,6 +23,7 @@ from e2e_tests.stack import (
     containers,
     database_url,
     emails_to,
+    in_catalog_copy,
     is_healthy,
     new_sku,
     order_steps,
@@ -64,7 +65,9 @@ def new_email() -> str:
 
 
 def fill_checkout(page: Page, *, sku: str, email: str, card: str) -> None:
+    in_catalog_copy(sku)  # the catalog page shows the order service's copy, a moment behind
     page.goto(URLS.web + "/")
+    expect(page.locator(f"#stock-{sku}")).to_have_text(re.compile("^(In stock|Low stock)$"))  # no count
     page.click(f"#add-{sku}")
     expect(page.locator("#cart")).to_have_attribute("data-count", "1")
     page.click("#go-to-checkout")
@@ -108,8 +111,11 @@ def test_a_shopper_checks_out_and_sees_the_order_confirmed_then_shipped_without_
 ):
     sku = new_sku(available=5, price_cents=1500)
     fill_checkout(page, sku=sku, email=new_email(), card="tok_visa")
-    page.click("#checkout-button")
+    with page.expect_request(lambda request: request.method == "POST" and "/checkout" in request.url) as sent:
+        page.click("#checkout-button")
     order_id = order_id_of(page)
+    # Each line goes with the price the page showed, which the order API holds to the inventory's.
+    assert sent.value.post_data_json["items"] == [{"sku": sku, "quantity": 1, "unit_price_cents": 1500}]
     page.evaluate("window.loadedOnce = true")  # gone if the page were reloaded
 
     expect_step(page, "confirmed")

@@ -44,6 +44,7 @@ SUPERSEDED_BY = {NotificationKind.ORDER_CONFIRMED: NotificationKind.ORDER_CANCEL
 REASONS = {
     "out_of_stock": "an item you ordered is out of stock",
     "unknown_sku": "an item you ordered is not in our catalogue",
+    "price_changed": "the price of an item changed since you saw it",
     "payment_declined": "your payment was declined",
     "customer_request": "you asked us to cancel it",
 }

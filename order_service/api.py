@@ -13,8 +13,16 @@ from messaging.credentials import ADMIN
 from messaging.database import make_engine
 from messaging.guard import only_for
 from messaging.http_input import json_body, query_int
-from messaging.problems import PROBLEM_CONTENT_TYPE, Problem, ProblemTable, ProblemType, field_errors
+from messaging.problems import (
+    PROBLEM_CONTENT_TYPE,
+    VALIDATION_PROBLEMS,
+    Problem,
+    ProblemTable,
+    ProblemType,
+    field_errors,
+)
 from messaging.settings import Role
+from messaging.validation import InvalidInput
 from messaging.web import create_api, extension
 from order_service import handlers
 from order_service.bootstrap import Dependencies, build_dependencies
@@ -22,6 +30,7 @@ from order_service.clients import DownstreamUnavailable
 from order_service.config import Settings, settings_from_env
 from order_service.domain import (
     IN_FLIGHT_STATUSES,
+    CatalogItem,
     FailureReason,
     IdempotencyKeyReused,
     InvalidOrder,
@@ -31,11 +40,15 @@ from order_service.domain import (
     OrderNotCancellable,
     OrderNotFound,
     OrderStatus,
+    ProductNotFound,
+    ProductRemoved,
+    validate_sku,
 )
 from order_service.gauges import in_flight_gauges
 from order_service.handlers import Answer, OrderPage, Timeline
 
 orders = Blueprint("orders", __name__)
+products = Blueprint("catalog", __name__)  # the copy of the inventory's catalog, read here
 CURSOR = re.compile("[0-9]{1,18}")  # an order's seq (a bigint), as next_cursor gives it
 
 
@@ -105,6 +118,16 @@ def list_orders():
     return page_json(page)
 
 
+@products.get("/catalog")
+def list_catalog():
+    return jsonify([catalog_item_json(item) for item in handlers.list_catalog(engine=_deps().engine)])
+
+
+@products.get("/catalog/<sku>")
+def get_catalog_item(sku: str):
+    return catalog_item_json(handlers.get_catalog_item(engine=_deps().engine, sku=validate_sku(sku=sku)))
+
+
 def answer_place_order(*, deps: Dependencies, idempotency_key: str, body: dict[str, Any]) -> Answer:
     """POST /orders from the body on: place (or replay), answer, and remember the answer."""
     outcome = handlers.place_order(deps=deps, idempotency_key=idempotency_key, body=body)
@@ -140,6 +163,18 @@ def answer_for(order: Order) -> Answer:
         )
         return Answer(order_id=order.id, status=503, body=problem.to_dict())
     return Answer(order_id=order.id, status=201, body=order_json(order))
+
+
+def catalog_item_json(item: CatalogItem) -> dict[str, Any]:
+    """The inventory's product as its events carry it (a word for the stock, not a count)."""
+    return {
+        "sku": item.sku,
+        "name": item.name,
+        "price_cents": item.price_cents,
+        "availability": item.availability,
+        "version": item.version,
+        "updated_at": item.changed_at.isoformat(),  # when the inventory changed it, not the copy
+    }
 
 
 def journal_entry_json(entry: JournalEntry) -> dict[str, Any]:
@@ -198,7 +233,13 @@ PROBLEMS: ProblemTable = {
     InvalidOrder: ProblemType(
         422, "validation-error", "The order is invalid", extra=field_errors, detail=False
     ),
+    InvalidInput: VALIDATION_PROBLEMS[InvalidInput],  # a SKU in the path
     OrderNotFound: ProblemType(404, "order-not-found", "No such order"),
+    ProductNotFound: ProblemType(404, "product-not-found", "No such product on sale"),
+    ProductRemoved: ProblemType(
+        422, "product-removed", "A product of the order is no longer sold; nothing was ordered",
+        extra=lambda error: {"sku": error.sku},
+    ),
     OrderAlreadyShipped: ProblemType(
         409, "order-already-shipped", "The order was dispatched: it cannot be cancelled", detail=False
     ),
@@ -232,7 +273,7 @@ def create_app(settings: Settings | None = None, *, deps: Dependencies | None = 
         settings=settings,
         engine=deps.engine,
         problems=PROBLEMS,
-        blueprints=[orders],
+        blueprints=[orders, products],
         extensions={"deps": deps},
         callers=settings.callers,
         openapi=Path(__file__).with_name("openapi.json"),

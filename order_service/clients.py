@@ -1,6 +1,7 @@
 """HTTP clients for inventory, payment and warehouse.
 
-Timeouts (connect and read) on every call, retries with backoff and jitter, a circuit
+Timeouts (connect and read) on every call, retries with backoff and jitter (of timeouts and
+5xx: a refused connection or a name that does not resolve fails at once), a circuit
 breaker per dependency. Every write carries an idempotency key derived from the order,
 which is what makes retrying a POST safe here.
 """
@@ -60,11 +61,16 @@ class Refused:
     code: str
 
 
-def _never_reached_server(error: requests.RequestException) -> bool:
-    if isinstance(error, requests.ConnectTimeout):
-        return True
+def _nobody_there(error: requests.RequestException) -> bool:
+    """The connection was refused, had no route, or the name did not resolve: the request
+    never left, and a retry 50 ms later finds the same (a stopped inventory made the first
+    order after it wait through every attempt). Not a connect timeout: that one may pass."""
     reason = getattr(error.args[0], "reason", None) if error.args else None
-    return isinstance(reason, NewConnectionError)  # refused, no route, name not resolved
+    return isinstance(reason, NewConnectionError)  # NameResolutionError is one too
+
+
+def _never_reached_server(error: requests.RequestException) -> bool:
+    return isinstance(error, requests.ConnectTimeout) or _nobody_there(error)
 
 
 def retry_pause_seconds(attempt: int) -> float:
@@ -148,7 +154,7 @@ class ServiceClient:
             except requests.RequestException as error:
                 reached = not _never_reached_server(error)
                 maybe_applied, detail = maybe_applied or reached, repr(error)
-                if reached and not retry_unknown:
+                if (reached and not retry_unknown) or _nobody_there(error):
                     break
                 continue
             if response.status_code >= 500:

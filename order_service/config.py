@@ -93,15 +93,14 @@ def settings_from_env(environ: Mapping[str, str] | None = None, *, api: bool = F
 @dataclass(frozen=True, kw_only=True)
 class WebSettings(ProcessSettings):
     """order-web (order_service/storefront.py): the storefront and the live order pages. It
-    reads the order database, places and cancels orders through the order API (routes open to
-    customers: no token), reads the catalog from the inventory API, listens to `order.step` as
-    the order service's broker user, and sends sign-in links over SMTP."""
+    reads the order database (the catalog copy too), places and cancels orders through the
+    order API (routes open to customers: no token), listens to `order.step` as the order
+    service's broker user, and sends sign-in links over SMTP."""
 
     # ORDER_WEB_SECRET signs the session cookie and the sign-in links (no default: compose's
     # development value is refused with APP_ENV=production, messaging.settings).
     secret_key: str
     order_api_url: str = "http://order-api:8000"
-    inventory_url: str = "http://inventory-api:8000"
     # Where customers reach the storefront: the sign-in link in the email starts with it (never
     # the request's Host header, which a caller chooses: a link to their host would hand them
     # the token).
@@ -128,7 +127,6 @@ def web_settings_from_env(environ: Mapping[str, str] | None = None) -> WebSettin
         **env.process(),
         secret_key=env.text("ORDER_WEB_SECRET"),
         order_api_url=env.text("ORDER_API_URL", WebSettings.order_api_url),
-        inventory_url=env.text("INVENTORY_URL", WebSettings.inventory_url),
         public_url=env.text("ORDER_WEB_PUBLIC_URL", WebSettings.public_url).rstrip("/"),
         smtp_host=env.text("SMTP_HOST", WebSettings.smtp_host),
         smtp_port=env.integer("SMTP_PORT", WebSettings.smtp_port, minimum=1, maximum=65_535),

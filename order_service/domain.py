@@ -6,12 +6,14 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, TypeGuard
 
 from messaging.backoff import backoff_seconds  # standard library only, like this module
+from messaging.validation import FieldError, InvalidInput
 
 
 class OrderStatus(StrEnum):
@@ -20,7 +22,7 @@ class OrderStatus(StrEnum):
     PAYMENT_PENDING = "PAYMENT_PENDING"  # the charge's outcome is unknown (timed out): being looked up
     CONFIRMED = "CONFIRMED"  # paid and stock committed
     SHIPPED = "SHIPPED"
-    REJECTED = "REJECTED"  # could not reserve (out of stock, unknown sku)
+    REJECTED = "REJECTED"  # could not reserve (out of stock, unknown sku), or not at the price seen
     FAILED = "FAILED"  # payment declined, or a dependency failed before money moved
     CANCELLED = "CANCELLED"  # cancelled by the customer before dispatch: refunded, restocked
 
@@ -48,6 +50,7 @@ class FailureReason(StrEnum):
     PAYMENT_UNAVAILABLE = "payment_unavailable"
     RESERVATION_EXPIRED = "reservation_expired"  # paid too late: the hold ran out; refunded
     TOTAL_NOT_CHARGEABLE = "total_not_chargeable"  # 0 (free items), or more than a charge can carry
+    PRICE_CHANGED = "price_changed"  # the inventory's price is not the one the shopper saw
 
 
 # What the payment service charges: 1 cent up to its amount column (a PostgreSQL integer, as
@@ -70,7 +73,9 @@ class Order:
     customer_id: str
     email: str
     status: OrderStatus
-    items: tuple[dict[str, Any], ...]  # {"sku", "quantity", "unit_price_cents"}; priced once reserved
+    # {"sku", "quantity", "unit_price_cents"}: the price the shopper saw (None: not sent) until
+    # the stock is reserved, then the inventory's; a price_changed rejection keeps the shopper's.
+    items: tuple[dict[str, Any], ...]
     total_cents: int | None  # known once reserved
     currency: str
     payment_token: str
@@ -255,6 +260,7 @@ def sources_of(target: str) -> list[str]:
 class OrderLine:
     sku: str
     quantity: int
+    unit_price_cents: int | None = None  # the price the shopper saw, when the client sent it
 
 
 @dataclass(frozen=True)
@@ -269,6 +275,7 @@ class PlaceOrder:
 # "SKU-1\n" passed here and failed at the inventory (a 503 that counted against its breaker),
 # and "ada@example.test\n" was accepted for an email no notification could be sent to.
 SKU_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
+SKU_RULE = "1 to 64 characters of letters, digits, '.', '_' or '-'"
 EMAIL_PATTERN = re.compile(r"[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}")
 MAX_LINES = 50
 MAX_QUANTITY = 1000
@@ -307,12 +314,15 @@ def parse_place_order(body: dict[str, Any]) -> PlaceOrder:
             continue
         sku: Any = item.get("sku")  # JSON of any shape until checked below
         quantity: Any = item.get("quantity")
+        price: Any = item.get("unit_price_cents")  # optional: null is the same as absent
         if not (isinstance(sku, str) and SKU_PATTERN.fullmatch(sku)):
-            error(f"items[{index}].sku", "1 to 64 characters of letters, digits, '.', '_' or '-'")
+            error(f"items[{index}].sku", SKU_RULE)
         if not (_is_int(quantity) and 1 <= quantity <= MAX_QUANTITY):
             error(f"items[{index}].quantity", f"an integer from 1 to {MAX_QUANTITY}")
+        if price is not None and not (_is_int(price) and 0 <= price <= MAX_CHARGE_CENTS):
+            error(f"items[{index}].unit_price_cents", f"an integer from 0 to {MAX_CHARGE_CENTS}")
         if not errors:
-            lines.append(OrderLine(sku=item["sku"], quantity=item["quantity"]))
+            lines.append(OrderLine(sku=sku, quantity=quantity, unit_price_cents=price))
     if errors:
         raise InvalidOrder(errors)
     return PlaceOrder(
@@ -358,3 +368,52 @@ class CatalogItem:
     version: int  # the inventory's, per product: a higher one is a later state
     changed_at: datetime  # when the inventory made that change
     copied_at: datetime  # when this copy took it
+
+
+class ProductNotFound(LookupError):
+    """GET /catalog/{sku}: the copy has no such product on sale (unknown, or removed)."""
+
+
+class ProductRemoved(Exception):
+    """POST /orders: a line's SKU that the copy knows the inventory removed."""
+
+    def __init__(self, sku: str) -> None:
+        super().__init__(f"{sku} is no longer sold")
+        self.sku = sku
+
+
+def validate_sku(*, sku: str) -> str:
+    if not SKU_PATTERN.fullmatch(sku):
+        raise InvalidInput([FieldError(field="sku", message=SKU_RULE)])
+    return sku
+
+
+def refuse_removed(lines: tuple[OrderLine, ...], copy: Mapping[str, CatalogItem]) -> None:
+    """ProductRemoved for the first line whose SKU the copy (`copy`: its items among the
+    order's SKUs) knows to be removed. A SKU it does not know goes on to the inventory: the
+    copy may be seconds behind, and the inventory's reserve answers for it (unknown-sku)."""
+    for line in lines:
+        item = copy.get(line.sku)
+        if item is not None and item.removed:
+            raise ProductRemoved(line.sku)
+
+
+@dataclass(frozen=True)
+class PriceChange:
+    sku: str
+    seen_cents: int  # what the shopper was shown
+    price_cents: int | None  # the inventory's at reserve time (None: it priced no such line)
+
+
+def price_changes(sent: tuple[dict[str, Any], ...], priced: list[dict[str, Any]]) -> list[PriceChange]:
+    """The lines of the order as sent whose shopper-seen `unit_price_cents` is not the
+    inventory's price in the reservation (`priced`). The inventory is the single writer of
+    prices, so its price at reserve time decides; one that differs from the price seen rejects
+    the order rather than charging a price nobody saw. Lines sent without a price take the
+    inventory's."""
+    prices = {line["sku"]: line["unit_price_cents"] for line in priced}
+    return [
+        PriceChange(sku=line["sku"], seen_cents=line["unit_price_cents"], price_cents=prices.get(line["sku"]))
+        for line in sent
+        if line.get("unit_price_cents") is not None and prices.get(line["sku"]) != line["unit_price_cents"]
+    ]

@@ -14,11 +14,12 @@ from messaging.envelope import Envelope, PoisonEvent
 from messaging.logs import event_ids, log_context
 from messaging.metrics import ORDERS
 from messaging.tracing import event_traceparent
-from order_service import db, saga
+from order_service import catalog, db, saga
 from order_service.bootstrap import Dependencies
 from order_service.clients import DownstreamUnavailable
 from order_service.domain import (
     IN_FLIGHT_STATUSES,
+    CatalogItem,
     EmailSent,
     IdempotencyKeyReused,
     IllegalTransition,
@@ -28,10 +29,13 @@ from order_service.domain import (
     OrderNotCancellable,
     OrderNotFound,
     OrderStatus,
+    ProductNotFound,
+    ProductRemoved,
     Step,
     Transition,
     email_sent_from_event,
     parse_place_order,
+    refuse_removed,
     request_fingerprint,
 )
 
@@ -71,7 +75,7 @@ def place_order(*, deps: Dependencies, idempotency_key: str, body: dict[str, Any
             email=command.email,
             status=OrderStatus.PENDING,
             items=[
-                {"sku": line.sku, "quantity": line.quantity, "unit_price_cents": None}
+                {"sku": line.sku, "quantity": line.quantity, "unit_price_cents": line.unit_price_cents}
                 for line in command.items
             ],
             currency=deps.currency,
@@ -82,6 +86,16 @@ def place_order(*, deps: Dependencies, idempotency_key: str, body: dict[str, Any
         if order is None:  # the key is taken: drop our order, answer as the first request did
             connection.rollback()
             return _replay(connection, key=idempotency_key, fingerprint=fingerprint)
+        # The copy's word on every SKU of the order: one query by primary key, on the connection
+        # and in the transaction of the insert (after it, so that a replay gets its stored answer
+        # whatever the copy now says). A removed product: roll the order and its key back.
+        skus = [line.sku for line in command.items]
+        try:
+            refuse_removed(command.items, catalog.find_items(connection, skus=skus))
+        except ProductRemoved as refused:
+            connection.rollback()
+            log.info("order refused before the inventory: %s", refused)
+            raise
         saga.announce(connection, order)
         connection.commit()
     log.info("order %s placed: %d line(s)", order_id, len(order.items), extra={"order_id": order_id})
@@ -134,6 +148,20 @@ def _cancel(*, deps: Dependencies, order_id: str) -> Order:
         if order.status != OrderStatus.CANCELLED:
             raise
     return saga.settle(deps=deps, order=order)
+
+
+def list_catalog(*, engine: sa.Engine) -> list[CatalogItem]:
+    """The products on sale, as the copy has them (never the inventory's API)."""
+    with engine.connect() as connection:
+        return catalog.list_items(connection)
+
+
+def get_catalog_item(*, engine: sa.Engine, sku: str) -> CatalogItem:
+    with engine.connect() as connection:
+        item = catalog.find_items(connection, skus=[sku]).get(sku)
+    if item is None or item.removed:  # removed: no longer sold, as if it never was
+        raise ProductNotFound(sku)
+    return item
 
 
 def get_order(*, engine: sa.Engine, order_id: str) -> Order:

@@ -2,8 +2,9 @@
 
 PENDING --reserve--> RESERVED --charge--> CONFIRMED (stock committed)
                                   |--> PAYMENT_PENDING (outcome unknown) --look up--> CONFIRMED / FAILED
-Refusals and declines end REJECTED / FAILED; compensations (release, restock, refund)
-are recorded as unsettled and retried by `settle` until inventory/payment confirm them.
+Refusals and declines end REJECTED / FAILED (so does a reserve at a price the shopper did
+not see: REJECTED, price_changed); compensations (release, restock, refund) are recorded as
+unsettled and retried by `settle` until inventory/payment confirm them.
 
 Every downstream write is idempotent by a key derived from the order, so the live
 request and the sweeper may both drive the same order: the worst case is a repeated
@@ -32,6 +33,7 @@ from order_service.domain import (
     OrderStatus,
     Step,
     chargeable,
+    price_changes,
     retry_delay_seconds,
     stock_action,
 )
@@ -95,6 +97,13 @@ def _reserve(deps: Dependencies, order: Order) -> Order:
             deps=deps, order=order, target=OrderStatus.REJECTED,
             cause=f"reserve refused: {result.code} ({result.sku})", event="order.rejected",
             failure_reason=reason, failed_step="reserve", stock_settled=True,
+        )  # fmt: skip
+    if changes := price_changes(order.items, result.items):  # the items keep the prices seen
+        changed = ", ".join(f"{c.sku} {c.seen_cents} -> {c.price_cents}" for c in changes)
+        return finish(
+            deps=deps, order=order, target=OrderStatus.REJECTED,
+            cause=f"reserve: price changed (seen -> now): {changed}", event="order.rejected",
+            failure_reason=FailureReason.PRICE_CHANGED, failed_step="reserve", stock_settled=False,
         )  # fmt: skip
     if not chargeable(result.total_cents):  # before it is stored: the column is an integer too
         return finish(

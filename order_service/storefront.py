@@ -3,16 +3,18 @@ timeline, "my orders") and the WebSocket of an order's steps (order_service/live
 composition root of this process: `create_app(settings)`, which gunicorn calls as
 `create_app()` with one gevent worker (why: CONTRIBUTING.md, "order-web's server model").
 
-It is a process of the order service: it reads the order database (never writes it), places
-and cancels orders through the order API like any client (so the saga, the idempotency keys
-and the rules stay in one place), and reads the catalog from the inventory API.
+It is a process of the order service: it reads the order database (never writes it), the
+catalog included (the order service's copy of the inventory's, order_service/catalog.py: the
+shop shows its products with the inventory down), and places and cancels orders through the
+order API like any client (so the saga, the idempotency keys and the rules stay in one place).
 
 Pages are plain HTML rendered here, with one small script (static/shop.js) for the cart, the
 Idempotency-Key and the live timeline; nothing is fetched from anywhere else. The ids and
 data attributes that tests and the script rely on:
 
 - catalog `/`: `#add-<sku>` (a product's add button: data-sku, data-name, data-price-cents,
-  data-available), `#cart` (data-count), `#go-to-checkout`;
+  data-max-quantity; disabled when out of stock), `#stock-<sku>` (its availability in words,
+  data-availability), `#cart` (data-count), `#go-to-checkout`;
 - checkout `/checkout`: `#checkout-form`, `#email`, `input[name=payment_token]` (`#card-<token>`),
   `#checkout-button`, `#checkout-error`;
 - order `/orders/{id}`: `#order-status` (data-status), `#timeline` (data-last-seq) whose
@@ -42,9 +44,10 @@ from messaging.http_input import json_body
 from messaging.problems import PROBLEM_CONTENT_TYPE, Problem, ProblemTable, ProblemType, problem_response
 from messaging.settings import Role
 from messaging.web import create_api, current_engine, extension
+from order_service import catalog as catalog_copy
 from order_service import db
 from order_service.config import WebSettings, web_settings_from_env
-from order_service.domain import Order, OrderNotFound, OrderStatus, Step
+from order_service.domain import MAX_QUANTITY, Availability, Order, OrderNotFound, OrderStatus, Step
 from order_service.live import Fanout, StepListener, live
 from order_service.signin import (
     InvalidSignInLink,
@@ -75,6 +78,12 @@ KIND_LABELS = {
     "cancelled": "Cancelled: refunded",
 }
 FIELD_LABELS = {"email": "Email", "payment_token": "Card", "items": "Cart", "customer_id": "Customer"}
+# The copy carries the inventory's word for its stock, not a count: the shop says it so.
+AVAILABILITY_LABELS = {
+    Availability.IN_STOCK: "In stock",
+    Availability.LOW: "Low stock",
+    Availability.OUT_OF_STOCK: "Out of stock",
+}
 
 
 def step_label(kind: str) -> str:
@@ -84,6 +93,11 @@ def step_label(kind: str) -> str:
     if kind.startswith("email."):
         return "Email sent: " + kind.removeprefix("email.").replace("_", " ")
     return kind.replace("_", " ")
+
+
+def availability_label(availability: str) -> str:
+    """A word a newer inventory may add is shown as it is."""
+    return AVAILABILITY_LABELS.get(availability, availability.replace("_", " ").capitalize())
 
 
 def reason_label(reason: str | None) -> str:
@@ -102,7 +116,7 @@ class ApiAnswer:
 
 
 class ShopUnreachable(Exception):
-    """The order or inventory API did not answer (refused, timed out)."""
+    """The order API did not answer (refused, timed out)."""
 
     def __init__(self, service: str) -> None:
         super().__init__(f"the {service} service did not answer")
@@ -110,15 +124,12 @@ class ShopUnreachable(Exception):
 
 
 class ShopClient:
-    """The order API (place, cancel: the routes open to customers, no token) and the inventory
-    API (the catalog), over HTTP with timeouts. No retries here: the browser retries a
-    checkout with the same Idempotency-Key, which is what makes a retry safe."""
+    """The order API (place, cancel: the routes open to customers, no token), over HTTP with
+    timeouts. No retries here: the browser retries a checkout with the same Idempotency-Key,
+    which is what makes a retry safe."""
 
-    def __init__(
-        self, *, order_api_url: str, inventory_url: str, connect_timeout: float, read_timeout: float
-    ):
+    def __init__(self, *, order_api_url: str, connect_timeout: float, read_timeout: float):
         self.order_api_url = order_api_url.rstrip("/")
-        self.inventory_url = inventory_url.rstrip("/")
         self.timeout = (connect_timeout, read_timeout)
         self.http = requests.Session()
 
@@ -135,12 +146,6 @@ class ShopClient:
         return ApiAnswer(
             status=response.status_code, body=body if isinstance(body, dict) else {"items": body}
         )
-
-    def products(self) -> list[dict[str, Any]]:
-        answer = self._call("inventory", "GET", f"{self.inventory_url}/products")
-        if answer.status != 200:
-            raise ShopUnreachable("inventory")
-        return list(answer.body.get("items", []))
 
     def place_order(self, *, idempotency_key: str, body: dict[str, Any]) -> ApiAnswer:
         return self._call(
@@ -165,10 +170,17 @@ def _shop() -> ShopClient:
 @pages.get("/")
 def catalog():
     try:
-        products = _shop().products()
-    except ShopUnreachable:
+        with current_engine().connect() as connection:
+            products = catalog_copy.list_items(connection)
+    except sa.exc.OperationalError:
         return render_template("unavailable.html", what="the catalog"), 503
-    return render_template("catalog.html", products=products)
+    return render_template(
+        "catalog.html",
+        products=products,
+        availability_label=availability_label,
+        out_of_stock=Availability.OUT_OF_STOCK,
+        max_quantity=MAX_QUANTITY,  # a line's most: the order API's
+    )
 
 
 @pages.get("/checkout")
@@ -178,8 +190,9 @@ def checkout_page():
 
 @pages.post("/checkout")
 def checkout():
-    """From the checkout page's script: {email, payment_token, items: [{sku, quantity}]} and
-    the Idempotency-Key it made for this cart, sent again unchanged on a retry or a double
+    """From the checkout page's script: {email, payment_token, items: [{sku, quantity,
+    unit_price_cents}]} (the price each line was shown at, which the order API holds to the
+    inventory's) and the Idempotency-Key it made for this cart, sent again unchanged on a retry or a double
     click, so the order API places one order. Answers {order_id, status, url} when an order
     exists (whatever its outcome: the order page tells it), else problem+json whose title
     the page shows as it is."""
@@ -233,6 +246,7 @@ def _readable_problem(answer: ApiAnswer) -> Any:
         "Try again in a moment.",
         "payment-unavailable": "The shop cannot take payments right now; nothing was charged. "
         "Try again in a moment.",
+        "product-removed": "An item in your cart is no longer sold: remove it and place the order again.",
     }
     title = titles.get(
         code, "The order could not be placed. Try again: the same order is never placed twice."
@@ -407,7 +421,6 @@ def create_app(
             "shop": shop
             or ShopClient(
                 order_api_url=settings.order_api_url,
-                inventory_url=settings.inventory_url,
                 connect_timeout=settings.connect_timeout,
                 read_timeout=settings.read_timeout,
             ),

@@ -1,7 +1,9 @@
 // order-web's one script (no library, nothing fetched from elsewhere). Each page says what it
 // is in <body data-page>; the ids it uses are listed in order_service/storefront.py.
 //
-// - The cart lives in this tab's sessionStorage: {sku: {name, priceCents, available, quantity}}.
+// - The cart lives in this tab's sessionStorage: {sku: {name, priceCents, maxQuantity, quantity}}.
+//   priceCents is the price the catalog showed: checkout sends it (unit_price_cents), and the
+//   order API rejects the order (price_changed) rather than charge another.
 // - Checkout sends the cart with an Idempotency-Key made once for that exact request (cart,
 //   email, card) and kept in sessionStorage until an order exists: a double click, or a retry
 //   after a network error, sends the same key, and the order API places one order.
@@ -74,7 +76,9 @@
     const cart = load(CART, {});
     const line = cart[sku] || (product && { ...product, quantity: 0 });
     if (!line) return;
-    line.quantity = Math.max(0, Math.min(line.quantity + delta, line.available));
+    // The catalog shows availability in words, not counts: the order API's most per line
+    // bounds the cart, and the inventory's reserve decides (a cart from before: `available`).
+    line.quantity = Math.max(0, Math.min(line.quantity + delta, line.maxQuantity || line.available));
     if (line.quantity === 0) delete cart[sku];
     else cart[sku] = line;
     save(CART, cart);
@@ -87,7 +91,7 @@
     document.querySelectorAll("button.add").forEach((button) => {
       button.addEventListener("click", () => {
         const d = button.dataset;
-        changeCart(d.sku, 1, { name: d.name, priceCents: Number(d.priceCents), available: Number(d.available) });
+        changeCart(d.sku, 1, { name: d.name, priceCents: Number(d.priceCents), maxQuantity: Number(d.maxQuantity) });
       });
     });
   }
@@ -105,7 +109,9 @@
       event.preventDefault();
       if (sending) return; // a double click: the first press is on its way
       const cart = load(CART, {});
-      const items = Object.keys(cart).sort().map((sku) => ({ sku, quantity: cart[sku].quantity }));
+      const items = Object.keys(cart).sort().map(
+        (sku) => ({ sku, quantity: cart[sku].quantity, unit_price_cents: cart[sku].priceCents }),
+      );
       const body = {
         email: form.elements.email.value.trim(),
         payment_token: form.elements.payment_token.value,

@@ -61,6 +61,7 @@ def test_a_confirmation_without_a_total_still_reads_well():
     [
         ("order.rejected", "out_of_stock", "an item you ordered is out of stock"),
         ("order.rejected", "unknown_sku", "an item you ordered is not in our catalogue"),
+        ("order.rejected", "price_changed", "because the price of an item changed since you saw it."),
         ("order.failed", "payment_declined", "your payment was declined"),
         ("order.failed", "payment_timeout", "payment timeout"),
     ],

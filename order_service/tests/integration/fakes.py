@@ -17,11 +17,15 @@ class Crash(BaseException):
 
 
 class FakeInventory:
+    """`unit_price_cents`: its price for every SKU, what a reservation's lines come back with."""
+
     def __init__(
-        self, *, refuse=None, down=False, maybe_applied=False, commit_refused=None, commit_down=False
-    ):
+        self, *, refuse=None, down=False, maybe_applied=False, commit_refused=None, commit_down=False,
+        unit_price_cents=700,
+    ):  # fmt: skip
         self.refuse, self.down, self.maybe_applied = refuse, down, maybe_applied
         self.commit_refused, self.commit_down = commit_refused, commit_down
+        self.unit_price_cents = unit_price_cents
         self.calls: list[tuple[str, str]] = []
 
     def reserve(self, *, order_id, items):
@@ -30,8 +34,9 @@ class FakeInventory:
             raise DownstreamUnavailable("inventory", maybe_applied=self.maybe_applied, detail="down")
         if self.refuse:
             return ReservationRefused(code=self.refuse, sku=items[0]["sku"])
-        priced = [{**item, "unit_price_cents": 700} for item in items]
-        return Reserved(items=priced, total_cents=sum(i["quantity"] * 700 for i in items))
+        price = self.unit_price_cents
+        priced = [{**item, "unit_price_cents": price} for item in items]
+        return Reserved(items=priced, total_cents=sum(i["quantity"] * price for i in items))
 
     def commit(self, *, order_id):
         self.calls.append(("commit", order_id))

@@ -1,9 +1,11 @@
 """What the order service's integration tests build and read: wiring with fakes, request
-bodies, the outbox, timelines."""
+bodies, the catalog copy, the outbox, timelines."""
+
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
-from order_service import db
+from order_service import catalog, db
 from order_service.bootstrap import Dependencies
 from order_service.tests.integration.fakes import FakeInventory, FakePayment, FakeWarehouse
 
@@ -27,6 +29,18 @@ def order_body(**changes):
         "items": [{"sku": "SKU-1", "quantity": 3}],
         "payment_token": "tok_visa",
     } | changes
+
+
+def copy_product(engine, sku, *, price_cents=1000, availability="in_stock", removed=False, version=1):
+    """A product in the catalog copy, as its follower would have written it from the
+    inventory's events (written here directly: these tests are about the copy's readers)."""
+    with engine.begin() as connection:
+        connection.execute(
+            catalog.catalog.insert().values(
+                sku=sku, name=f"Product {sku}", price_cents=price_cents, availability=availability,
+                removed=removed, version=version, changed_at=datetime(2026, 1, 15, 9, 30, tzinfo=UTC),
+            )
+        )  # fmt: skip
 
 
 def outbox_events(engine, *, steps=False):

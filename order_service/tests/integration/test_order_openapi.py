@@ -10,7 +10,7 @@ from order_service.api import create_app
 from order_service.config import Settings
 from order_service.domain import OrderStatus
 from order_service.tests.integration.fakes import FakeInventory, FakePayment, FakeWarehouse
-from order_service.tests.integration.support import make_deps, order_body
+from order_service.tests.integration.support import copy_product, make_deps, order_body
 from testsupport.callers import TEST_CALLERS, bearer
 from testsupport.openapi_fuzz import conforms
 
@@ -66,6 +66,23 @@ def test_placing_an_order_through_every_documented_answer(engine):
     assert (no_stock["code"], no_money["code"]) == ("inventory-unavailable", "payment-unavailable")
     replayed = conforms(app, "POST", "/orders", unavailable=True, **place("k-9"))
     assert (replayed.status_code, replayed.headers["retry-after"]) == (503, ["5"])
+
+
+def test_the_catalog_and_what_it_refuses_through_every_documented_answer(engine):
+    copy_product(engine, "MUG", price_cents=700)
+    copy_product(engine, "GONE", removed=True)
+    app = app_with(engine)
+    assert status(app, "GET", "/catalog") == 200
+    assert status(app, "GET", "/catalog/{sku}", path_parameters={"sku": "MUG"}) == 200
+    assert status(app, "GET", "/catalog/{sku}", path_parameters={"sku": "GONE"}) == 404
+    assert status(app, "GET", "/catalog/{sku}", path_parameters={"sku": "not a sku"}) == 422
+
+    removed = conforms(app, "POST", "/orders", **place("k-1", items=[{"sku": "GONE", "quantity": 1}]))
+    assert (removed.status_code, removed.json()["code"]) == (422, "product-removed")
+    seen = [{"sku": "MUG", "quantity": 1, "unit_price_cents": 650}]  # the fake's price is 700
+    assert placed(app, "k-2", 201, items=seen)["failure_reason"] == "price_changed"
+    seen[0]["unit_price_cents"] = 700
+    assert placed(app, "k-3", 201, items=seen)["status"] == "CONFIRMED"
 
 
 def test_reading_and_listing_orders(engine):

@@ -1,7 +1,8 @@
 """The order API against its OpenAPI document: generated requests, valid and invalid, to every
 operation, on a real database; no 5xx and no answer the document does not describe. Inventory,
 payment and warehouse are fakes (no network) that answer each generated order by its first SKU
-and its payment token, so that the generated orders meet every outcome of the saga."""
+and its payment token, so that the generated orders meet every outcome of the saga. The catalog
+copy holds a product on sale and a removed one, under the SKUs generated most often."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 from order_service.api import create_app
 from order_service.config import Settings
 from order_service.tests.integration.fakes import FakeInventory, FakePayment, FakeWarehouse
-from order_service.tests.integration.support import make_deps
+from order_service.tests.integration.support import copy_product, make_deps
 from testsupport.callers import TEST_CALLERS
 from testsupport.openapi_fuzz import fuzz
 
@@ -44,6 +45,8 @@ class VaryingPayment(FakePayment):
 
 
 def test_generated_requests_get_documented_answers(engine, fuzz_summary):
+    copy_product(engine, "0")
+    copy_product(engine, "1", removed=True)
     deps = make_deps(
         engine, inventory=VaryingInventory(), payment=VaryingPayment(), warehouse=FakeWarehouse()
     )

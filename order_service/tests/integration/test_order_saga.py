@@ -11,7 +11,6 @@ from contracts.schemas import validate_event
 from messaging.envelope import PoisonEvent, new_event
 from order_service import db, handlers
 from order_service.api import answer_place_order
-from order_service.clients import Reserved
 from order_service.domain import IdempotencyKeyReused, InvalidOrder
 from order_service.tests.integration.fakes import FakeInventory, FakePayment
 from order_service.tests.integration.support import (
@@ -74,23 +73,12 @@ def test_a_decline_releases_the_reservation_and_fails_the_order(engine):
     assert handlers.order_timeline(engine=engine, order_id=reply.order_id).order.stock_settled is True
 
 
-class PricedInventory(FakeInventory):
-    def __init__(self, unit_price_cents: int) -> None:
-        super().__init__()
-        self.unit_price_cents = unit_price_cents
-
-    def reserve(self, *, order_id, items):
-        self.calls.append(("reserve", order_id))
-        priced = [{**item, "unit_price_cents": self.unit_price_cents} for item in items]
-        return Reserved(items=priced, total_cents=sum(i["quantity"] * self.unit_price_cents for i in items))
-
-
 @pytest.mark.parametrize("unit_price_cents", [0, 2_147_483_648])
 def test_a_total_payment_cannot_charge_fails_the_order_without_calling_payment(engine, unit_price_cents):
     """Found by fuzzing the running stack: a product priced 0 made an order that payment
     refused (amount_cents from 1), which the order API answered as payment-unavailable, 503.
     A total above 2^31 - 1 cents (a 1M EUR product, 22 of them) was a 500: the integer column."""
-    inventory, payment = PricedInventory(unit_price_cents), FakePayment()
+    inventory, payment = FakeInventory(unit_price_cents=unit_price_cents), FakePayment()
 
     reply = place(engine, inventory=inventory, payment=payment)
 

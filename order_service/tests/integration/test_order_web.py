@@ -1,13 +1,15 @@
 """order-web as compose runs it (gunicorn, one gevent worker) against a throwaway PostgreSQL
-and RabbitMQ: the WebSocket of an order's steps sends the steps so far, then live ones, with
-no gap and no duplicate; `after=` resumes; an unknown order is refused before the upgrade; a
-socket that stops reading is closed, and one that stops answering pings too."""
+and RabbitMQ: the catalog page shows the order database's copy of the catalog; the WebSocket
+of an order's steps sends the steps so far, then live ones, with no gap and no duplicate;
+`after=` resumes; an unknown order is refused before the upgrade; a socket that stops reading
+is closed, and one that stops answering pings too."""
 
 from __future__ import annotations
 
 import base64
 import json
 import os
+import re
 import socket
 import sys
 import uuid
@@ -23,6 +25,7 @@ from websockets.sync.client import connect
 from messaging.envelope import new_event
 from messaging.topology import EVENTS_EXCHANGE
 from order_service import db
+from order_service.tests.integration.support import copy_product
 from testsupport.containers import free_port
 from testsupport.polling import wait_until
 from testsupport.processes import running
@@ -115,6 +118,24 @@ def nothing_more(ws, seconds: float = 1.0) -> bool:
     except TimeoutError:
         return True
     return False
+
+
+def test_the_catalog_shows_the_copy_s_products_on_sale_with_their_stock_in_words(web):
+    copy_product(web["engine"], "WEB-MUG", price_cents=1250)
+    copy_product(web["engine"], "WEB-CUP", availability="low")
+    copy_product(web["engine"], "WEB-JUG", availability="out_of_stock")
+    copy_product(web["engine"], "WEB-GONE", removed=True)
+
+    response = requests.get(f"http://{web['base']}/", timeout=5)
+
+    page = response.text
+    assert response.status_code == 200 and "WEB-GONE" not in page
+    assert re.search(r'id="stock-WEB-MUG" data-availability="in_stock">In stock<', page)
+    assert re.search(r'id="stock-WEB-CUP" data-availability="low">Low stock<', page)
+    assert re.search(r'id="stock-WEB-JUG" data-availability="out_of_stock">Out of stock<', page)
+    assert re.search(r'id="add-WEB-MUG"[^>]*data-price-cents="1250" data-max-quantity="1000"\s*>', page)
+    assert re.search(r'id="add-WEB-JUG"[^>]*disabled', page)  # out of stock: nothing to add
+    assert "12.50 €" in page and not re.search(r'(src|href)="(https?:)?//', page)
 
 
 def test_the_steps_so_far_then_live_ones_each_once_in_order(web):

@@ -18,6 +18,8 @@ from order_service.domain import (
     OrderNotCancellable,
     OrderNotFound,
     OrderStatus,
+    ProductNotFound,
+    ProductRemoved,
 )
 
 NOW = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -66,6 +68,9 @@ def test_a_dependency_that_was_down_is_503_with_the_failed_order_inside():
          {"code": "order-not-cancellable", "title": "an order in FAILED cannot be cancelled",
           "order_status": "FAILED"}),
         (IdempotencyKeyReused("k"), 422, {"code": "idempotency-key-reused"}),
+        (ProductNotFound("SKU-9"), 404, {"code": "product-not-found", "detail": "SKU-9"}),
+        (ProductRemoved("SKU-9"), 422, {"code": "product-removed", "sku": "SKU-9",
+                                        "detail": "SKU-9 is no longer sold"}),
         (DownstreamUnavailable("warehouse", maybe_applied=False, detail="down"), 503,
          {"code": "warehouse-unavailable", "dependency": "warehouse",
           "title": "The warehouse service is unavailable; nothing was changed, retry later"}),
@@ -77,5 +82,6 @@ def test_domain_errors_are_problems(error, status, expected):
 
     assert (response.status_code, response.content_type) == (status, "application/problem+json")
     assert response.json | expected == response.json
-    assert ("detail" in response.json) == isinstance(error, OrderNotFound)  # as before the table
+    named = (OrderNotFound, ProductNotFound, ProductRemoved)
+    assert ("detail" in response.json) == isinstance(error, named)  # as before the table
     assert response.headers.get("Retry-After") == ("5" if status == 503 else None)

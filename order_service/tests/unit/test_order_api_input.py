@@ -63,6 +63,26 @@ def test_bad_list_queries_are_400(client, query):
     assert (response.status_code, response.json["code"]) == (400, "invalid-query")
 
 
+def test_a_price_seen_that_is_not_whole_cents_is_422_naming_the_line(client):
+    body = {
+        "customer_id": "c-1",
+        "email": "ada@example.test",
+        "items": [{"sku": "SKU-1", "quantity": 1, "unit_price_cents": "12.00"}],
+        "payment_token": "tok_visa",
+    }
+    response = client.post("/orders", json=body, headers={"Idempotency-Key": "k"})
+
+    assert (response.status_code, response.json["code"]) == (422, "validation-error")
+    assert [error["field"] for error in response.json["errors"]] == ["items[0].unit_price_cents"]
+
+
+def test_an_invalid_sku_in_the_catalog_s_path_is_422_before_the_database(client):
+    response = client.get("/catalog/not%20a%20sku")
+
+    assert (response.status_code, response.json["code"]) == (422, "validation-error")
+    assert response.json["errors"][0]["field"] == "sku"
+
+
 def test_unknown_route_is_a_problem_too(client):
     response = client.get("/nowhere")
 

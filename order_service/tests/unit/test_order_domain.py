@@ -1,20 +1,27 @@
-from datetime import datetime
+from datetime import UTC, datetime
 
 import pytest
 
 from contracts import example_event
+from messaging.validation import InvalidInput
 from order_service.domain import (
     FINAL_STATUSES,
+    CatalogItem,
     EmailSent,
     IllegalTransition,
     InvalidOrder,
     OrderStatus,
+    PriceChange,
+    ProductRemoved,
     check_transition,
     email_sent_from_event,
     parse_place_order,
+    price_changes,
+    refuse_removed,
     request_fingerprint,
     retry_delay_seconds,
     stock_action,
+    validate_sku,
 )
 
 VALID = {
@@ -55,6 +62,27 @@ def test_each_invalid_field_is_named(change, field):
         parse_place_order({**VALID, **change})
 
     assert field in [error["field"] for error in raised.value.errors]
+
+
+@pytest.mark.parametrize("price", ["1200", -1, 12.5, True, 2**31])
+def test_a_price_seen_is_whole_cents_that_a_charge_can_carry(price):
+    line = {"sku": "SKU-1", "quantity": 1, "unit_price_cents": price}
+    with pytest.raises(InvalidOrder) as raised:
+        parse_place_order({**VALID, "items": [line]})
+
+    assert [error["field"] for error in raised.value.errors] == ["items[0].unit_price_cents"]
+
+
+def test_a_line_may_carry_the_price_the_shopper_saw():
+    lines = [
+        {"sku": "SKU-1", "quantity": 1, "unit_price_cents": 1200},
+        {"sku": "SKU-2", "quantity": 1, "unit_price_cents": None},  # null: as if not sent
+        {"sku": "SKU-3", "quantity": 1, "unit_price_cents": 0},
+        {"sku": "SKU-4", "quantity": 1},
+    ]
+    command = parse_place_order({**VALID, "items": lines})
+
+    assert [line.unit_price_cents for line in command.items] == [1200, None, 0, None]
 
 
 def test_every_problem_is_reported_at_once():
@@ -131,3 +159,44 @@ def test_a_notification_sent_is_the_step_of_its_email():
     assert email_sent_from_event(data) == EmailSent(
         order_id=data["order_id"], kind="email.order_confirmed", at=datetime.fromisoformat(data["sent_at"])
     )
+
+
+def catalog_item(sku: str, *, removed: bool = False) -> CatalogItem:
+    at = datetime(2026, 1, 15, tzinfo=UTC)
+    return CatalogItem(
+        sku=sku, name="Mug", price_cents=1000, availability="in_stock", removed=removed, version=1,
+        changed_at=at, copied_at=at,
+    )  # fmt: skip
+
+
+def test_a_removed_product_refuses_the_order_an_unknown_or_listed_one_does_not():
+    lines = parse_place_order({**VALID, "items": [{"sku": s, "quantity": 1} for s in ("NEW", "ON", "GONE")]})
+    copy = {"ON": catalog_item("ON"), "GONE": catalog_item("GONE", removed=True)}
+
+    with pytest.raises(ProductRemoved) as raised:
+        refuse_removed(lines.items, copy)
+    assert raised.value.sku == "GONE"
+    refuse_removed(lines.items, {"ON": copy["ON"]})  # NEW is for the inventory to judge
+
+
+def test_only_a_price_seen_that_the_inventory_does_not_charge_is_a_change():
+    sent = (
+        {"sku": "SAME", "quantity": 1, "unit_price_cents": 1000},
+        {"sku": "UP", "quantity": 2, "unit_price_cents": 1000},
+        {"sku": "UNSEEN", "quantity": 1, "unit_price_cents": None},
+    )
+    priced = [
+        {"sku": "SAME", "quantity": 1, "unit_price_cents": 1000},
+        {"sku": "UP", "quantity": 2, "unit_price_cents": 1200},
+        {"sku": "UNSEEN", "quantity": 1, "unit_price_cents": 5000},
+    ]
+
+    assert price_changes(sent, priced) == [PriceChange(sku="UP", seen_cents=1000, price_cents=1200)]
+    assert price_changes(sent[:1], priced[:1]) == []
+
+
+@pytest.mark.parametrize("sku", ["", "a b", "x" * 65, "SKU-1\n", "é"])
+def test_an_invalid_sku_is_a_validation_error(sku):
+    with pytest.raises(InvalidInput) as raised:
+        validate_sku(sku=sku)
+    assert [error.field for error in raised.value.errors] == ["sku"]

@@ -1,5 +1,6 @@
 """Properties of the order's parser, fingerprint, state machine and backoff (hypothesis): any
-JSON body is either a PlaceOrder or the domain's own InvalidOrder, never another exception;
+JSON body is either a PlaceOrder or the domain's own InvalidOrder, never another exception (any
+text in a SKU's place is a SKU or InvalidInput);
 what is accepted is what the other services accept too; bounds hold for any attempt."""
 
 from __future__ import annotations
@@ -10,8 +11,10 @@ import re
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from messaging.validation import InvalidInput
 from order_service.domain import (
     EMAIL_STEP_PREFIX,
+    MAX_CHARGE_CENTS,
     MAX_LINES,
     MAX_QUANTITY,
     STEP_KIND_LENGTH,
@@ -26,6 +29,7 @@ from order_service.domain import (
     request_fingerprint,
     retry_delay_seconds,
     sources_of,
+    validate_sku,
 )
 from testsupport.json_values import bodies, json_objects
 
@@ -40,7 +44,10 @@ valid_orders = st.fixed_dictionaries(
         "customer_id": short_texts,
         "email": emails,
         "items": st.lists(
-            st.fixed_dictionaries({"sku": skus, "quantity": st.integers(1, MAX_QUANTITY)}),
+            st.fixed_dictionaries(
+                {"sku": skus, "quantity": st.integers(1, MAX_QUANTITY)},
+                optional={"unit_price_cents": st.none() | st.integers(0, MAX_CHARGE_CENTS)},
+            ),
             min_size=1,
             max_size=5,
         ),
@@ -75,6 +82,8 @@ def test_an_order_body_is_a_place_order_the_others_accept_or_invalid_order(body)
     for line in order.items:
         assert re.fullmatch(SKU, line.sku), line
         assert type(line.quantity) is int and 1 <= line.quantity <= MAX_QUANTITY
+        price = line.unit_price_cents
+        assert price is None or (type(price) is int and 0 <= price <= MAX_CHARGE_CENTS), line
     # An address notification can write to: no whitespace, no line break (a header line).
     assert not any(character.isspace() for character in order.email)
 
@@ -88,9 +97,18 @@ def test_a_valid_order_round_trips(body):
         body["email"],
         body["payment_token"],
     )
-    assert [(line.sku, line.quantity) for line in order.items] == [
-        (item["sku"], item["quantity"]) for item in body["items"]
+    assert [(line.sku, line.quantity, line.unit_price_cents) for line in order.items] == [
+        (item["sku"], item["quantity"], item.get("unit_price_cents")) for item in body["items"]
     ]
+
+
+@given(skus | st.text(max_size=70))
+@example("SKU-1\n")
+def test_any_text_in_a_sku_s_place_is_a_sku_the_inventory_accepts_or_invalid_input(text):
+    try:
+        assert re.fullmatch(SKU, validate_sku(sku=text))
+    except InvalidInput as invalid:
+        assert [error.field for error in invalid.errors] == ["sku"]
 
 
 @given(json_objects, st.randoms(use_true_random=False))

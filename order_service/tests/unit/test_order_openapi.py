@@ -37,6 +37,9 @@ def test_a_database_that_does_not_answer_is_a_documented_503():
     assert conforms(app, "GET", "/orders/{order_id}", unavailable=True, **on).status_code == 503
     assert conforms(app, "GET", "/orders/{order_id}/events", unavailable=True, **on).status_code == 503
     assert conforms(app, "POST", "/orders/{order_id}/cancel", unavailable=True, **on).status_code == 503
+    assert conforms(app, "GET", "/catalog", unavailable=True).status_code == 503
+    sku = {"path_parameters": {"sku": "SKU-1"}}
+    assert conforms(app, "GET", "/catalog/{sku}", unavailable=True, **sku).status_code == 503
     assert conforms(app, "GET", "/readyz", unavailable=True).status_code == 503
 
 
