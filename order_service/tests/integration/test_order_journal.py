@@ -14,7 +14,7 @@ import requests
 from messaging.broker import ConfirmedPublisher, amqp_properties, connection_parameters
 from messaging.envelope import new_event
 from messaging.topology import EVENTS_EXCHANGE, JOURNAL_ARGUMENTS, JOURNAL_STREAM
-from order_service.journal import JournalIndexer
+from order_service.journal import journal_indexer
 from order_service.tests.integration.test_order_openapi import app_with, on, placed
 from testsupport.openapi_fuzz import conforms
 from testsupport.polling import wait_until
@@ -77,7 +77,7 @@ class Running:
     """An indexer on a thread, stopped on exit."""
 
     def __init__(self, engine, broker):
-        self.indexer = JournalIndexer(engine=engine, broker_url=broker.user_url("order"), idle_seconds=0.1)
+        self.indexer = journal_indexer(engine=engine, broker_url=broker.user_url("order"), idle_seconds=0.1)
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.indexer.run_forever, args=(self.stop,), daemon=True)
 
@@ -135,8 +135,8 @@ def test_the_indexer_resumes_after_what_it_recorded_and_reads_the_trace_id(engin
     traced(broker, later)
     with Running(engine, broker) as indexer:
         delivered = []
-        record = indexer.index_batch
-        indexer.index_batch = lambda: delivered.append(count := record()) or count
+        record = indexer.follow_batch
+        indexer.follow_batch = lambda: delivered.append(count := record()) or count
         wait_until(lambda: journal_ids(app, order) == [first.id, later.id], timeout=30, what="the later one")
 
     events = conforms(app, "GET", "/orders/{order_id}/journal", **on(order["id"])).json()["events"]
