@@ -10,6 +10,8 @@ from datetime import UTC, datetime
 import pytest
 from prometheus_client import REGISTRY
 
+from messaging.settings import ConfigurationError
+from order_service.catalog_follower import settings_from_env
 from order_service.catalog_reconcile import catalog_differences, reconcile_every
 from order_service.domain import CatalogItem
 
@@ -94,3 +96,16 @@ def test_the_gauge_counts_the_differences_and_is_unknown_before_and_after_a_fail
     before, two, failed, none = rounds(["A: ...", "B: ..."], ConnectionError("inventory down"), [])
 
     assert math.isnan(before) and two == 2 and math.isnan(failed) and none == 0
+
+
+def test_order_catalog_reads_the_order_services_settings_and_its_own():
+    environ = {"DATABASE_URL": "postgresql://x/y", "ORDER_SERVICE_TOKEN": "t", "INVENTORY_URL": "http://i"}
+
+    defaults = settings_from_env(environ)
+    never = settings_from_env({**environ, "CATALOG_RECONCILE_SECONDS": "0", "CATALOG_BATCH_SIZE": "100"})
+
+    assert (defaults.inventory_url, defaults.service_token) == ("http://i", "t")
+    assert (defaults.batch_size, defaults.reconcile_seconds) == (500, 60.0)
+    assert (never.batch_size, never.reconcile_seconds) == (100, 0.0)
+    with pytest.raises(ConfigurationError, match="CATALOG_RECONCILE_SECONDS"):
+        settings_from_env({**environ, "CATALOG_RECONCILE_SECONDS": "-1"})
