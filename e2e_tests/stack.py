@@ -22,6 +22,7 @@ SERVICES_WITHOUT_PORTS = (
     "inventory-expirer",
     "order-relay",
     "order-journal",
+    "order-catalog",
     "order-worker",
     "warehouse-worker",
     "warehouse-relay",

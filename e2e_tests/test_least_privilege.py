@@ -97,6 +97,7 @@ def test_the_services_connect_to_the_broker_as_their_own_users():
         for service, process in {
             "order": "order-relay",
             "order-journal": "order-journal",
+            "order-catalog": "order-catalog",
             "order-worker": "order-worker",
             "warehouse": "warehouse-relay",
             "warehouse-worker": "warehouse-worker",
@@ -107,6 +108,7 @@ def test_the_services_connect_to_the_broker_as_their_own_users():
     assert users == {
         "order": "order",
         "order-journal": "order",
+        "order-catalog": "order",
         "order-worker": "order",
         "warehouse": "warehouse",
         "warehouse-worker": "warehouse",

@@ -87,6 +87,21 @@ BREAKER_STATE = Gauge(
     multiprocess_mode="livemax",
 )
 BREAKER_STATE_VALUES = {"closed": 0, "half-open": 1, "open": 2}
+# The order service's catalog copy (order_service/catalog.py): from the inventory's change to
+# the copy's commit, so a replay (a rebuild) shows as days; hence buckets up to a week.
+CATALOG_LAG_SECONDS = Histogram(
+    "pipeline_catalog_lag_seconds",
+    "A product event's changed_at to its copy in the order service's catalog, per event applied",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0, 86400.0, 604800.0),
+)
+# One process sets it (order-catalog); NaN while it is unknown: never reconciled yet, or the
+# last round failed (inventory down). A stale 0 would say "no differences" when nobody knows.
+CATALOG_DIFFERENCES = Gauge(
+    "pipeline_catalog_differences",
+    "Products whose copy in the order service differs from the inventory's GET /products, "
+    "at the last reconcile (NaN: unknown)",
+    multiprocess_mode="mostrecent",
+)
 
 
 def multiprocess_dir() -> str | None:

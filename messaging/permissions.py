@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 from messaging.topology import (
     ALL_QUEUES,
+    CATALOG_STREAM,
     DEAD_LETTER_EXCHANGE,
     EVENTS_EXCHANGE,
     JOURNAL_STREAM,
@@ -93,9 +94,12 @@ class BrokerUser:
 BROKER_USERS = {
     user.service: user
     for user in (
-        # The order service indexes the journal (order_service/journal.py): it reads the stream;
-        # order-web binds a server-named queue of its own to order.step (order_service/live.py).
-        BrokerUser("order", publishes=r"^order\.", reads=(JOURNAL_STREAM,), server_named_queues=True),
+        # The order service indexes the journal (order_service/journal.py) and copies the catalog
+        # (order_service/catalog_follower.py): it reads both streams; order-web binds a
+        # server-named queue of its own to order.step (order_service/live.py).
+        BrokerUser(
+            "order", publishes=r"^order\.", reads=(JOURNAL_STREAM, CATALOG_STREAM), server_named_queues=True
+        ),
         BrokerUser("warehouse", publishes=r"^shipment\."),
         BrokerUser("notification", publishes=r"^notification\."),
     )

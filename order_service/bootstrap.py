@@ -42,14 +42,7 @@ def build_dependencies(settings: Settings, *, engine: sa.Engine) -> Dependencies
     the caller's, pooled for its kind of process (or a test's own)."""
     return Dependencies(
         engine=engine,
-        inventory=InventoryClient(
-            ServiceClient(
-                name="inventory",
-                base_url=settings.inventory_url,
-                settings=settings.inventory,
-                token=settings.service_token,
-            )
-        ),
+        inventory=inventory_client(settings),
         payment=PaymentClient(
             ServiceClient(
                 name="payment",
@@ -70,6 +63,18 @@ def build_dependencies(settings: Settings, *, engine: sa.Engine) -> Dependencies
         hold_seconds=settings.stale_after_seconds,
         step_pause_seconds=settings.step_pause_seconds,
         event_receivers=_event_receivers(settings),
+    )
+
+
+def inventory_client(settings: Settings) -> InventoryClient:
+    """Also order-catalog's, which reconciles its copy with GET /products."""
+    return InventoryClient(
+        ServiceClient(
+            name="inventory",
+            base_url=settings.inventory_url,
+            settings=settings.inventory,
+            token=settings.service_token,
+        )
     )
 
 

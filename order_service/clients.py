@@ -216,6 +216,17 @@ class InventoryClient:
         response = self.client.call("POST", f"/reservations/{order_id}/release", key=f"release:{order_id}")
         return _ok_or_refused(self.client, response, refusals=())
 
+    def products(self) -> list[Any]:
+        """GET /products: every product not removed (the catalog copy's reconcile compares)."""
+        response = self.client.call("GET", "/products")
+        try:
+            products = response.json() if response.status_code == 200 else None
+        except ValueError:
+            products = None
+        if not isinstance(products, list):
+            raise _unexpected(self.client, response)
+        return products
+
     def restock(self, *, order_id: str) -> Refused | None:
         """Puts a cancelled order's committed stock back on the shelf."""
         response = self.client.call("POST", f"/reservations/{order_id}/restock", key=f"restock:{order_id}")

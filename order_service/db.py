@@ -13,6 +13,7 @@ from sqlalchemy.dialects.postgresql import JSONB, insert
 from messaging.database import first_unlocked, from_row
 from messaging.inbox import Inbox, inbox_table
 from messaging.outbox import Outbox, outbox_table
+from messaging.stream_follower import stream_position_table
 from order_service.domain import (
     FINAL_STATUSES,
     IN_FLIGHT_STATUSES,
@@ -431,7 +432,7 @@ def orders_of_email(connection: sa.Connection, *, email: str, limit: int = 50) -
 
 
 # The journal's index: an event of the stream per row, by its id (published twice, recorded
-# once), and how far into the stream the indexer has read (one row: the stream's name).
+# once), and how far into each stream its follower has read (messaging.stream_follower).
 journal = sa.Table(
     "journal",
     metadata,
@@ -443,33 +444,16 @@ journal = sa.Table(
     sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("trace_id", sa.String(32)),
 )
-journal_position = sa.Table(
-    "journal_position",
-    metadata,
-    sa.Column("stream", sa.String(100), primary_key=True),
-    sa.Column("next_offset", sa.BigInteger, nullable=False),
-)
+# Named for its first user; the catalog copy's follower keeps its row here too.
+journal_position = stream_position_table(metadata, "journal_position")
 
 
-def record_journal(
-    connection: sa.Connection, entries: list[JournalEntry], *, stream: str, next_offset: int
-) -> None:
-    """The entries (an event already recorded is left as it is) and the position after them,
-    in the caller's transaction: both or neither."""
+def record_journal(connection: sa.Connection, entries: list[JournalEntry]) -> None:
+    """The entries, an event already recorded left as it is (the follower stores the position
+    after them in the same transaction)."""
     if entries:
         rows = [vars(entry) for entry in entries]
         connection.execute(insert(journal).on_conflict_do_nothing(index_elements=["event_id"]), rows)
-    position = insert(journal_position).values(stream=stream, next_offset=next_offset)
-    connection.execute(
-        position.on_conflict_do_update(index_elements=["stream"], set_={"next_offset": next_offset})
-    )
-
-
-def journal_next_offset(connection: sa.Connection, *, stream: str) -> int | None:
-    """The offset to read from next (None: nothing read yet)."""
-    return connection.execute(
-        sa.select(journal_position.c.next_offset).where(journal_position.c.stream == stream)
-    ).scalar()
 
 
 def journal_of(connection: sa.Connection, *, order_id: str) -> list[JournalEntry]:

@@ -41,6 +41,7 @@ KNOWN_SERVICES = (
     "order-api",
     "order-relay",
     "order-journal",
+    "order-catalog",
     "order-worker",
     "warehouse-worker",
     "warehouse-relay",

@@ -70,8 +70,8 @@ def outcomes(processes: dict[str, subprocess.Popen]) -> dict[str, tuple[int, str
 def test_every_process_of_the_stack_refuses_the_development_database_password():
     commands = app_commands()
     # Five APIs (migration, then gunicorn), three workers, the relay, the expirer, broker-setup,
-    # the journal indexer, the storefront (order-web).
-    assert len(commands) == 13
+    # the journal indexer, the catalog copy (order-catalog), the storefront (order-web).
+    assert len(commands) == 14
     environ = {"DATABASE_URL": development("order-db"), "BROKER_URL": REAL_BROKER_URL}
 
     found = outcomes({command: start(command, **environ) for command in commands})

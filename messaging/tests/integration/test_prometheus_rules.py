@@ -50,6 +50,13 @@ def test_promtool_accepts_the_config_and_the_rules_pass_their_tests(arguments):
 
 def test_every_alert_the_issue_asks_for_has_a_unit_test():
     rules, tests = (FOLDER / "alerts.yml").read_text(), (FOLDER / "alerts.test.yml").read_text()
-    for alert in ("DeadLettersWaiting", "OutboxStuck", "DependencyBreakerOpen", "OrderStuck", "TargetDown"):
+    for alert in (
+        "DeadLettersWaiting",
+        "OutboxStuck",
+        "DependencyBreakerOpen",
+        "OrderStuck",
+        "TargetDown",
+        "CatalogCopyDiffers",
+    ):
         assert f"alert: {alert}" in rules
         assert f"alertname: {alert}" in tests

@@ -4,7 +4,6 @@ under its order, resumes where it stopped, and GET /orders/{id}/journal answers 
 
 from __future__ import annotations
 
-import threading
 import uuid
 
 import pika
@@ -14,10 +13,11 @@ import requests
 from messaging.broker import ConfirmedPublisher, amqp_properties, connection_parameters
 from messaging.envelope import new_event
 from messaging.topology import EVENTS_EXCHANGE, JOURNAL_ARGUMENTS, JOURNAL_STREAM
-from order_service.journal import JournalIndexer
+from order_service.journal import journal_indexer
 from order_service.tests.integration.test_order_openapi import app_with, on, placed
 from testsupport.openapi_fuzz import conforms
 from testsupport.polling import wait_until
+from testsupport.processes import running_on_a_thread
 
 TRACEPARENT = "00-" + "ab" * 16 + "-" + "cd" * 8 + "-01"
 
@@ -73,21 +73,11 @@ def stream_ids(broker) -> list[str]:
     return ids
 
 
-class Running:
+def running(engine, broker):
     """An indexer on a thread, stopped on exit."""
-
-    def __init__(self, engine, broker):
-        self.indexer = JournalIndexer(engine=engine, broker_url=broker.user_url("order"), idle_seconds=0.1)
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self.indexer.run_forever, args=(self.stop,), daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self.indexer
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        self.thread.join(timeout=10)
+    return running_on_a_thread(
+        journal_indexer(engine=engine, broker_url=broker.user_url("order"), idle_seconds=0.1)
+    )
 
 
 def test_every_event_of_an_order_is_indexed_once_oldest_first_and_served(engine, broker):
@@ -103,7 +93,7 @@ def test_every_event_of_an_order_is_indexed_once_oldest_first_and_served(engine,
     publish(broker, dispatched, as_user="warehouse")
     publish_raw(broker, b"not an event")  # in the stream, not in the index
 
-    with Running(engine, broker):
+    with running(engine, broker):
         wait_until(
             lambda: (
                 len(conforms(app, "GET", "/orders/{order_id}/journal", **on(order["id"])).json()["events"])
@@ -128,15 +118,15 @@ def test_the_indexer_resumes_after_what_it_recorded_and_reads_the_trace_id(engin
     order = placed(app, f"k-{uuid.uuid4()}", 201)
     first = new_event(type="order.confirmed", source="order-service", subject=order["id"], data={})
     publish(broker, first)
-    with Running(engine, broker):
+    with running(engine, broker):
         wait_until(lambda: journal_ids(app, order) == [first.id], timeout=30, what="the first indexed")
 
     later = new_event(type="order.cancelled", source="order-service", subject=order["id"], data={})
     traced(broker, later)
-    with Running(engine, broker) as indexer:
+    with running(engine, broker) as indexer:
         delivered = []
-        record = indexer.index_batch
-        indexer.index_batch = lambda: delivered.append(count := record()) or count
+        record = indexer.follow_batch
+        indexer.follow_batch = lambda: delivered.append(count := record()) or count
         wait_until(lambda: journal_ids(app, order) == [first.id, later.id], timeout=30, what="the later one")
 
     events = conforms(app, "GET", "/orders/{order_id}/journal", **on(order["id"])).json()["events"]
