@@ -61,7 +61,17 @@ def remove_product(sku: str) -> None:
 
 def catalog_command(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        ["docker", "compose", "exec", "-T", "order-catalog", "python", "-m", "order_service.catalog_follower", *args],
+        [
+            "docker",
+            "compose",
+            "exec",
+            "-T",
+            "order-catalog",
+            "python",
+            "-m",
+            "order_service.catalog_follower",
+            *args,
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -7,8 +7,10 @@ throughput stayed flat from 4 to 32 clients). Here the lock guards only the coun
 
 closed --`failures` consecutive failures--> open --`reset_seconds`--> half-open: one probe
 call goes through (the others fail fast); its success closes the circuit, a failure opens it.
-`on_change(state)` hears of each move when it is made (the metrics' gauge): open becomes
-half-open when the probe is let through, not when the cool-down ends with no call.
+A failure that needs no confirmation, `opens_at_once(error)` (the dependency's name no longer
+resolves: its container is gone), opens it on its own. `on_change(state)` hears of each move
+when it is made (the metrics' gauge): open becomes half-open when the probe is let through,
+not when the cool-down ends with no call.
 """
 
 from __future__ import annotations
@@ -36,9 +38,11 @@ class CircuitBreaker:
         counts_as_failure: type[BaseException] = Exception,
         clock: Callable[[], float] = time.monotonic,
         on_change: Callable[[str], None] = lambda state: None,
+        opens_at_once: Callable[[BaseException], bool] = lambda error: False,
     ) -> None:
         self.failures, self.reset_seconds = failures, reset_seconds
         self.counts_as_failure, self.clock, self.on_change = counts_as_failure, clock, on_change
+        self.opens_at_once = opens_at_once
         self._lock = threading.Lock()
         self._consecutive_failures = 0
         self._opened_at: float | None = None
@@ -55,8 +59,8 @@ class CircuitBreaker:
         probe = self._admit()
         try:
             result = func(*args)
-        except self.counts_as_failure:
-            self._record(success=False, probe=probe)
+        except self.counts_as_failure as error:
+            self._record(success=False, probe=probe, at_once=self.opens_at_once(error))
             raise
         except BaseException:
             if probe:  # not the dependency's fault: let the next call probe instead
@@ -80,7 +84,7 @@ class CircuitBreaker:
         self.on_change(HALF_OPEN)
         return True
 
-    def _record(self, *, success: bool, probe: bool) -> None:
+    def _record(self, *, success: bool, probe: bool, at_once: bool = False) -> None:
         with self._lock:
             was_open = self._opened_at is not None
             if probe:
@@ -90,7 +94,7 @@ class CircuitBreaker:
                 moved_to = CLOSED if was_open else None
             else:
                 self._consecutive_failures += 1
-                opens = probe or self._consecutive_failures >= self.failures
+                opens = probe or at_once or self._consecutive_failures >= self.failures
                 if opens:
                     self._opened_at = self.clock()
                 moved_to = OPEN if opens and (probe or not was_open) else None

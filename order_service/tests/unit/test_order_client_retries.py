@@ -77,3 +77,26 @@ def test_a_timeout_is_still_retried(silent_port):
         client.call("POST", "/reservations", json={}, key="reserve:o1")
 
     assert (session.attempts, raised.value.maybe_applied) == (3, True)
+
+
+def test_a_name_that_does_not_resolve_opens_the_circuit_at_once():
+    client, session = client_of("http://nonexistent.invalid")
+
+    with pytest.raises(DownstreamUnavailable) as first:
+        client.call("GET", "/products")
+    with pytest.raises(DownstreamUnavailable) as second:
+        client.call("GET", "/products")
+
+    assert first.value.gone
+    assert (second.value.retry_after, session.attempts) == (SETTINGS.breaker_reset_seconds, 1)
+    assert client.breaker.current_state == "open"
+
+
+def test_a_refused_connection_alone_leaves_the_circuit_closed(refusing_port):
+    client, _session = client_of(f"http://127.0.0.1:{refusing_port}")
+
+    with pytest.raises(DownstreamUnavailable) as raised:
+        client.call("GET", "/products")
+
+    assert not raised.value.gone
+    assert client.breaker.current_state == "closed"
