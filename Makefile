@@ -4,7 +4,7 @@ PY ?= $(if $(wildcard .venv/bin/python),.venv/bin/python,python3)
 LINT_IMPORTS ?= $(if $(findstring /,$(PY)),$(dir $(PY))lint-imports,lint-imports)
 COMPOSE ?= docker compose
 
-.PHONY: install up down logs ps rebuild-catalog reconcile-catalog test unit integration e2e chaos bench lint format clean
+.PHONY: install up down logs ps rebuild-catalog reconcile-catalog catalog-snapshot test unit integration e2e chaos bench lint format clean
 
 install:  ## a virtualenv with the runtime and test dependencies
 	python3 -m venv .venv
@@ -27,6 +27,9 @@ rebuild-catalog:  ## empty the order service's catalog copy: order-catalog repla
 
 reconcile-catalog:  ## print how the catalog copy differs from the inventory's GET /products (exit 1 if it does)
 	$(COMPOSE) exec order-catalog python -m order_service.catalog_follower reconcile
+
+catalog-snapshot:  ## the inventory publishes every product's state now (product.snapshot), not at its next daily one
+	$(COMPOSE) exec inventory-expirer python -m inventory_service.snapshot
 
 lint:  ## style, layer rules (pyproject's [tool.importlinter]) and types (pyproject's [tool.mypy])
 	$(PY) -m ruff check .

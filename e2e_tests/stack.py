@@ -20,6 +20,7 @@ from testsupport.polling import wait_until
 ROOT = Path(__file__).resolve().parent.parent
 SERVICES_WITHOUT_PORTS = (
     "inventory-expirer",
+    "inventory-relay",
     "order-relay",
     "order-journal",
     "order-catalog",

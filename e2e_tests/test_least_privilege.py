@@ -103,6 +103,7 @@ def test_the_services_connect_to_the_broker_as_their_own_users():
             "warehouse-worker": "warehouse-worker",
             "notification": "notification-worker",
             "notification-relay": "notification-relay",
+            "inventory-relay": "inventory-relay",
         }.items()
     }
     assert users == {
@@ -114,6 +115,7 @@ def test_the_services_connect_to_the_broker_as_their_own_users():
         "warehouse-worker": "warehouse",
         "notification": "notification",
         "notification-relay": "notification",
+        "inventory-relay": "inventory",
     }
     connected = {each["user"] for each in management("connections")}
-    assert {"order", "warehouse", "notification"} <= connected
+    assert {"order", "warehouse", "notification", "inventory"} <= connected

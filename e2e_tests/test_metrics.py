@@ -43,7 +43,7 @@ def test_prometheus_scrapes_every_process_of_the_stack():
     )
     assert {t["labels"]["job"] for t in targets()} == JOBS
     # itself, the APIs and order-web, the workers, the relays, the expirer, RabbitMQ twice
-    assert len(targets()) == 1 + 6 + 3 + 3 + 1 + 2
+    assert len(targets()) == 1 + 6 + 3 + 4 + 1 + 2
     wait_until(lambda: not down(), timeout=SCRAPES, what="every target up")
 
 

@@ -1,1 +1,2 @@
-"""Inventory service: the catalog's stock, reserved per order, then committed or released."""
+"""Inventory service: the catalog's stock, reserved per order, then committed or released; the
+catalog itself, published as product events (catalog.py)."""

@@ -103,6 +103,13 @@ def put_product(sku: str):
     return _product_json(product), 201 if created else 200
 
 
+@products_api.delete("/products/<sku>")
+@only_for(ADMIN)
+def remove_product(sku: str):
+    handlers.remove_product(engine=current_engine(), sku=validate_sku(sku=sku))
+    return "", 204
+
+
 # --- reservations ---------------------------------------------------------------------------
 
 
@@ -165,6 +172,8 @@ def _product_json(product: Product) -> dict[str, Any]:
         "available": product.available,
         "reserved": product.reserved,
         "sold": product.sold,
+        "availability": product.availability.value,  # what the catalog's events say
+        "version": product.version,
     }
 
 

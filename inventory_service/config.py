@@ -1,5 +1,5 @@
 """The inventory service's settings, read from the environment by its composition roots
-(`api.create_app()` and `expiry.main()`)."""
+(`api.create_app()`, `expiry.main()` and `snapshot.main()`)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,10 @@ class Settings(ProcessSettings):
     reservation_hold_seconds: float = 600.0
     # How often the expirer (`python -m inventory_service.expiry`) looks for expired holds.
     reservation_sweep_seconds: float = 5.0
+    # How often the expirer publishes a product.snapshot of every product (when the outbox holds
+    # none newer). At most a day: the catalog stream keeps 7 (messaging/topology.py), so its
+    # retained part always holds each product's latest state.
+    catalog_snapshot_seconds: float = 86_400.0
     # Whose tokens the guarded endpoints accept (messaging.guard): read for the API only.
     callers: Callers = NOBODY
 
@@ -35,5 +39,8 @@ def settings_from_env(environ: Mapping[str, str] | None = None, *, api: bool = F
         ),
         reservation_sweep_seconds=env.seconds(
             "RESERVATION_SWEEP_SECONDS", Settings.reservation_sweep_seconds, minimum=SHORTEST_SECONDS
+        ),
+        catalog_snapshot_seconds=env.seconds(
+            "CATALOG_SNAPSHOT_SECONDS", Settings.catalog_snapshot_seconds, minimum=1.0, maximum=86_400.0
         ),
     )

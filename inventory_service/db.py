@@ -10,6 +10,7 @@ from typing import Literal
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 
+from inventory_service.catalog import PRODUCT_SNAPSHOT
 from inventory_service.domain import (
     Product,
     ProductSpec,
@@ -19,6 +20,7 @@ from inventory_service.domain import (
     ReservedLine,
 )
 from messaging.database import first_unlocked, from_row
+from messaging.outbox import Outbox, outbox_table
 
 metadata = sa.MetaData()
 
@@ -32,11 +34,16 @@ products = sa.Table(
     sa.Column("reserved", sa.Integer, nullable=False, server_default="0"),
     sa.Column("sold", sa.Integer, nullable=False, server_default="0"),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    # One more at each change the catalog's events carry (inventory_service/catalog.py).
+    sa.Column("version", sa.BigInteger, nullable=False, server_default="1"),
+    # Removed from sale (soft: reservation lines keep referring to the product).
+    sa.Column("removed_at", sa.DateTime(timezone=True)),
     # The last line of defence against overselling: no code path can make stock negative.
     sa.CheckConstraint("price_cents >= 0", name="products_price_cents_not_negative"),
     sa.CheckConstraint("available >= 0", name="products_available_not_negative"),
     sa.CheckConstraint("reserved >= 0", name="products_reserved_not_negative"),
     sa.CheckConstraint("sold >= 0", name="products_sold_not_negative"),
+    sa.CheckConstraint("version >= 1", name="products_version_positive"),
 )
 
 reservations = sa.Table(
@@ -71,61 +78,128 @@ reservation_lines = sa.Table(
     sa.CheckConstraint("unit_price_cents >= 0", name="reservation_lines_unit_price_not_negative"),
 )
 
+# The catalog's product events (catalog.py), published by inventory-relay.
+outbox = Outbox(outbox_table(metadata))
+# The expirer's question, when was the last snapshot written, is one index lookup.
+sa.Index(
+    "outbox_snapshots",
+    outbox.table.c.created_at,
+    postgresql_where=sa.text(f"event_type = '{PRODUCT_SNAPSHOT}'"),
+)
+# Serialises the expirers' check for a due snapshot (snapshot_due): any key no one else takes.
+SNAPSHOT_LOCK = 0x5AA95407
+
 
 # --- products -------------------------------------------------------------------------------
 
+ON_SALE = products.c.removed_at.is_(None)
+
 
 def list_products(connection: sa.Connection) -> list[Product]:
-    return [
-        from_row(Product, row) for row in connection.execute(sa.select(products).order_by(products.c.sku))
-    ]
+    """The products on sale, by SKU (a removed one is not)."""
+    query = sa.select(products).where(ON_SALE).order_by(products.c.sku)
+    return [from_row(Product, row) for row in connection.execute(query)]
 
 
-def find_product(connection: sa.Connection, *, sku: str) -> Product | None:
-    row = connection.execute(sa.select(products).where(products.c.sku == sku)).first()
+def products_after(connection: sa.Connection, *, sku: str | None, limit: int) -> list[Product]:
+    """Up to `limit` products, removed ones included, by SKU, from the one after `sku` (None:
+    the first): the catalog a batch at a time."""
+    query = sa.select(products).order_by(products.c.sku).limit(limit)
+    if sku is not None:
+        query = query.where(products.c.sku > sku)
+    return [from_row(Product, row) for row in connection.execute(query)]
+
+
+def find_product(
+    connection: sa.Connection, *, sku: str, removed: bool = False, for_update: bool = False
+) -> Product | None:
+    """The product on sale (`removed`: or removed); `for_update` locks it for the transaction."""
+    query = sa.select(products).where(products.c.sku == sku)
+    if not removed:
+        query = query.where(ON_SALE)
+    if for_update:
+        query = query.with_for_update()
+    row = connection.execute(query).first()
     return from_row(Product, row) if row else None
 
 
-def upsert_product(connection: sa.Connection, *, sku: str, spec: ProductSpec) -> tuple[Product, bool]:
-    """Returns the product and whether it was created. A concurrent PUT of a new SKU makes
-    the insert a no-op, and then the update applies: last writer wins, never an error."""
-    values = {"name": spec.name, "price_cents": spec.price_cents, "available": spec.available}
+def insert_product(connection: sa.Connection, *, sku: str, spec: ProductSpec) -> Product | None:
+    """The product created at version 1, or None when the SKU exists (removed or not). A
+    concurrent insert of the same SKU waits here until the other transaction ends."""
     row = connection.execute(
         insert(products)
-        .values(sku=sku, **values)
+        .values(sku=sku, name=spec.name, price_cents=spec.price_cents, available=spec.available)
         .on_conflict_do_nothing(index_elements=["sku"])
         .returning(products)
     ).first()
-    if row:
-        return from_row(Product, row), True
+    return from_row(Product, row) if row else None
+
+
+def update_product(connection: sa.Connection, *, sku: str, spec: ProductSpec, new_version: bool) -> Product:
+    """Sets what a PUT sets and puts the product back on sale; `new_version`: one more version
+    (the change is one the events carry). The caller holds the row's lock (find_product)."""
     row = connection.execute(
         products.update()
         .where(products.c.sku == sku)
-        .values(**values, updated_at=sa.func.now())
+        .values(
+            name=spec.name,
+            price_cents=spec.price_cents,
+            available=spec.available,
+            removed_at=None,
+            version=products.c.version + (1 if new_version else 0),
+            updated_at=sa.func.now(),
+        )
         .returning(products)
     ).one()
-    return from_row(Product, row), False
+    return from_row(Product, row)
 
 
-def product_exists(connection: sa.Connection, *, sku: str) -> bool:
-    return connection.execute(sa.select(sa.literal(1)).where(products.c.sku == sku)).first() is not None
-
-
-def take_stock(connection: sa.Connection, *, sku: str, quantity: int) -> int | None:
-    """Moves `quantity` from available to reserved; returns the unit price, or None when
-    the SKU is unknown or short. Under Read Committed, PostgreSQL re-checks the WHERE after
-    waiting for a concurrent buyer's row lock, so this never oversells."""
+def remove_product(connection: sa.Connection, *, sku: str) -> Product | None:
+    """Takes the product off sale at a new version; None when it is unknown or already removed.
+    Kept, not deleted: reservation lines refer to it."""
     row = connection.execute(
         products.update()
-        .where(products.c.sku == sku, products.c.available >= quantity)
+        .where(products.c.sku == sku, ON_SALE)
+        .values(removed_at=sa.func.now(), version=products.c.version + 1, updated_at=sa.func.now())
+        .returning(products)
+    ).first()
+    return from_row(Product, row) if row else None
+
+
+def new_versions(connection: sa.Connection, *, skus: list[str]) -> list[Product]:
+    """One more version of each product, as it then is. For rows this transaction already
+    changed (and locked): no other lock is taken."""
+    rows = connection.execute(
+        products.update()
+        .where(products.c.sku.in_(skus))
+        .values(version=products.c.version + 1)
+        .returning(products)
+    )
+    return [from_row(Product, row) for row in rows]
+
+
+def product_exists(connection: sa.Connection, *, sku: str, removed: bool = False) -> bool:
+    """Whether the product is on sale (`removed`: or removed)."""
+    query = sa.select(sa.literal(1)).where(products.c.sku == sku)
+    return connection.execute(query if removed else query.where(ON_SALE)).first() is not None
+
+
+def take_stock(connection: sa.Connection, *, sku: str, quantity: int) -> tuple[int, int] | None:
+    """Moves `quantity` from available to reserved; returns the unit price and the units then
+    available, or None when the SKU is unknown, removed or short. Under Read Committed,
+    PostgreSQL re-checks the WHERE after waiting for a concurrent buyer's row lock, so this
+    never oversells."""
+    row = connection.execute(
+        products.update()
+        .where(products.c.sku == sku, products.c.available >= quantity, ON_SALE)
         .values(
             available=products.c.available - quantity,
             reserved=products.c.reserved + quantity,
             updated_at=sa.func.now(),
         )
-        .returning(products.c.price_cents)
+        .returning(products.c.price_cents, products.c.available)
     ).first()
-    return row.price_cents if row else None
+    return (row.price_cents, row.available) if row else None
 
 
 def move_units(
@@ -134,12 +208,14 @@ def move_units(
     units: Mapping[str, int],
     source: Literal["reserved", "sold"],
     target: Literal["sold", "available"],
-) -> None:
+) -> dict[str, int]:
     """Moves units per SKU between columns: reserved -> sold (commit), reserved -> available
-    (release, expiry), sold -> available (restock). The total of a product never changes."""
+    (release, expiry), sold -> available (restock). The total of a product never changes.
+    Returns the units then available, per SKU."""
     source_column, target_column = products.c[source], products.c[target]
+    available = {}
     for sku in sorted(units):  # the same lock order as take_stock: no deadlock between them
-        connection.execute(
+        available[sku] = connection.execute(
             products.update()
             .where(products.c.sku == sku)
             .values(
@@ -149,7 +225,25 @@ def move_units(
                     products.c.updated_at: sa.func.now(),
                 }
             )
-        )
+            .returning(products.c.available)
+        ).scalar_one()
+    return available
+
+
+# --- the catalog's snapshots ----------------------------------------------------------------
+
+
+def snapshot_due(connection: sa.Connection, *, every_seconds: float) -> bool:
+    """Whether no product.snapshot was written in the last `every_seconds` (or ever), by the
+    database's clock. Takes a lock until the transaction ends, so that of two expirers
+    asking at once the second sees the first's snapshot (once committed) and writes none."""
+    connection.execute(sa.select(sa.func.pg_advisory_xact_lock(SNAPSHOT_LOCK)))
+    table = outbox.table
+    stale = sa.func.max(table.c.created_at) <= sa.func.now() - sa.literal(
+        timedelta(seconds=every_seconds), sa.Interval
+    )
+    query = sa.select(sa.func.coalesce(stale, sa.true())).where(table.c.event_type == PRODUCT_SNAPSHOT)
+    return connection.execute(query).scalar_one()
 
 
 # --- reservations ---------------------------------------------------------------------------

@@ -24,6 +24,9 @@ MAX_LINE_QUANTITY = 1_000_000
 MAX_STOCK = 1_000_000_000
 MAX_PRICE_CENTS = 100_000_000
 MAX_NAME_LENGTH = 200
+# At most this many units available is `low` stock: what the catalog's events say instead of
+# the count, so that most sales change nothing they carry (inventory_service/catalog.py).
+LOW_STOCK_UNITS = 10
 
 
 class ReservationStatus(StrEnum):
@@ -31,6 +34,14 @@ class ReservationStatus(StrEnum):
     COMMITTED = "COMMITTED"
     RELEASED = "RELEASED"
     RESTOCKED = "RESTOCKED"  # committed, then the order was cancelled: sold units back on sale
+
+
+class Availability(StrEnum):
+    """A product's stock as the catalog's events tell it: a class, not a count."""
+
+    IN_STOCK = "in_stock"
+    LOW = "low"
+    OUT_OF_STOCK = "out_of_stock"
 
 
 class ReleaseReason(StrEnum):
@@ -156,9 +167,22 @@ class Product:
     available: int
     reserved: int
     sold: int
+    version: int  # one more at each change the catalog's events carry (catalog.py)
+    updated_at: datetime
+    removed_at: datetime | None = None  # removed from sale: kept, for its reservations' lines
+
+    @property
+    def availability(self) -> Availability:
+        return availability(self.available)
 
 
 # --- rules ----------------------------------------------------------------------------------
+
+
+def availability(available: int) -> Availability:
+    if available == 0:
+        return Availability.OUT_OF_STOCK
+    return Availability.LOW if available <= LOW_STOCK_UNITS else Availability.IN_STOCK
 
 
 def merge_lines(*, lines: Iterable[RequestedLine]) -> tuple[RequestedLine, ...]:

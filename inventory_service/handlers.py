@@ -11,6 +11,15 @@ from typing import Literal
 import sqlalchemy as sa
 
 from inventory_service import db
+from inventory_service.catalog import (
+    PRODUCT_CHANGED,
+    PRODUCT_CREATED,
+    PRODUCT_REMOVED,
+    PRODUCT_SNAPSHOT,
+    availability_moved,
+    product_event,
+    put_changes_listing,
+)
 from inventory_service.domain import (
     OutOfStock,
     Product,
@@ -53,8 +62,42 @@ def get_product(*, engine: sa.Engine, sku: str) -> Product:
 
 
 def put_product(*, engine: sa.Engine, sku: str, spec: ProductSpec) -> tuple[Product, bool]:
+    """Creates the product (version 1, product.created) or sets it (put back on sale if it was
+    removed); returns it and whether it was created. A change the events carry is a new version
+    and a product.changed; any other (units within their class) neither. Concurrent PUTs of a
+    SKU take turns on its row lock, so each version is announced once, in order."""
     with engine.begin() as connection:
-        return db.upsert_product(connection, sku=sku, spec=spec)
+        if created := db.insert_product(connection, sku=sku, spec=spec):
+            db.outbox.add(connection, product_event(PRODUCT_CREATED, created))
+            return created, True
+        current = db.find_product(connection, sku=sku, removed=True, for_update=True)
+        if current is None:  # the row exists (the insert met it), so only a delete could do this
+            raise ProductNotFound(sku=sku)
+        changed = put_changes_listing(current=current, spec=spec)
+        product = db.update_product(connection, sku=sku, spec=spec, new_version=changed)
+        if changed:
+            db.outbox.add(connection, product_event(PRODUCT_CHANGED, product))
+        return product, False
+
+
+def remove_product(*, engine: sa.Engine, sku: str) -> None:
+    """Takes the product off sale (product.removed, a new version); a product already removed
+    stays so, announcing nothing. A PUT puts it back."""
+    with engine.begin() as connection:
+        if removed := db.remove_product(connection, sku=sku):
+            db.outbox.add(connection, product_event(PRODUCT_REMOVED, removed))
+        elif not db.product_exists(connection, sku=sku, removed=True):
+            raise ProductNotFound(sku=sku)
+
+
+def _announce_availability(connection: sa.Connection, *, moved: dict[str, tuple[int, int]]) -> None:
+    """`moved`: per SKU, the units available before and after a stock movement. Each product
+    whose availability class changed gets a new version and a product.changed, in the caller's
+    transaction (which holds its row lock); most movements change no class: nothing to do."""
+    skus = [sku for sku, (before, after) in moved.items() if availability_moved(before=before, after=after)]
+    if skus:
+        changed = db.new_versions(connection, skus=skus)
+        db.outbox.add(connection, *(product_event(PRODUCT_CHANGED, product) for product in changed))
 
 
 def reserve_stock(
@@ -75,14 +118,18 @@ def reserve_stock(
                 reservation=check_replay(existing=existing, request=request), created=False
             )
         taken: list[ReservedLine] = []
+        moved: dict[str, tuple[int, int]] = {}
         for line in request.lines:  # sorted by SKU: a fixed lock order across orders
-            price = db.take_stock(connection, sku=line.sku, quantity=line.quantity)
-            if price is None:
+            took = db.take_stock(connection, sku=line.sku, quantity=line.quantity)
+            if took is None:
                 if db.product_exists(connection, sku=line.sku):
                     raise OutOfStock(sku=line.sku)
-                raise UnknownSku(sku=line.sku)
+                raise UnknownSku(sku=line.sku)  # a removed product too: no longer on sale
+            price, left = took
             taken.append(ReservedLine(sku=line.sku, quantity=line.quantity, unit_price_cents=price))
+            moved[line.sku] = (left + line.quantity, left)
         db.add_lines(connection, order_id=request.order_id, lines=taken)
+        _announce_availability(connection, moved=moved)
         reservation = _reload(connection, order_id=request.order_id)
     _log_status(reservation)
     return ReservationOutcome(reservation=reservation, created=True)
@@ -150,9 +197,24 @@ def _transition(
     status = rule(order_id=order_id, current=current.status)
     if status is None:
         return current
-    db.move_units(connection, units=units_by_sku(lines=current.lines), source=source, target=target)
+    _move_units(connection, units=units_by_sku(lines=current.lines), source=source, target=target)
     db.set_status(connection, order_ids=[order_id], status=status, release_reason=release_reason)
     return _reload(connection, order_id=order_id)
+
+
+def _move_units(
+    connection: sa.Connection,
+    *,
+    units: dict[str, int],
+    source: Literal["reserved", "sold"],
+    target: Literal["sold", "available"],
+) -> None:
+    """db.move_units, and the availability classes it changed announced (units moved to
+    `available` only: a commit, reserved to sold, changes no product's available units)."""
+    available = db.move_units(connection, units=units, source=source, target=target)
+    if target == "available":
+        moved = {sku: (after - units[sku], after) for sku, after in available.items()}
+        _announce_availability(connection, moved=moved)
 
 
 def expire_reservations(*, engine: sa.Engine, now: datetime | None = None, limit: int = 100) -> list[str]:
@@ -165,7 +227,7 @@ def expire_reservations(*, engine: sa.Engine, now: datetime | None = None, limit
             return []
         # Summed per SKU and applied in SKU order, like every other writer of products.
         units = units_by_sku(lines=db.lines_of(connection, order_ids=order_ids))
-        db.move_units(connection, units=units, source="reserved", target="available")
+        _move_units(connection, units=units, source="reserved", target="available")
         db.set_status(
             connection,
             order_ids=order_ids,
@@ -173,6 +235,35 @@ def expire_reservations(*, engine: sa.Engine, now: datetime | None = None, limit
             release_reason=ReleaseReason.EXPIRED,
         )
     return order_ids
+
+
+def publish_snapshot(
+    *, engine: sa.Engine, batch_size: int = 1000, if_none_for_seconds: float | None = None
+) -> int:
+    """A product.snapshot of every product, removed ones included, at its current version (not
+    a new one), `batch_size` products per transaction; returns how many. A product changed
+    meanwhile announces its change at a higher version: a consumer keeps that. With
+    `if_none_for_seconds` (the expirer's), only when no snapshot was written for that long:
+    else none, 0. Measured on a throwaway PostgreSQL, 10,000 products: 4.0 s in batches of
+    1,000 (5.4 s of 100, 2.9 s of 5,000), most of it SQLAlchemy compiling Outbox.add's
+    multi-row insert; 1,000 keeps each transaction, and the relay's NOTIFY burst, short."""
+    written, after = 0, None
+    while True:
+        with engine.begin() as connection:
+            # The check and the first batch in one transaction: see db.snapshot_due's lock.
+            if (
+                after is None
+                and if_none_for_seconds is not None
+                and not db.snapshot_due(connection, every_seconds=if_none_for_seconds)
+            ):
+                return 0
+            batch = db.products_after(connection, sku=after, limit=batch_size)
+            if batch:
+                db.outbox.add(connection, *(product_event(PRODUCT_SNAPSHOT, product) for product in batch))
+        written += len(batch)
+        if len(batch) < batch_size:
+            return written
+        after = batch[-1].sku
 
 
 def get_reservation(*, engine: sa.Engine, order_id: str) -> Reservation:

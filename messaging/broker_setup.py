@@ -5,7 +5,7 @@ running it again changes nothing.
 
 Run: python -m messaging.broker_setup (BROKER_URL: the administrator's AMQP URL;
 RABBITMQ_MANAGEMENT_URL; ORDER_BROKER_PASSWORD, WAREHOUSE_BROKER_PASSWORD,
-NOTIFICATION_BROKER_PASSWORD).
+NOTIFICATION_BROKER_PASSWORD, INVENTORY_BROKER_PASSWORD).
 """
 
 from __future__ import annotations

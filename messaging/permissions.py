@@ -3,15 +3,16 @@
 One RabbitMQ user per service that uses the broker, with rights on its own queues only
 (`<service>.*`: its event and task queues and their dead-letter queues), and topic
 permissions so that it may publish only the events it owns to `events` (the design's single
-writer: order `order.*`, warehouse `shipment.*`, notification `notification.*`) and only its own tasks to
-`tasks`. Its API may put its own dead letters back into the queue they died in (GET and POST
-/dead-letters, messaging.dead_letters): read on its dead-letter queues it has already, and it
-may publish to `replay` only with routing keys that name its own queues (the API connects
-as the service's user: a user of its own would hold a subset of rights the API's database
-role already outweighs, for two more passwords per service). The topology
-(exchanges, queues, bindings) and the users are made by one set-up step with the
-administrator (messaging.broker_setup), so no service needs configure rights on what it
-does not own. Inventory and payment never touch the broker: no user.
+writer: order `order.*`, warehouse `shipment.*`, notification `notification.*`, inventory
+`product.*`) and only its own tasks to `tasks`. Its API may put its own dead letters back into
+the queue they died in (GET and POST /dead-letters, messaging.dead_letters): read on its
+dead-letter queues it has already, and it may publish to `replay` only with routing keys that
+name its own queues (the API connects as the service's user: a user of its own would hold a
+subset of rights the API's database role already outweighs, for two more passwords per
+service). The topology (exchanges, queues, bindings) and the users are made by one set-up step
+with the administrator (messaging.broker_setup), so no service needs configure rights on what it
+does not own. The inventory only publishes (inventory-relay: its catalog's product events), so
+its user owns no queue; payment never touches the broker: no user.
 
 PostgreSQL: one role per service, owner of its own database, which only it may connect to
 (infra/postgres/10-create-service-databases.sh; e2e_tests/test_least_privilege.py).
@@ -95,13 +96,18 @@ BROKER_USERS = {
     user.service: user
     for user in (
         # The order service indexes the journal (order_service/journal.py) and copies the catalog
-        # (order_service/catalog_follower.py): it reads both streams; order-web binds a
-        # server-named queue of its own to order.step (order_service/live.py).
+        # (order_service/catalog_follower.py): it reads both streams; order-web binds a server-named
+        # queue of its own to order.step (order_service/live.py).
         BrokerUser(
-            "order", publishes=r"^order\.", reads=(JOURNAL_STREAM, CATALOG_STREAM), server_named_queues=True
+            "order",
+            publishes=r"^order\.",
+            reads=(JOURNAL_STREAM, CATALOG_STREAM),
+            server_named_queues=True,
         ),
         BrokerUser("warehouse", publishes=r"^shipment\."),
         BrokerUser("notification", publishes=r"^notification\."),
+        # The products' single writer publishes their events; it consumes nothing.
+        BrokerUser("inventory", publishes=r"^product\."),
     )
 }
 # Each service's password comes from the environment (compose: its development default).
@@ -118,7 +124,7 @@ def markdown_matrix() -> str:
     for user in BROKER_USERS.values():
         topics = user.topic_permissions()
         lines.append(
-            f"| `{user.service}` | {', '.join(f'`{name}`' for name in user.queues)} "
+            f"| `{user.service}` | {', '.join(f'`{name}`' for name in user.queues) or '-'} "
             f"| {', '.join(f'`{name}`' for name in user.reads) or '-'} "
             f"| `{topics[EVENTS_EXCHANGE]['write']}` | `{topics[TASKS_EXCHANGE]['write']}` "
             f"| `{topics[REPLAY_EXCHANGE]['write']}` |"

@@ -55,9 +55,11 @@ DEVELOPMENT_CREDENTIALS: tuple[tuple[str, str], ...] = (
     ("BROKER_URL", "dev-order"),  # compose: ORDER_BROKER_PASSWORD (messaging.permissions)
     ("BROKER_URL", "dev-warehouse"),  # compose: WAREHOUSE_BROKER_PASSWORD
     ("BROKER_URL", "dev-notification"),  # compose: NOTIFICATION_BROKER_PASSWORD
+    ("BROKER_URL", "dev-inventory"),  # compose: INVENTORY_BROKER_PASSWORD
     ("ORDER_BROKER_PASSWORD", "dev-order"),  # given to broker-setup, which makes the users
     ("WAREHOUSE_BROKER_PASSWORD", "dev-warehouse"),
     ("NOTIFICATION_BROKER_PASSWORD", "dev-notification"),
+    ("INVENTORY_BROKER_PASSWORD", "dev-inventory"),
     ("BROKER_URL", "guest"),  # RabbitMQ's own default account
     ("DATABASE_URL", "postgres"),  # compose: POSTGRES_PASSWORD (the superuser)
     ("DATABASE_URL", "order_service"),  # compose: ORDER_DB_PASSWORD

@@ -31,7 +31,7 @@ from messaging.logs import configure_logging
 from messaging.runloop import stop_on_signals
 from messaging.settings import Env, ProcessSettings, Role
 from messaging.stream_follower import Delivery, StreamFollower
-from messaging.topology import JOURNAL_STREAM
+from messaging.topology import CATALOG_EVENTS, JOURNAL_STREAM
 from messaging.tracing import TRACEPARENT
 from order_service import db
 from order_service.domain import JournalEntry
@@ -53,7 +53,8 @@ def journal_entry(offset: int, properties: Any, body: bytes) -> JournalEntry | N
     return JournalEntry(
         event_id=envelope.id,
         stream_offset=offset,
-        order_id=envelope.order_id,
+        # A product event's subject is its SKU: kept in the journal, about no order.
+        order_id=None if envelope.type in CATALOG_EVENTS else envelope.order_id,
         event_type=envelope.type,
         producer=envelope.source,
         occurred_at=occurred_at,

@@ -18,7 +18,7 @@ from contracts.schemas import (
     validate_event,
 )
 from messaging.envelope import envelope_from_dict, new_event
-from messaging.topology import EVENT_QUEUES, LIVE_EVENTS
+from messaging.topology import CATALOG_EVENTS, EVENT_QUEUES, LIVE_EVENTS
 
 SCHEMA_BASE = "https://order-pipeline.example/contracts/"
 
@@ -32,6 +32,10 @@ def test_the_catalog_covers_the_events_of_the_pipeline():
         "order.step",
         "shipment.dispatched",
         "notification.sent",
+        "product.created",
+        "product.changed",
+        "product.removed",
+        "product.snapshot",
     }
 
 
@@ -69,13 +73,16 @@ def test_every_event_folder_has_a_schema_and_an_example_per_version():
 
 
 @pytest.mark.parametrize("event_type", EVENT_TYPES)
-def test_an_event_without_order_id_fails(event_type):
-    example = example_event(event_type)
-    del example["data"]["order_id"]
-    with pytest.raises(ValidationError) as caught:
-        validate_event(example)
-    assert "order_id" in caught.value.message
-    assert list(caught.value.absolute_path) == ["data"]
+def test_an_event_without_a_required_field_fails(event_type):
+    required = load_json(data_schema_path(event_type=event_type, version=1))["required"]
+    assert required
+    for name in required:
+        example = example_event(event_type)
+        del example["data"][name]
+        with pytest.raises(ValidationError) as caught:
+            validate_event(example)
+        assert name in caught.value.message
+        assert list(caught.value.absolute_path) == ["data"]
 
 
 DELETE = object()
@@ -141,9 +148,10 @@ def test_an_envelope_built_by_messaging_validates_without_optional_attributes():
 def test_every_contracted_event_is_routed_and_every_routed_event_has_a_contract():
     # A published event that no queue binds is unroutable (mandatory): the outbox would retry it forever.
     # A live event (LIVE_EVENTS) has no durable queue: only its followers' own and the journal.
+    # A catalog event (CATALOG_EVENTS) has the catalog stream, read by offset.
     routed = {key for spec in EVENT_QUEUES.values() for key in spec.routing_keys}
-    assert routed | LIVE_EVENTS == set(EVENT_TYPES)
-    assert not routed & LIVE_EVENTS
+    assert routed | LIVE_EVENTS | CATALOG_EVENTS == set(EVENT_TYPES)
+    assert not routed & LIVE_EVENTS and not routed & CATALOG_EVENTS
 
 
 def test_each_event_reaches_the_queues_of_its_consumers():
@@ -160,6 +168,11 @@ def test_each_event_reaches_the_queues_of_its_consumers():
         "order.step": [],  # live: the storefront's order-web processes, each with a queue of its own
         "shipment.dispatched": ["notification.events", "order.shipments"],
         "notification.sent": ["order.notifications"],
+        # The catalog: the `catalog` stream, whose readers keep the highest version per product.
+        "product.created": [],
+        "product.changed": [],
+        "product.removed": [],
+        "product.snapshot": [],
     }
 
 
@@ -170,6 +183,27 @@ def test_an_order_cancelled_needs_a_reason_code(reason):
     with pytest.raises(ValidationError) as caught:
         validate_event(example)
     assert list(caught.value.absolute_path) == ["data", "reason"]
+
+
+@pytest.mark.parametrize(
+    ("event_type", "path", "value"),
+    [
+        ("product.created", ("data", "version"), 2),  # a product is created at version 1
+        ("product.created", ("data", "removed"), True),
+        ("product.removed", ("data", "removed"), False),
+        ("product.changed", ("data", "version"), 0),
+        ("product.changed", ("data", "availability"), "plenty"),
+        ("product.changed", ("data", "price_cents"), -1),
+        ("product.snapshot", ("data", "changed_at"), "2025-01-15 10:30"),
+        ("product.snapshot", ("data", "removed"), "no"),
+    ],
+)
+def test_a_product_event_holds_a_whole_state(event_type, path, value):
+    example = example_event(event_type)
+    set_path(example, path, value)
+    with pytest.raises(ValidationError) as caught:
+        validate_event(example)
+    assert list(caught.value.absolute_path) == list(path)
 
 
 def test_the_readme_catalogs_every_event_and_shows_a_valid_example():

@@ -47,6 +47,7 @@ KNOWN_SERVICES = (
     "warehouse-relay",
     "notification-worker",
     "notification-relay",
+    "inventory-relay",
 )
 API_URLS = {
     "order-api": URLS.order,
@@ -120,7 +121,7 @@ def wait_ready(service: str, *, timeout: float = RECOVERY_SECONDS) -> float:
         wait_until(
             lambda: queue_state(EVENT_QUEUES), timeout=timeout, interval=0.5, what="rabbitmq accepts AMQP"
         )
-    elif service in ("order-relay", "warehouse-relay", "notification-relay"):
+    elif service in ("order-relay", "warehouse-relay", "notification-relay", "inventory-relay"):
         pass  # running is all there is to see (its liveness file may still be old)
     elif service == "postgres":
         wait_until(postgres_answers, timeout=timeout, interval=0.3, what="postgres answers")

@@ -123,7 +123,7 @@ def read_light(stores: Stores, *, customer_id: str) -> Snapshot:
             notifications[row["order_id"]].append(row)
     unsent = {
         database: stores.rows(database, "SELECT count(*) AS n FROM outbox WHERE sent_at IS NULL")[0]["n"]
-        for database in ("order_service", "warehouse_service", "notification_service")
+        for database in ("order_service", "warehouse_service", "notification_service", "inventory_service")
     }
     steps: dict[str, list[tuple[int, str]]] = defaultdict(list)
     if orders and stores.columns("order_service", "order_steps"):  # (a stack from before issue 14: none)

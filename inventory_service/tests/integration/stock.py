@@ -13,6 +13,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.serving import make_server
 
+from contracts import validate_event
 from inventory_service import db
 from messaging.credentials import ADMIN, ORDER_SERVICE
 from testsupport.callers import acting_as, bearer
@@ -34,6 +35,24 @@ def put_product(client: FlaskClient, *, sku: str, available: int, price_cents: i
     )
     assert response.status_code in (200, 201), response.get_json()
     return response.get_json()
+
+
+def remove_product(client: FlaskClient, *, sku: str):
+    return client.delete(f"/products/{sku}", headers=bearer(ADMIN))
+
+
+def catalog_events(engine: sa.Engine, *, sku: str | None = None) -> list[dict[str, Any]]:
+    """The product events in the outbox (of `sku`'s product only, if given), in the order they
+    were written, each checked against its contract as a consumer would read it."""
+    table = db.outbox.table
+    query = sa.select(table.c.envelope).order_by(table.c.id)
+    if sku is not None:
+        query = query.where(table.c.envelope["subject"].astext == sku)
+    with engine.connect() as connection:
+        events = list(connection.execute(query).scalars())
+    for event in events:
+        validate_event(event)
+    return events
 
 
 def stock(client: FlaskClient, *, sku: str) -> dict[str, int]:

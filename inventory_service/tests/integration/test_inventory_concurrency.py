@@ -15,6 +15,7 @@ from flask.testing import FlaskClient
 from inventory_service import handlers
 from inventory_service.tests.integration.stock import (
     assert_books_balance,
+    catalog_events,
     put_product,
     reserve,
     run_at_once,
@@ -23,7 +24,7 @@ from inventory_service.tests.integration.stock import (
     stock,
     total_units,
 )
-from messaging.credentials import ORDER_SERVICE
+from messaging.credentials import ADMIN, ORDER_SERVICE
 from testsupport.callers import bearer
 
 
@@ -155,3 +156,59 @@ def test_every_writer_at_once_on_the_same_skus_never_deadlocks(
     assert outcomes[201] == 20
     for sku, total in (("SKU-AAA", 1000), ("SKU-ZZZ", 1000)):
         assert_books_balance(inventory_client, inventory_engine, sku=sku, total=total)
+
+
+def test_concurrent_puts_and_sales_announce_each_version_once_and_in_order(
+    inventory_app, inventory_client, inventory_engine
+):
+    """Versions are what a consumer keeps the highest of: per product they must go 1, 2, 3 ...
+    in the order the changes were made, none twice, and the last must be the product as it is."""
+    put_product(inventory_client, sku="SKU-RACE", available=20, price_cents=100)
+
+    def put(n: int) -> Callable[[FlaskClient], Any]:
+        # Two states in turn: whether a PUT is a change depends on which came before it, so a
+        # PUT that judged on a stale read would leave the product unlike its last event.
+        body = {"name": "Race", "price_cents": 100 if n % 2 else 200, "available": 20 if n % 2 else 5}
+        return lambda client: client.put("/products/SKU-RACE", json=body, headers=bearer(ADMIN)).status_code
+
+    def buy(order_id: str) -> Callable[[FlaskClient], Any]:
+        return lambda client: (
+            reserve(client, order_id=order_id, items=[{"sku": "SKU-RACE", "quantity": 1}]).status_code
+        )
+
+    for attempt in range(3):  # a race is a matter of luck: three chances to lose it
+        calls = [put(n) for n in range(24)] + [buy(f"race-{attempt}-{n}") for n in range(8)]
+        outcomes = Counter(run_at_once(inventory_app, calls=calls))
+
+        assert outcomes[200] == 24 and outcomes[201] >= 1, outcomes
+        events = catalog_events(inventory_engine, sku="SKU-RACE")
+        numbers = [event["data"]["version"] for event in events]
+        assert numbers == list(range(1, len(numbers) + 1))  # written in version order, each once
+        product = inventory_client.get("/products/SKU-RACE").get_json()
+        last = events[-1]["data"]
+        assert (last["version"], last["price_cents"], last["availability"]) == (
+            product["version"],
+            product["price_cents"],
+            product["availability"],
+        )
+
+
+def test_thirty_buyers_announce_each_change_of_class_once(inventory_app, inventory_client, inventory_engine):
+    put_product(inventory_client, sku="SKU-CROWD", available=12)
+
+    def buy(n: int) -> Callable[[FlaskClient], Any]:
+        return lambda client: (
+            reserve(client, order_id=f"crowd-{n}", items=[{"sku": "SKU-CROWD", "quantity": 1}]).status_code
+        )
+
+    outcomes = Counter(run_at_once(inventory_app, calls=[buy(n) for n in range(30)]))
+
+    assert outcomes == {201: 12, 409: 18}
+    assert [
+        (event["type"], event["data"]["version"], event["data"]["availability"])
+        for event in catalog_events(inventory_engine, sku="SKU-CROWD")
+    ] == [
+        ("product.created", 1, "in_stock"),
+        ("product.changed", 2, "low"),  # the second sale: 10 left
+        ("product.changed", 3, "out_of_stock"),  # the twelfth
+    ]

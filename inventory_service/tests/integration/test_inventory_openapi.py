@@ -77,4 +77,12 @@ def test_products_answers(inventory_app):
     assert status(inventory_app, "GET", "/products/{sku}", path_parameters={"sku": "SKU-GREEN-MUG"}) == 200
     assert status(inventory_app, "GET", "/products/{sku}", path_parameters={"sku": "SKU-NONE"}) == 404
     assert status(inventory_app, "GET", "/products") == 200
+    assert status(inventory_app, "DELETE", "/products/{sku}", **green) == 204
+    assert status(inventory_app, "DELETE", "/products/{sku}", **green) == 204  # already removed
+    assert status(inventory_app, "GET", "/products/{sku}", path_parameters={"sku": "SKU-GREEN-MUG"}) == 404
+    none = {"path_parameters": {"sku": "SKU-NONE"}, "headers": bearer(ADMIN)}
+    assert status(inventory_app, "DELETE", "/products/{sku}", **none) == 404
+    too_long = {"path_parameters": {"sku": "S" * 65}, "headers": bearer(ADMIN)}
+    assert status(inventory_app, "DELETE", "/products/{sku}", **too_long) == 422
+    assert status(inventory_app, "PUT", "/products/{sku}", **green, body=spec) == 200  # back on sale
     assert status(inventory_app, "GET", "/readyz") == 200

@@ -23,6 +23,8 @@ def test_the_migration_seeds_a_catalog(inventory_client):
         "available": 100,
         "reserved": 0,
         "sold": 0,
+        "availability": "in_stock",
+        "version": 1,
     }
     assert [product["sku"] for product in products] == sorted(by_sku)
 
@@ -44,6 +46,8 @@ def test_put_creates_then_updates_a_product(inventory_client):
         "available": 7,
         "reserved": 0,
         "sold": 0,
+        "availability": "low",
+        "version": 2,  # the name and the price changed
     }
 
 

@@ -68,6 +68,34 @@ def test_a_full_batch_goes_again_at_once_else_the_pass_waits_the_interval(caplog
     assert "released 1 expired reservation(s): o-1" in caplog.text
 
 
+def test_a_pass_writes_the_catalog_snapshot_when_one_is_due(caplog):
+    caplog.set_level("INFO", logger="inventory.expiry")
+    asked = []
+
+    def snapshot(products: int):
+        def write() -> int:
+            asked.append(products)
+            return products
+
+        return write
+
+    assert expire_once(sweep=lambda: [], interval_seconds=5.0, snapshot=snapshot(7)) == 5.0
+    assert "catalog snapshot: 7 product(s)" in caplog.text
+    caplog.clear()
+    assert expire_once(sweep=lambda: [], interval_seconds=5.0, snapshot=snapshot(0)) == 5.0
+    assert "catalog snapshot" not in caplog.text  # none was due: nothing to say
+    assert asked == [7, 0]  # asked at every pass
+
+
+def test_a_failed_snapshot_fails_the_pass_and_is_retried_with_backoff(tmp_path):
+    snapshots = scripted(DOWN, 0)
+    stop = CountingStop(passes=2)
+
+    run_expirer(sweep=lambda: [], snapshot=snapshots, interval_seconds=1.0, liveness_file=None, stop=stop)
+
+    assert 1.0 <= stop.waits[0] <= 2.0 and stop.waits[1] == 1.0
+
+
 def test_a_bug_is_not_swallowed():
     with pytest.raises(ZeroDivisionError):
         run_expirer(
@@ -107,3 +135,12 @@ def test_settings_have_defaults_and_refuse_nonsense():
                 settings_from_env({"DATABASE_URL": "postgresql://x", name: bad})
     with pytest.raises(ConfigurationError, match="DATABASE_URL"):
         settings_from_env({})
+
+
+def test_the_catalog_snapshot_is_daily_at_most():
+    assert settings_from_env({"DATABASE_URL": "postgresql://x"}).catalog_snapshot_seconds == 86_400.0
+    hourly = settings_from_env({"DATABASE_URL": "postgresql://x", "CATALOG_SNAPSHOT_SECONDS": "3600"})
+    assert hourly.catalog_snapshot_seconds == 3600.0
+    for bad in ("0", "0.5", "86401", "daily"):  # beyond a day, the stream's retention could drop a product
+        with pytest.raises(ConfigurationError, match="CATALOG_SNAPSHOT_SECONDS"):
+            settings_from_env({"DATABASE_URL": "postgresql://x", "CATALOG_SNAPSHOT_SECONDS": bad})

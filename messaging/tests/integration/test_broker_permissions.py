@@ -10,7 +10,7 @@ from pika.exceptions import ChannelClosedByBroker
 from messaging.broker import ConfirmedPublisher
 from messaging.envelope import new_event
 from messaging.permissions import BROKER_USERS
-from messaging.topology import EVENTS_EXCHANGE
+from messaging.topology import CATALOG_STREAM, EVENTS_EXCHANGE, JOURNAL_STREAM
 from testsupport.events import example_envelope
 
 ACCESS_REFUSED = 403
@@ -44,6 +44,11 @@ def refused(action) -> int | None:
         ("notification", "order.confirmed", False),
         ("notification", "notification.sent", True),
         ("order", "notification.sent", False),
+        ("inventory", "product.changed", True),  # the catalog's single writer
+        ("inventory", "product.snapshot", True),
+        ("inventory", "order.confirmed", False),
+        ("order", "product.changed", False),
+        ("warehouse", "product.removed", False),
     ],
 )
 def test_a_service_publishes_only_the_events_it_owns(rabbitmq_server, service, event_type, allowed):
@@ -89,3 +94,22 @@ def test_a_service_configures_nothing_it_does_not_own(rabbitmq_server, service):
         for what, declare in declarations.items()
     }
     assert outcomes == dict.fromkeys(declarations, ACCESS_REFUSED)
+
+
+def read_stream(channel, stream: str) -> None:
+    # A stream is read by consuming it with a prefetch and an offset: read permission is
+    # checked at basic.consume.
+    channel.basic_qos(prefetch_count=10)
+    channel.basic_consume(stream, lambda *_: None, auto_ack=False, arguments={"x-stream-offset": "first"})
+
+
+@pytest.mark.parametrize("service", sorted(BROKER_USERS))
+def test_only_the_order_service_reads_the_streams(rabbitmq_server, service):
+    outcomes = {
+        stream: refused(
+            lambda stream=stream: with_channel(rabbitmq_server, service, lambda c: read_stream(c, stream))
+        )
+        for stream in (JOURNAL_STREAM, CATALOG_STREAM)
+    }
+    expected = None if service == "order" else ACCESS_REFUSED
+    assert outcomes == dict.fromkeys((JOURNAL_STREAM, CATALOG_STREAM), expected)

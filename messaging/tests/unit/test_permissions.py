@@ -34,6 +34,8 @@ def test_only_the_owner_of_an_event_may_publish_it():
         "order.cancelled": "order",
         "shipment.dispatched": "warehouse",
         "notification.sent": "notification",
+        "product.created": "inventory",
+        "product.snapshot": "inventory",
     }
     for event_type, owner in samples.items():
         publishers = {

@@ -25,6 +25,11 @@ def test_every_event_type_of_the_catalog_maps_to_a_kind():
         "shipment.dispatched": NotificationKind.ORDER_SHIPPED,
         "order.step": None,  # the order's timeline: no news for the customer
         "notification.sent": None,  # our own
+        # The inventory's catalog (the catalog stream, not our queue): no news for a customer.
+        "product.created": None,
+        "product.changed": None,
+        "product.removed": None,
+        "product.snapshot": None,
     }
 
 

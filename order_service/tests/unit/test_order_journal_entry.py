@@ -44,6 +44,14 @@ def test_without_a_subject_the_order_is_the_datas_order_id_and_a_bad_traceparent
     assert entry is not None and (entry.order_id, entry.trace_id) == ("o-2", None)
 
 
+def test_a_product_event_is_indexed_about_no_order_though_its_subject_is_its_sku():
+    event = new_event(type="product.changed", source="inventory_service", subject="SKU-MUG", data={})
+
+    entry = journal_entry(0, *delivery(event))
+
+    assert entry is not None and (entry.event_type, entry.order_id) == ("product.changed", None)
+
+
 def test_an_event_about_no_order_is_indexed_without_one():
     event = new_event(type="order.nobody-listens", source="order-service", data={"order_id": 5})
 
