@@ -281,3 +281,15 @@ def order_steps(order_id: str) -> list[tuple[int, str, str]]:
 
 def sent_kinds(order_id: str) -> list[str]:
     return sorted(n["kind"] for n in notifications(order_id) if n["status"] == "SENT")
+
+
+def catalog_command(*args: str) -> subprocess.CompletedProcess:
+    """`python -m order_service.catalog_follower ARGS` (rebuild, reconcile) in order-catalog."""
+    return subprocess.run(
+        ["docker", "compose", "exec", "-T", "order-catalog", "python", "-m", "order_service.catalog_follower"]
+        + list(args),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )

@@ -5,16 +5,15 @@ inventory stopped. Invariant checked across services: the copy equals the invent
 
 from __future__ import annotations
 
-import subprocess
 import time
 
 import requests
 
 from e2e_tests.stack import (
-    ROOT,
     TIMEOUT,
     URLS,
     admin_headers,
+    catalog_command,
     containers,
     get_json,
     is_healthy,
@@ -57,26 +56,6 @@ def put_product(sku: str, **fields) -> dict:
 def remove_product(sku: str) -> None:
     response = requests.delete(f"{URLS.inventory}/products/{sku}", headers=admin_headers(), timeout=TIMEOUT)
     assert response.status_code == 204, response.text
-
-
-def catalog_command(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [
-            "docker",
-            "compose",
-            "exec",
-            "-T",
-            "order-catalog",
-            "python",
-            "-m",
-            "order_service.catalog_follower",
-            *args,
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
 
 
 def test_a_price_change_reaches_the_copy_with_a_higher_version():

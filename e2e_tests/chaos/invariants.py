@@ -1,7 +1,8 @@
 """What the pipeline promises, checked against one chaos run's snapshot of every service's
 data (snapshot.py): no order lost, one shipment and one email of each kind per order, no
 duplicate or orphan charge, no oversold unit, no leaked reservation, and each order's
-timeline: every transition and every email sent a step, numbered 1, 2, 3 ... once each."""
+timeline: every transition and every email sent a step, numbered 1, 2, 3 ... once each; and
+the order service's catalog copy holding every product as the inventory does."""
 
 from __future__ import annotations
 
@@ -10,7 +11,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from e2e_tests.chaos.driver import Catalog, OrderRecord
-from e2e_tests.chaos.snapshot import ALLOWED_KINDS, EXPECTED_KINDS, FINAL, PAID, Snapshot, email_steps_missing
+from e2e_tests.chaos.snapshot import (
+    ALLOWED_KINDS,
+    EXPECTED_KINDS,
+    FINAL,
+    PAID,
+    Snapshot,
+    catalog_differences,
+    email_steps_missing,
+)
 
 # Table columns of the report; a violation counts in one of them (or in "other").
 COLUMNS = (
@@ -53,6 +62,8 @@ def check(snapshot: Snapshot, *, records: list[OrderRecord], catalog: Catalog) -
         _check_notifications(found, snapshot, order_id, order)
         _check_steps(found, snapshot, order_id)
     _check_stock(found, snapshot, catalog)
+    for difference in catalog_differences(snapshot):
+        found.add("other", "catalog-copy-differs", difference)
     statuses = Counter(o["status"] for o in orders.values())
     keys = {r.key for r in records}
     answered = {r.key for r in records if not r.duplicate and r.status is not None}

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from e2e_tests.chaos.driver import Catalog
 from e2e_tests.stack import URLS, database_url, queue_state
+from inventory_service.domain import availability
 from messaging import topology
 
 DATABASES = (
@@ -94,6 +95,10 @@ class Snapshot:
     email_times: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     stray_emails: list[str] = field(default_factory=list)
     steps: dict[str, list[tuple[int, str]]] = field(default_factory=dict)  # (seq, kind), by seq
+    # Every product as the inventory holds it and as the order service's copy holds it, by SKU:
+    # (version, name, price_cents, availability, removed).
+    catalog_source: dict[str, tuple] = field(default_factory=dict)
+    catalog_copy: dict[str, tuple] = field(default_factory=dict)
 
 
 def email_steps_missing(snapshot: Snapshot, order_id: str) -> list[str]:
@@ -139,7 +144,41 @@ def read_light(stores: Stores, *, customer_id: str) -> Snapshot:
         unsent=unsent,
         queues=queue_state(EVENT_QUEUES),
         steps=dict(steps),
+        **read_catalogs(stores),
     )
+
+
+def read_catalogs(stores: Stores) -> dict[str, dict[str, tuple]]:
+    """The inventory's products and the order service's copy of them (all of them: few)."""
+    source = {
+        row["sku"]: (
+            row["version"],
+            row["name"],
+            row["price_cents"],
+            availability(row["available"]).value,
+            row["removed_at"] is not None,
+        )
+        for row in stores.rows(
+            "inventory_service", "SELECT sku, version, name, price_cents, available, removed_at FROM products"
+        )
+    }
+    copy = {
+        row["sku"]: (row["version"], row["name"], row["price_cents"], row["availability"], row["removed"])
+        for row in stores.rows(
+            "order_service", "SELECT sku, version, name, price_cents, availability, removed FROM catalog"
+        )
+    }
+    return {"catalog_source": source, "catalog_copy": copy}
+
+
+def catalog_differences(snapshot: Snapshot) -> list[str]:
+    """Every product the copy does not hold as the inventory does (a SKU only the copy has too)."""
+    skus = sorted(snapshot.catalog_source.keys() | snapshot.catalog_copy.keys())
+    return [
+        f"{sku}: inventory {snapshot.catalog_source.get(sku)}, copy {snapshot.catalog_copy.get(sku)}"
+        for sku in skus
+        if snapshot.catalog_source.get(sku) != snapshot.catalog_copy.get(sku)
+    ]
 
 
 def read_full(
@@ -258,6 +297,9 @@ def convergence_gaps(snapshot: Snapshot) -> list[str]:
     unstepped = [(i, missing) for i in snapshot.orders if (missing := email_steps_missing(snapshot, i))]
     if snapshot.steps and unstepped:
         gaps.append(f"{len(unstepped)} orders without a step for each email SENT e.g. {unstepped[:3]}")
+    # The inventory's outbox sent is not the copy caught up: the follower reads the stream after.
+    if behind := catalog_differences(snapshot):
+        gaps.append(f"catalog copy: {len(behind)} products differ e.g. {behind[:2]}")
     for database, count in snapshot.unsent.items():
         if count:
             gaps.append(f"{database} outbox: {count} unsent")

@@ -16,7 +16,7 @@ from flask import Flask, jsonify, request
 from werkzeug.serving import make_server
 
 from messaging.liveness import is_fresh
-from order_service.tests.integration.test_order_catalog import copied, publish
+from order_service.tests.integration.test_order_catalog_follower import copied, publish
 from testsupport.containers import free_port
 from testsupport.events import product_event
 from testsupport.polling import wait_until
