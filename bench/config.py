@@ -26,6 +26,10 @@ class Settings:
     live_rate: float  # orders/s placed while they are held, each watched live
     live_seconds: float
     live_idle_seconds: float  # each CPU window: without, then with the idle connections
+    catalog_changes: int  # price changes timed from the inventory to the order's copy (bench/catalog.py)
+    catalog_change_rate: float  # changes/s, while orders are placed at catalog_order_rate
+    catalog_order_rate: float
+    catalog_products: int  # the catalog whose rebuild is timed
 
 
 def load_settings() -> Settings:
@@ -50,4 +54,8 @@ def load_settings() -> Settings:
         live_rate=float(os.environ.get("BENCH_LIVE_RATE", 20.0)),
         live_seconds=30.0 if quick else 60.0,
         live_idle_seconds=10.0 if quick else 20.0,
+        catalog_changes=1000,  # a p99 needs 1,000 samples
+        catalog_change_rate=25.0 if quick else 50.0,
+        catalog_order_rate=15.0,
+        catalog_products=10_000,
     )

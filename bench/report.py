@@ -224,6 +224,7 @@ def render(results: dict[str, Any]) -> str:
             )
         )
     parts.extend(_live(results.get("live")))
+    parts.extend(_catalog(results.get("catalog")))
     if results.get("errors"):
         parts.append("\nphase errors: " + json.dumps(results["errors"]))
     return "\n".join(parts)
@@ -278,6 +279,21 @@ def _live(live: dict[str, Any] | None) -> list[str]:
         f"errors: {live['errors'] or 'none'}"
     )
     return [connections, latency]
+
+
+def _catalog(catalog: dict[str, Any] | None) -> list[str]:
+    if not catalog:
+        return []
+    lag, rebuild = catalog["lag"], catalog["rebuild"]
+    p99 = f"{lag['p99_ms']} ms" if lag["p99_ms"] is not None else "not shown (under 1,000 samples)"
+    return [
+        f"\ncatalog copy: {lag['changes']} price changes at {lag['change_rate']}/s while orders were placed "
+        f"at {lag['order_rate']}/s ({lag['orders_confirmed']} confirmed, "
+        f"errors {lag['orders_errors'] or 'none'}): "
+        f"lag inventory -> order service's copy p50 {lag['p50_ms']} ms, p99 {p99}, max {lag['max_ms']} ms",
+        f"rebuild: a copy of {rebuild['products']} products replayed from the catalog stream "
+        f"({rebuild['stream_messages']} messages) in {rebuild['seconds']} s",
+    ]
 
 
 def write(results: dict[str, Any], path: Path) -> None:

@@ -9,7 +9,9 @@ Phases, each bounded in count and time:
 4. backlog drain with the consumers stopped, with one and then two warehouse workers;
 5. the storefront's push: 1,000 idle WebSockets on one order-web, then push latency while
    orders flow (bench/live.py);
-6. docker stats of every container during phase 1.
+6. the catalog copy: a product change's lag to the order service's copy while orders flow,
+   and the rebuild of a copy of 10,000 products from the stream (bench/catalog.py);
+7. docker stats of every container during phase 1.
 A phase that fails is recorded and the next one still runs; results are written whatever happens.
 """
 
@@ -22,7 +24,7 @@ import traceback
 import uuid
 from typing import Any
 
-from bench import backlog, flows, live, measure, report
+from bench import backlog, catalog, flows, live, measure, report
 from bench.config import Settings, load_settings
 from bench.load import LoadProcess, create_skus
 from e2e_tests.stack import ROOT, URLS, admin_headers, wait_for_stack
@@ -165,6 +167,19 @@ def main() -> int:
                     rate=settings.live_rate,
                     seconds=settings.live_seconds,
                     idle_seconds=settings.live_idle_seconds,
+                ),
+            ),
+        ),
+        (
+            "catalog",
+            lambda: results.__setitem__(
+                "catalog",
+                catalog.catalog_phase(
+                    load,
+                    changes=settings.catalog_changes,
+                    change_rate=settings.catalog_change_rate,
+                    order_rate=settings.catalog_order_rate,
+                    products=settings.catalog_products,
                 ),
             ),
         ),
