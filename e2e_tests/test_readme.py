@@ -31,6 +31,8 @@ EXEMPT = frozenset(
         "docker compose -f compose.yaml -f compose.web-replicas.yaml up --build -d",  # test_live_steps does
         "docker compose stop warehouse-worker notification-worker",
         "docker compose start warehouse-worker notification-worker",
+        "docker compose stop inventory-api inventory-relay",  # test_catalog does
+        "docker compose start inventory-api inventory-relay",
         "make test",
         "CHAOS_SEED=1423627097 make chaos",
         "BENCH_QUICK=1 make bench",
@@ -170,6 +172,12 @@ def cancelled(docs: list[Any], seen: Seen) -> None:
     assert [t["to"] for t in timeline["transitions"]][-1] == "CANCELLED", timeline
 
 
+def catalog_copied(docs: list[Any], seen: Seen) -> None:
+    product, copy = docs
+    assert product["price_cents"] == 1350, product
+    assert (copy["price_cents"], copy["version"]) == (1350, product["version"]), copy
+
+
 def problem_json(docs: list[Any], seen: Seen) -> None:
     missing_key, invalid = docs
     assert missing_key["code"] == "missing-idempotency-key" and missing_key["status"] == 400, missing_key
@@ -192,6 +200,7 @@ CHECKS: dict[str, Check] = {
     "grep -q order_shipped": shipped,
     "tok_chargeDeclined": declined,
     "/cancel": cancelled,
+    "/catalog/SKU-DEMO": catalog_copied,
     "missing-idempotency-key": problem_json,
     'grep "$TRACE"': one_trace,
 }
