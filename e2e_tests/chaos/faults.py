@@ -375,3 +375,27 @@ class EventSpy:
         except BaseException as error:  # noqa: BLE001 - reported by the test through .error
             self.error = error
             self._ready.set()
+
+
+def published_not_marked(run, spy, baseline: dict[str, int], *, database: str) -> list[str]:
+    """Event ids the broker routed (the spy saw them) since `baseline` whose row in
+    `database`'s outbox is still unsent: a relay killed now dies between publish and mark."""
+    seen = [event_id for event_id, count in list(spy.seen.items()) if count > baseline.get(event_id, 0)]
+    if not seen:
+        return []
+    rows = run.stores.rows(
+        database, "SELECT event_id FROM outbox WHERE sent_at IS NULL AND event_id = ANY(:ids)", ids=seen
+    )
+    return [row["event_id"] for row in rows]
+
+
+def wait_for_window(run, spy, *, database: str, timeout: float) -> list[str]:
+    """Polls (deadline) until the relay of `database` has published an event (again) that it
+    has not marked; [] when none did within `timeout`."""
+    baseline = dict(spy.seen)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if found := published_not_marked(run, spy, baseline, database=database):
+            return found
+        time.sleep(0.1)
+    return []

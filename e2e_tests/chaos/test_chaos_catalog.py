@@ -11,7 +11,6 @@ change nothing (a version the copy holds is ignored), and `reconcile` reports no
 from __future__ import annotations
 
 import threading
-import time
 
 import requests
 
@@ -58,18 +57,6 @@ class PriceBurst:
             self.made += 1
 
 
-def _published_not_marked(run, spy, baseline: dict[str, int]) -> list[str]:
-    seen = [event_id for event_id, count in list(spy.seen.items()) if count > baseline.get(event_id, 0)]
-    if not seen:
-        return []
-    rows = run.stores.rows(
-        "inventory_service",
-        "SELECT event_id FROM outbox WHERE sent_at IS NULL AND event_id = ANY(:ids)",
-        ids=seen,
-    )
-    return [row["event_id"] for row in rows]
-
-
 def test_inventory_relay_killed_during_price_changes_the_copy_converges(chaos):
     run = chaos("9 kill inventory-relay pre-mark")
     skus = [new_sku(available=50) for _ in range(PRICED_SKUS)]
@@ -88,7 +75,7 @@ def test_inventory_relay_killed_during_price_changes_the_copy_converges(chaos):
                     run.inject("kill inventory-relay") as injection,
                     PriceBurst(run, skus, changes=CHANGES_PER_BURST),
                 ):
-                    in_window = _wait_for_window(run, spy, timeout=20)
+                    in_window = faults.wait_for_window(run, spy, database="inventory_service", timeout=20)
                     faults.kill("inventory-relay")
                     injection.notes["published_not_marked"] = len(in_window)
                     killed += in_window
@@ -101,17 +88,6 @@ def test_inventory_relay_killed_during_price_changes_the_copy_converges(chaos):
         finally:
             faults.recreate_with_env("inventory-relay", {HOOK: "0"})
         run.finish(after_converged=lambda: _check_copy(run, spy, killed))
-
-
-def _wait_for_window(run, spy, *, timeout: float) -> list[str]:
-    """Polls (deadline) until the relay has published a product event it has not marked."""
-    baseline = dict(spy.seen)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if found := _published_not_marked(run, spy, baseline):
-            return found
-        time.sleep(0.1)
-    return []
 
 
 def _check_copy(run, spy, killed: list[str]) -> None:

@@ -10,8 +10,6 @@ effect once (the shipment, email and charge invariants).
 
 from __future__ import annotations
 
-import time
-
 from e2e_tests.chaos import faults
 
 INJECTIONS = 5
@@ -23,19 +21,6 @@ ORDER_EVENTS = (
     "order.failed",
     "order.step",
 )  # every event of the order outbox
-
-
-def _published_not_marked(run, spy, baseline: dict[str, int]) -> list[str]:
-    """Event ids the broker routed (the spy saw them) since `baseline` whose outbox row is still unsent."""
-    seen = [event_id for event_id, count in list(spy.seen.items()) if count > baseline.get(event_id, 0)]
-    if not seen:
-        return []
-    rows = run.stores.rows(
-        "order_service",
-        "SELECT event_id FROM outbox WHERE sent_at IS NULL AND event_id = ANY(:ids)",
-        ids=seen,
-    )
-    return [row["event_id"] for row in rows]
 
 
 def test_relay_killed_between_publish_and_mark_delivers_at_least_once_with_one_effect(chaos):
@@ -51,7 +36,7 @@ def test_relay_killed_between_publish_and_mark_delivers_at_least_once_with_one_e
             for _ in range(INJECTIONS):
                 run.moment(1, 2.5)
                 with run.inject("kill order-relay") as injection:
-                    in_window = _wait_for_window(run, spy, timeout=20)
+                    in_window = faults.wait_for_window(run, spy, database="order_service", timeout=20)
                     faults.kill("order-relay")
                     injection.notes["in_window"] = bool(in_window)
                     injection.notes["published_not_marked"] = len(in_window)
@@ -64,18 +49,6 @@ def test_relay_killed_between_publish_and_mark_delivers_at_least_once_with_one_e
         finally:
             faults.recreate_with_env("order-relay", {HOOK: "0"})
         run.finish(after_converged=lambda: _check_deliveries(run, spy, killed))
-
-
-def _wait_for_window(run, spy, *, timeout: float) -> list[str]:
-    """Polls (deadline) until the relay has published an event (again) that it has not marked."""
-    baseline = dict(spy.seen)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = _published_not_marked(run, spy, baseline)
-        if found:
-            return found
-        time.sleep(0.1)
-    return []
 
 
 def _check_deliveries(run, spy, killed: list[str]) -> None:
