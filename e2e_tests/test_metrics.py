@@ -10,7 +10,7 @@ from testsupport.polling import wait_until
 from testsupport.scrape import scraped_value
 
 PROMETHEUS = URLS.prometheus
-JOBS = {"prometheus", "api", "worker", "relay", "expirer", "rabbitmq", "rabbitmq-queues"}
+JOBS = {"prometheus", "api", "worker", "relay", "expirer", "catalog", "rabbitmq", "rabbitmq-queues"}
 SCRAPES = 60  # seconds: the targets come up with the stack, then one 15 s scrape interval or two
 
 
@@ -42,8 +42,8 @@ def test_prometheus_scrapes_every_process_of_the_stack():
         lambda: requests.get(f"{PROMETHEUS}/-/ready", timeout=5).ok, timeout=SCRAPES, what="prometheus"
     )
     assert {t["labels"]["job"] for t in targets()} == JOBS
-    # itself, the APIs and order-web, the workers, the relays, the expirer, RabbitMQ twice
-    assert len(targets()) == 1 + 6 + 3 + 4 + 1 + 2
+    # itself, the APIs and order-web, the workers, the relays, the expirer, order-catalog, RabbitMQ twice
+    assert len(targets()) == 1 + 6 + 3 + 4 + 1 + 1 + 2
     wait_until(lambda: not down(), timeout=SCRAPES, what="every target up")
 
 
